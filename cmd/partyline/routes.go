@@ -1,0 +1,144 @@
+package main
+
+import (
+	"context"
+	"net/http"
+	"net/http/pprof"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/partyline/partyline"
+	"github.com/partyline/partyline/internal/auth"
+	"github.com/partyline/partyline/internal/httpx"
+)
+
+// maxJSONBody caps JSON request bodies on the main listener.
+const maxJSONBody = 1 << 20
+
+// routes mounts every route of the main listener on one screen.
+func (a *app) routes() (http.Handler, error) {
+	metrics, err := httpx.Metrics(a.registry)
+	if err != nil {
+		return nil, err
+	}
+	r := chi.NewRouter()
+	r.NotFound(httpx.NotFound)
+	r.MethodNotAllowed(httpx.MethodNotAllowed)
+	r.Use(httpx.RequestIDs, httpx.AccessLog(a.logger), httpx.Recover, metrics)
+
+	r.Get("/healthz", a.handleHealthz)
+	r.Get("/readyz", a.handleReadyz)
+
+	r.Handle("/v1/ws", a.node)
+	r.Route("/v1", func(r chi.Router) {
+		r.Use(httpx.MaxBody(maxJSONBody))
+		r.Mount("/server", a.node.ServerAPI())
+		if a.dev && a.signer != nil {
+			r.Post("/dev/token", a.handleDevToken)
+		}
+		r.Group(func(r chi.Router) {
+			r.Use(a.requireUser)
+			r.Get("/me", a.handleMe)
+		})
+	})
+	return r, nil
+}
+
+// adminRoutes is the admin listener: Prometheus metrics and pprof.
+func (a *app) adminRoutes() http.Handler {
+	r := chi.NewRouter()
+	r.NotFound(httpx.NotFound)
+	r.Use(httpx.RequestIDs, httpx.Recover)
+	r.Handle("/metrics", promhttp.HandlerFor(a.registry, promhttp.HandlerOpts{Registry: a.registry}))
+	r.HandleFunc("/debug/pprof/", pprof.Index)
+	r.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	r.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	r.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	r.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	r.Handle("/debug/pprof/{profile}", http.HandlerFunc(pprof.Index))
+	return r
+}
+
+func (a *app) handleHealthz(w http.ResponseWriter, r *http.Request) {
+	httpx.JSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// handleReadyz is ready while the server is not draining and the store answers.
+func (a *app) handleReadyz(w http.ResponseWriter, r *http.Request) {
+	if !a.ready.Load() {
+		httpx.WriteProblem(w, r, http.StatusServiceUnavailable, "draining")
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := a.store.Ping(ctx); err != nil {
+		httpx.WriteProblem(w, r, http.StatusServiceUnavailable, "store unreachable")
+		return
+	}
+	httpx.JSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// requireUser authenticates the bearer token and puts the user in the
+// request context; without a valid token it answers 401.
+func (a *app) requireUser(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tok, ok := auth.BearerToken(r)
+		if !ok {
+			httpx.Error(w, r, errorf(partyline.ErrUnauthorized, "missing bearer token"))
+			return
+		}
+		u, _, err := a.authn.Authenticate(r.Context(), tok)
+		if err != nil {
+			httpx.Error(w, r, err)
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(auth.WithUser(r.Context(), u)))
+	})
+}
+
+type userJSON struct {
+	ID        string    `json:"id"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+func (a *app) handleMe(w http.ResponseWriter, r *http.Request) {
+	u, _ := auth.UserFrom(r.Context())
+	httpx.JSON(w, http.StatusOK, userJSON{ID: u.ID, CreatedAt: u.CreatedAt.UTC()})
+}
+
+type devTokenRequest struct {
+	User string `json:"user"`
+	// TTL is a Go duration such as "1h"; empty means 24h.
+	TTL string `json:"ttl,omitempty"`
+}
+
+type devTokenResponse struct {
+	Token     string `json:"token"`
+	ExpiresAt string `json:"expires_at"`
+}
+
+// handleDevToken mints a token for any user. It exists only in dev mode.
+func (a *app) handleDevToken(w http.ResponseWriter, r *http.Request) {
+	var req devTokenRequest
+	if err := httpx.DecodeJSON(r, &req); err != nil {
+		httpx.Error(w, r, err)
+		return
+	}
+	ttl := 24 * time.Hour
+	if req.TTL != "" {
+		d, err := time.ParseDuration(req.TTL)
+		if err != nil || d <= 0 || d > 30*24*time.Hour {
+			httpx.Error(w, r, errorf(partyline.ErrInvalid, "ttl must be a positive duration up to 720h"))
+			return
+		}
+		ttl = d
+	}
+	tok, exp, err := a.signer.Sign(req.User, ttl)
+	if err != nil {
+		httpx.Error(w, r, err)
+		return
+	}
+	httpx.JSON(w, http.StatusOK, devTokenResponse{Token: tok, ExpiresAt: exp.UTC().Format(time.RFC3339)})
+}

@@ -1,0 +1,272 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/partyline/partyline/internal/auth"
+	"github.com/partyline/partyline/internal/httpx"
+	"github.com/partyline/partyline/realtime"
+)
+
+// shutdownMargin is how long HTTP shutdown and the drain may run past the
+// drain window before the process gives up waiting.
+const shutdownMargin = 5 * time.Second
+
+// app is everything serve wires together; routes.go mounts it.
+type app struct {
+	cfg      config
+	dev      bool
+	logger   *slog.Logger
+	store    appStore
+	authn    *auth.Authenticator
+	signer   *auth.Signer // nil unless dev mode can mint tokens
+	registry *prometheus.Registry
+	node     *realtime.Node
+	ready    atomic.Bool
+	// drainHooks run, in order, after readiness turns false and before the
+	// HTTP servers shut down. Each gets a context bounded by the drain window
+	// plus a margin.
+	drainHooks []func(ctx context.Context) error
+}
+
+func serve(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("partyline serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var cfg config
+	if err := cfg.registerFlags(fs, getenv); err != nil {
+		return err
+	}
+	if help, err := parseFlags(fs, args); help || err != nil {
+		return err
+	}
+	if err := cfg.validate(); err != nil {
+		return err
+	}
+	dev, err := cfg.devMode()
+	if err != nil {
+		return err
+	}
+	logger := slog.New(slog.NewJSONHandler(stderr, nil))
+
+	// The first SIGINT or SIGTERM starts a graceful shutdown. Once it has
+	// arrived the handlers are reset, so a second signal ends the process at
+	// once with the default action.
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	context.AfterFunc(ctx, stop)
+
+	a := &app{cfg: cfg, dev: dev, logger: logger}
+	st, storeName, err := openStore(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	a.store = st
+	if err := a.setupAuth(); err != nil {
+		return err
+	}
+	a.registry = prometheus.NewRegistry()
+	a.registry.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	if cfg.RedisURL != "" {
+		return errors.New("--redis-url: the Redis broker is not part of this build yet; run without it for the in-process broker (one node)")
+	}
+
+	if err := a.setupRealtime(); err != nil {
+		return err
+	}
+	mainHandler, err := a.routes()
+	if err != nil {
+		return err
+	}
+	adminHandler := a.adminRoutes()
+
+	var lc net.ListenConfig
+	mainLn, err := lc.Listen(ctx, "tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on --addr: %w", err)
+	}
+	adminLn, err := lc.Listen(ctx, "tcp", cfg.AdminAddr)
+	if err != nil {
+		mainLn.Close()
+		return fmt.Errorf("listen on --admin-addr: %w", err)
+	}
+	mainSrv := httpx.NewServer(mainHandler, httpx.ServerOptions{ErrorLog: logger})
+	adminSrv := httpx.NewServer(adminHandler, httpx.ServerOptions{ErrorLog: logger})
+
+	if dev {
+		logger.Warn("dev mode is on: POST /v1/dev/token mints tokens for any user; never expose this server",
+			"loopback_only", cfg.loopbackOnly())
+	}
+	logger.Info("partyline serving",
+		"version", buildVersion(),
+		"node", cfg.NodeID,
+		"store", storeName,
+		"broker", "memory (one node only)",
+		"addr", mainLn.Addr().String(),
+		"admin_addr", adminLn.Addr().String(),
+		"dev", dev,
+	)
+	a.ready.Store(true)
+
+	g, gctx := errgroup.WithContext(ctx)
+	// The node outlives the HTTP servers: it must keep delivering while
+	// connections drain, so it stops only after shutdown has finished.
+	nodeCtx, stopNode := context.WithCancel(context.WithoutCancel(ctx))
+	nodeDone := make(chan error, 1)
+	go func() { nodeDone <- a.node.Run(nodeCtx) }()
+	defer func() {
+		stopNode()
+		<-nodeDone
+	}()
+	g.Go(func() error { return serveHTTP(mainSrv, mainLn, "main") })
+	g.Go(func() error { return serveHTTP(adminSrv, adminLn, "admin") })
+	g.Go(func() error {
+		<-gctx.Done()
+		return a.shutdown(mainSrv, adminSrv)
+	})
+	err = g.Wait()
+	logger.Info("partyline stopped")
+	return err
+}
+
+func serveHTTP(srv *http.Server, ln net.Listener, name string) error {
+	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("%s listener: %w", name, err)
+	}
+	return nil
+}
+
+// shutdown runs the shutdown order: readiness false, the drain hooks, then
+// the HTTP servers. The store closes when serve returns.
+func (a *app) shutdown(servers ...*http.Server) error {
+	a.ready.Store(false)
+	a.logger.Info("shutting down", "drain_window", a.cfg.DrainWindow.String())
+	ctx, cancel := context.WithTimeout(context.Background(), a.cfg.DrainWindow+shutdownMargin)
+	defer cancel()
+	var errs []error
+	for _, hook := range a.drainHooks {
+		if err := hook(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("drain: %w", err))
+		}
+	}
+	for _, srv := range servers {
+		if err := srv.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("http shutdown: %w", err))
+			srv.Close()
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// setupRealtime builds the gateway node and registers its drain hook.
+func (a *app) setupRealtime() error {
+	var origins []string
+	for _, o := range strings.Split(a.cfg.AllowedOrigins, ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			origins = append(origins, o)
+		}
+	}
+	node, err := realtime.New(realtime.Options{
+		NodeID:           a.cfg.NodeID,
+		Auth:             tokenAuth{a.authn},
+		AllowedOrigins:   origins,
+		PublishRate:      a.cfg.PublishRate,
+		MaxSubscriptions: a.cfg.MaxSubscriptions,
+		MaxConnsPerUser:  a.cfg.MaxConnsPerUser,
+		DrainWindow:      a.cfg.DrainWindow,
+		APIKey:           a.cfg.APIKey,
+		Registerer:       a.registry,
+		Logger:           a.logger,
+	})
+	if err != nil {
+		return err
+	}
+	a.node = node
+	a.drainHooks = append(a.drainHooks, node.Drain)
+	return nil
+}
+
+// tokenAuth adapts the JWT authenticator to what the gateway needs.
+type tokenAuth struct{ a *auth.Authenticator }
+
+func (t tokenAuth) Authenticate(ctx context.Context, token string) (string, time.Time, error) {
+	u, claims, err := t.a.Authenticate(ctx, token)
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	return u.ID, claims.ExpiresAt, nil
+}
+
+// setupAuth builds the verifier (and in dev mode the signer) from the
+// configured key, or from the dev secret in the data dir.
+func (a *app) setupAuth() error {
+	v, signer, err := buildAuth(a.cfg, a.dev)
+	if err != nil {
+		return err
+	}
+	a.authn = auth.NewAuthenticator(v, a.store)
+	if a.dev {
+		a.signer = signer
+		if signer == nil {
+			a.logger.Warn("dev mode cannot mint tokens with a public key: POST /v1/dev/token is off")
+		}
+	}
+	return nil
+}
+
+// buildAuth returns the verifier for cfg and, when an HS256 secret is
+// available, a signer with the same secret. Without a configured key the
+// dev secret in the data dir is used, which only dev mode allows.
+func buildAuth(cfg config, dev bool) (*auth.Verifier, *auth.Signer, error) {
+	opts := auth.Options{Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience}
+	switch {
+	case cfg.JWTPublicKey != "":
+		pem, err := os.ReadFile(cfg.JWTPublicKey)
+		if err != nil {
+			return nil, nil, fmt.Errorf("--jwt-public-key: %w", err)
+		}
+		opts.PublicKeyPEM = pem
+	case cfg.JWTSecret != "":
+		opts.Secret = []byte(cfg.JWTSecret)
+	case dev:
+		secret, err := auth.DevSecret(cfg.DataDir)
+		if err != nil {
+			return nil, nil, fmt.Errorf("dev secret: %w", err)
+		}
+		opts.Secret = secret
+	default:
+		return nil, nil, errors.New("no JWT key is configured: set --jwt-secret or --jwt-public-key")
+	}
+	v, err := auth.NewVerifier(opts)
+	if err != nil {
+		return nil, nil, fmt.Errorf("jwt: %w", err)
+	}
+	if opts.Secret == nil {
+		return v, nil, nil
+	}
+	s, err := auth.NewSigner(opts.Secret, cfg.JWTIssuer, cfg.JWTAudience)
+	if err != nil {
+		return nil, nil, fmt.Errorf("jwt: %w", err)
+	}
+	return v, s, nil
+}

@@ -1,0 +1,141 @@
+package httpx
+
+import (
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/partyline/partyline"
+)
+
+// Problem is an RFC 9457 problem details object.
+type Problem struct {
+	Type      string `json:"type"`
+	Title     string `json:"title"`
+	Status    int    `json:"status"`
+	Detail    string `json:"detail,omitempty"`
+	Instance  string `json:"instance,omitempty"`
+	RequestID string `json:"request_id,omitempty"`
+}
+
+// Status maps a domain error to its HTTP status. Anything that wraps none of
+// the partyline sentinel errors is a 500.
+func Status(err error) int {
+	switch {
+	case err == nil:
+		return http.StatusOK
+	case errors.Is(err, partyline.ErrInvalid):
+		return http.StatusBadRequest
+	case errors.Is(err, partyline.ErrUnauthorized):
+		return http.StatusUnauthorized
+	case errors.Is(err, partyline.ErrForbidden):
+		return http.StatusForbidden
+	case errors.Is(err, partyline.ErrNotFound):
+		return http.StatusNotFound
+	case errors.Is(err, partyline.ErrConflict), errors.Is(err, partyline.ErrLimitExceeded):
+		return http.StatusConflict
+	case errors.Is(err, partyline.ErrTooLarge):
+		return http.StatusRequestEntityTooLarge
+	case errors.Is(err, partyline.ErrUnsupported):
+		return http.StatusUnsupportedMediaType
+	case errors.Is(err, partyline.ErrRateLimited):
+		return http.StatusTooManyRequests
+	case errors.Is(err, partyline.ErrUnavailable):
+		return http.StatusServiceUnavailable
+	default:
+		return http.StatusInternalServerError
+	}
+}
+
+// Error writes err as a problem+json response with the status Status gives.
+// Server errors (5xx) are logged with the request id and answered with a
+// generic detail, so internals never leak to clients.
+func Error(w http.ResponseWriter, r *http.Request, err error) {
+	status := Status(err)
+	detail := err.Error()
+	if status >= 500 {
+		slog.ErrorContext(r.Context(), "request failed",
+			"request_id", RequestID(r.Context()), "method", r.Method, "path", r.URL.Path, "err", err)
+		detail = "internal error; see the server log for request " + RequestID(r.Context())
+		if status == http.StatusServiceUnavailable {
+			detail = "a dependency is unavailable; retry later"
+		}
+	}
+	WriteProblem(w, r, status, detail)
+}
+
+// WriteProblem writes a problem+json response with the given status and detail.
+func WriteProblem(w http.ResponseWriter, r *http.Request, status int, detail string) {
+	p := Problem{
+		Type:      "about:blank",
+		Title:     http.StatusText(status),
+		Status:    status,
+		Detail:    detail,
+		Instance:  r.URL.Path,
+		RequestID: RequestID(r.Context()),
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/problem+json")
+	h.Set("X-Content-Type-Options", "nosniff")
+	if status == http.StatusUnauthorized && h.Get("WWW-Authenticate") == "" {
+		h.Set("WWW-Authenticate", `Bearer realm="partyline"`)
+	}
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(p)
+}
+
+// NotFound answers unknown routes with a 404 problem.
+func NotFound(w http.ResponseWriter, r *http.Request) {
+	WriteProblem(w, r, http.StatusNotFound, "no route for "+r.Method+" "+r.URL.Path)
+}
+
+// MethodNotAllowed answers a known route with the wrong method with a 405 problem.
+func MethodNotAllowed(w http.ResponseWriter, r *http.Request) {
+	WriteProblem(w, r, http.StatusMethodNotAllowed, "method "+r.Method+" is not allowed on "+r.URL.Path)
+}
+
+// JSON writes v as a JSON response with the given status.
+func JSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// DecodeJSON decodes the request body into v strictly: the body must be one
+// JSON value of the right shape with no unknown fields. Failures wrap
+// partyline.ErrInvalid, or partyline.ErrTooLarge when the body is over the
+// limit MaxBody set, or partyline.ErrUnsupported for a non-JSON content type.
+func DecodeJSON(r *http.Request, v any) error {
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt := strings.TrimSpace(strings.ToLower(strings.SplitN(ct, ";", 2)[0]))
+		if mt != "application/json" && !strings.HasSuffix(mt, "+json") {
+			return errorsJoin(partyline.ErrUnsupported, "content type must be application/json")
+		}
+	}
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return errorsJoin(partyline.ErrTooLarge, "request body is over the limit")
+		}
+		return errorsJoin(partyline.ErrInvalid, "invalid JSON body: "+err.Error())
+	}
+	if dec.More() {
+		return errorsJoin(partyline.ErrInvalid, "invalid JSON body: more than one value")
+	}
+	return nil
+}
+
+type wrapped struct {
+	kind error
+	msg  string
+}
+
+func (e wrapped) Error() string { return e.msg }
+func (e wrapped) Unwrap() error { return e.kind }
+
+// errorsJoin returns an error whose message is msg and that wraps kind.
+func errorsJoin(kind error, msg string) error { return wrapped{kind: kind, msg: msg} }

@@ -1,0 +1,11 @@
+// Package testenv gives tests the real services they need, isolated per test.
+//
+// Tests find PostgreSQL and Redis through PARTYLINE_TEST_DATABASE_URL and
+// PARTYLINE_TEST_REDIS_URL. When a URL is unset the test is skipped with one
+// clear line, so `go test ./...` passes on a bare machine; .ci/run sets both
+// and fails when a service is unreachable, so CI never skips them.
+//
+// Postgres creates a fresh database per call and drops it in t.Cleanup, so
+// test packages running in parallel never collide. Nothing here starts
+// goroutines that outlive the call.
+package testenv
