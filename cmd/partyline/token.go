@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"time"
-
 )
 
 // token prints a token for --user, signed like the server verifies it: with

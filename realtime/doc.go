@@ -1,0 +1,44 @@
+// Package realtime is the gateway: the Node, the Hub, each client Conn, the
+// /v1/ws handler, namespaces and permissions, presence and status, drain,
+// the server API and metrics. It also declares the scale-out interfaces
+// (Stream, Broker, Presence) with their in-process memory implementations;
+// realtime/redis implements them for many nodes.
+//
+// # Who calls it
+//
+// cmd/partyline builds one Node with New, mounts it at /v1/ws and its
+// ServerAPI at /v1/server, runs Node.Run in its errgroup and calls Drain on
+// shutdown. Extensions (realtime/chat, signaling, clips) plug namespaces and
+// request types in through the Extension interface, so realtime imports
+// none of them.
+//
+// # Interfaces
+//
+// The Stream and the Broker are separate, as DESIGN.md sketches, but a
+// Stream is built on its Broker: Publish appends and fans out in one atomic
+// step (in Redis, one Lua script), which is what makes per-channel offsets
+// ordered on every node. Ephemeral events go through Broker.PublishEvent and
+// never touch the stream. Presence also keeps each user's status, because
+// status has the same lifetime rules (per user, across nodes).
+//
+// # Goroutines
+//
+//   - Node.Run runs the broker's receive loop; the caller starts and stops it.
+//   - Each connection's reader is the HTTP handler goroutine (ServeHTTP); it
+//     runs every request of the connection in order and cleans up at the end.
+//   - Each connection's writer is started by enqueue when the send queue
+//     turns non-empty and exits when it is empty again, so an idle
+//     connection has one goroutine.
+//   - Timers (hello timeout, token expiry, heartbeat, offline status) run
+//     their callbacks on the runtime's timer goroutines; a heartbeat ping
+//     waits there for its pong.
+//
+// # Locks
+//
+// Hub: a shard's RWMutex, then a channel's mu; a channel's brokerMu stripe
+// is never held together with a shard lock except briefly to re-check the
+// map. Conn: mu (queue and close state) and subsMu (subscriptions) are never
+// held together. A subscription's mu is taken with no other lock held,
+// except that goLive calls enqueue, which takes the Conn's mu. Node.mu is
+// taken alone.
+package realtime

@@ -1,0 +1,232 @@
+package realtime
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/oklog/ulid/v2"
+
+	"github.com/partyline/partyline"
+	"github.com/partyline/partyline/internal/httpx"
+	"github.com/partyline/partyline/realtime/wire"
+)
+
+// requestTimeout bounds the work one request may do.
+const requestTimeout = 10 * time.Second
+
+// ServeHTTP serves /v1/ws: it checks the Origin, upgrades, and runs the
+// connection's reader until the connection ends.
+func (n *Node) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !n.running.Load() || n.draining.Load() {
+		w.Header().Set("Retry-After", "1")
+		httpx.WriteProblem(w, r, http.StatusServiceUnavailable, "this node is not accepting connections; retry")
+		return
+	}
+	if !n.originAllowed(r) {
+		httpx.WriteProblem(w, r, http.StatusForbidden, "origin not allowed")
+		return
+	}
+	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+		Subprotocols:       []string{wire.Subprotocol},
+		InsecureSkipVerify: true, // the Origin was checked above
+		CompressionMode:    websocket.CompressionDisabled,
+	})
+	if err != nil {
+		return // Accept has answered the client
+	}
+	ws.SetReadLimit(int64(n.opts.MaxFrameBytes))
+	c := &Conn{
+		node: n,
+		ws:   ws,
+		id:   "s_" + ulid.Make().String(),
+	}
+	c.session = &Session{c: c}
+	c.log = n.opts.Logger.With("session", c.id)
+	c.ctx, c.cancel = context.WithCancel(context.WithoutCancel(r.Context()))
+	n.track(c)
+	c.serve()
+}
+
+// originAllowed applies the Origin rule: no Origin (native clients) is
+// allowed, the same host is allowed, and otherwise the host must match one
+// of the configured patterns.
+func (n *Node) originAllowed(r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return true
+	}
+	u, err := url.Parse(origin)
+	if err != nil || u.Host == "" {
+		return false
+	}
+	if strings.EqualFold(u.Host, r.Host) {
+		return true
+	}
+	for _, p := range n.opts.AllowedOrigins {
+		if ok, _ := path.Match(strings.ToLower(p), strings.ToLower(u.Host)); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// errStop ends the read loop after a protocol violation.
+var errStop = errors.New("stop reading")
+
+// serve is the reader: it runs until the connection ends, then cleans up.
+func (c *Conn) serve() {
+	defer c.cleanup()
+	c.helloTimer = time.AfterFunc(c.node.opts.HelloTimeout, func() {
+		if !c.authed.Load() {
+			c.closeNow(wire.CloseHelloTimeout, "no hello")
+		}
+	})
+	for {
+		typ, data, err := c.ws.Read(c.ctx)
+		if err != nil {
+			if websocket.CloseStatus(err) == websocket.StatusMessageTooBig {
+				c.node.metrics.closed(wire.CloseTooBig)
+			}
+			return
+		}
+		if typ != websocket.MessageText {
+			c.closeNow(wire.CloseProtocol, "binary frames are not part of the protocol")
+			continue
+		}
+		if err := wire.Split(data, c.handleMessage); errors.Is(err, errStop) {
+			continue // the close is on its way; keep reading until it completes
+		}
+	}
+}
+
+// handleMessage serves one message of a frame.
+func (c *Conn) handleMessage(msg []byte) error {
+	if c.isClosing() {
+		return errStop
+	}
+	c.node.metrics.messagesIn.Inc()
+	req, err := wire.DecodeRequest(msg)
+	if err != nil {
+		var bad *wire.BadRequestError
+		if errors.As(err, &bad) {
+			c.replyError(bad.ID, errorf(partyline.ErrInvalid, "%s", bad.Reason))
+			return nil
+		}
+		c.closeAfterFlush(wire.CloseProtocol, truncate(err.Error(), 120))
+		return errStop
+	}
+	if !c.authed.Load() {
+		switch {
+		case req.Type == wire.TypeHello:
+			c.hello(&req)
+		case req.ID != 0:
+			c.replyError(req.ID, errorf(partyline.ErrUnauthorized, "say hello first"))
+		}
+		return nil
+	}
+	h := c.node.builtin(req.Type)
+	if h == nil {
+		h = c.node.handlers[req.Type]
+	}
+	if h == nil {
+		c.closeAfterFlush(wire.CloseProtocol, truncate("unknown request type "+req.Type, 120))
+		return errStop
+	}
+	ctx, cancel := context.WithTimeout(c.ctx, requestTimeout)
+	defer cancel()
+	result, err := h(ctx, c.session, &req)
+	if !wire.IsNotification(req.Type) && req.ID != 0 {
+		switch {
+		case err != nil:
+			c.replyError(req.ID, err)
+		case result == replied:
+		default:
+			c.replyOK(req.ID, result)
+		}
+	}
+	if code := c.closeAfterReply; code != 0 {
+		c.closeAfterFlush(code, "rate limit abused")
+		return errStop
+	}
+	return nil
+}
+
+// replied is returned by handlers that queued their own reply (sub does,
+// so its reply precedes the replayed publications).
+var replied = &struct{}{}
+
+func (c *Conn) isClosing() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closing
+}
+
+func (c *Conn) replyOK(id uint64, result any) {
+	b, err := wire.AppendOK(nil, id, result)
+	if err != nil {
+		c.replyError(id, err)
+		return
+	}
+	c.send(b)
+}
+
+func (c *Conn) replyError(id uint64, err error) {
+	code := ErrorCode(err)
+	msg := err.Error()
+	if code == wire.CodeInternal {
+		c.log.Error("request failed", "request_id", id, "err", err)
+		msg = "internal error"
+	}
+	if code == wire.CodeUnavailable {
+		c.log.Warn("request failed: dependency unavailable", "request_id", id, "err", err)
+	}
+	c.node.metrics.requestErrors.WithLabelValues(code).Inc()
+	c.send(wire.AppendError(nil, id, code, truncate(msg, 200)))
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}
+
+// cleanup runs when the reader ends: it leaves every channel, forgets the
+// connection, and schedules the user's offline status when it was their
+// last connection.
+func (c *Conn) cleanup() {
+	c.cancel()
+	c.mu.Lock()
+	for _, t := range []*time.Timer{c.helloTimer, c.expiryTimer, c.beatTimer} {
+		if t != nil {
+			t.Stop()
+		}
+	}
+	c.closing = true
+	c.queue, c.spare = nil, nil
+	c.mu.Unlock()
+	c.ws.CloseNow()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c.subsMu.Lock()
+	subs := c.subs
+	c.subs = nil
+	c.subsMu.Unlock()
+	for _, s := range subs {
+		c.leave(ctx, s)
+	}
+	for _, f := range c.onClose {
+		f()
+	}
+	if c.authed.Load() {
+		c.node.userGone(ctx, c)
+	}
+	c.node.untrack(c)
+}

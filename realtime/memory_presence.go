@@ -1,0 +1,152 @@
+package realtime
+
+import (
+	"context"
+	"hash/maphash"
+	"sync"
+)
+
+// MemoryPresence is the in-process Presence. It sees only the Joins and
+// Leaves made on it, so it spans nodes only when they share it, as they do
+// in tests; a real multi-node cluster uses realtime/redis. Entries have no
+// TTL: a connection stays until it leaves.
+//
+// Channels and statuses live in sharded maps, so callers on different
+// channels or users rarely contend. The zero value is not usable; call
+// NewMemoryPresence. Methods are safe for concurrent use, never block on
+// anything but short critical sections, and fail only when ctx is already
+// done.
+type MemoryPresence struct {
+	seed   maphash.Seed
+	shards [memoryShards]presenceShard
+}
+
+// presenceShard holds the channels and the statuses whose names hash to
+// it. A channel and a user with the same name share a shard, which is
+// harmless.
+type presenceShard struct {
+	mu       sync.RWMutex // guards channels and statuses
+	channels map[string]*presenceChannel
+	statuses map[string]Status
+}
+
+// presenceChannel is one channel's presence. An empty channel is removed.
+type presenceChannel struct {
+	conns map[string]Member // by ConnID
+	users map[string]int    // connections per user
+}
+
+var _ Presence = (*MemoryPresence)(nil)
+
+// NewMemoryPresence returns an empty MemoryPresence. It starts no
+// goroutines.
+func NewMemoryPresence() *MemoryPresence {
+	p := &MemoryPresence{seed: maphash.MakeSeed()}
+	for i := range p.shards {
+		p.shards[i].channels = make(map[string]*presenceChannel)
+		p.shards[i].statuses = make(map[string]Status)
+	}
+	return p
+}
+
+func (p *MemoryPresence) shard(key string) *presenceShard {
+	return &p.shards[maphash.String(p.seed, key)&(memoryShards-1)]
+}
+
+// Join adds m to ch. firstForUser is true when no other connection of
+// m.User is in ch. A second Join with the same ConnID changes nothing,
+// even if the other fields differ, and returns false.
+func (p *MemoryPresence) Join(ctx context.Context, ch string, m Member) (firstForUser bool, err error) {
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	sh := p.shard(ch)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	pc := sh.channels[ch]
+	if pc == nil {
+		pc = &presenceChannel{conns: make(map[string]Member), users: make(map[string]int)}
+		sh.channels[ch] = pc
+	}
+	if _, ok := pc.conns[m.ConnID]; ok {
+		return false, nil
+	}
+	pc.conns[m.ConnID] = m
+	pc.users[m.User]++
+	return pc.users[m.User] == 1, nil
+}
+
+// Leave removes the connection m.ConnID from ch; the other fields of m
+// are not consulted. lastForUser is true when it was the last connection
+// of its user in ch. Leaving a connection that is not in ch returns false.
+func (p *MemoryPresence) Leave(ctx context.Context, ch string, m Member) (lastForUser bool, err error) {
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	sh := p.shard(ch)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	pc := sh.channels[ch]
+	if pc == nil {
+		return false, nil
+	}
+	joined, ok := pc.conns[m.ConnID]
+	if !ok {
+		return false, nil
+	}
+	delete(pc.conns, m.ConnID)
+	pc.users[joined.User]--
+	if pc.users[joined.User] > 0 {
+		return false, nil
+	}
+	delete(pc.users, joined.User)
+	if len(pc.conns) == 0 {
+		delete(sh.channels, ch)
+	}
+	return true, nil
+}
+
+// Members returns a new slice with one entry per connection in ch, in no
+// set order; it is empty (nil) when nobody is in ch.
+func (p *MemoryPresence) Members(ctx context.Context, ch string) ([]Member, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	sh := p.shard(ch)
+	sh.mu.RLock()
+	defer sh.mu.RUnlock()
+	pc := sh.channels[ch]
+	if pc == nil {
+		return nil, nil
+	}
+	ms := make([]Member, 0, len(pc.conns))
+	for _, m := range pc.conns {
+		ms = append(ms, m)
+	}
+	return ms, nil
+}
+
+// SetStatus stores st as the user's status, replacing any earlier one.
+func (p *MemoryPresence) SetStatus(ctx context.Context, user string, st Status) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	sh := p.shard(user)
+	sh.mu.Lock()
+	sh.statuses[user] = st
+	sh.mu.Unlock()
+	return nil
+}
+
+// GetStatus returns the user's latest status; ok is false when none was
+// set.
+func (p *MemoryPresence) GetStatus(ctx context.Context, user string) (st Status, ok bool, err error) {
+	if err := ctx.Err(); err != nil {
+		return Status{}, false, err
+	}
+	sh := p.shard(user)
+	sh.mu.RLock()
+	st, ok = sh.statuses[user]
+	sh.mu.RUnlock()
+	return st, ok, nil
+}

@@ -1,0 +1,258 @@
+package realtime
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+
+	"github.com/partyline/partyline"
+	"github.com/partyline/partyline/realtime/wire"
+)
+
+// Node is one gateway node: it accepts WebSocket connections, serves the
+// protocol on them, and moves publications between its connections and the
+// broker.
+type Node struct {
+	opts     Options
+	hub      *Hub
+	metrics  *metrics
+	ns       map[string]Extension      // namespace -> owner
+	handlers map[string]RequestHandler // extension request types
+
+	running  atomic.Bool
+	draining atomic.Bool
+
+	mu      sync.Mutex
+	conns   map[*Conn]struct{}
+	byUser  map[string]map[*Conn]struct{}
+	offline map[string]*time.Timer // pending offline checks per user
+	noConns chan struct{}          // closed when conns turns empty during drain
+}
+
+// New builds a Node. It starts nothing; call Run.
+func New(opts Options) (*Node, error) {
+	if err := opts.setDefaults(); err != nil {
+		return nil, err
+	}
+	m, err := newMetrics(opts.Registerer)
+	if err != nil {
+		return nil, fmt.Errorf("realtime: metrics: %w", err)
+	}
+	n := &Node{
+		opts:     opts,
+		metrics:  m,
+		hub:      newHub(opts.Broker, m),
+		ns:       map[string]Extension{},
+		handlers: map[string]RequestHandler{},
+		conns:    map[*Conn]struct{}{},
+		byUser:   map[string]map[*Conn]struct{}{},
+		offline:  map[string]*time.Timer{},
+	}
+	for _, ext := range opts.Extensions {
+		for _, ns := range ext.Namespaces() {
+			if !knownNamespaces[ns] {
+				return nil, fmt.Errorf("realtime: extension namespace %q is not a protocol namespace", ns)
+			}
+			if _, dup := n.ns[ns]; dup {
+				return nil, fmt.Errorf("realtime: namespace %q has two owners", ns)
+			}
+			n.ns[ns] = ext
+		}
+		for typ, h := range ext.Requests() {
+			if builtinRequests[typ] {
+				return nil, fmt.Errorf("realtime: request type %q is built in", typ)
+			}
+			if _, dup := n.handlers[typ]; dup {
+				return nil, fmt.Errorf("realtime: request type %q has two handlers", typ)
+			}
+			n.handlers[typ] = h
+		}
+	}
+	return n, nil
+}
+
+// ID returns the node id.
+func (n *Node) ID() string { return n.opts.NodeID }
+
+// Run runs the broker's receive loop until ctx is done. Connections are
+// served only while Run runs. It returns nil after ctx is done, or the
+// broker's error.
+func (n *Node) Run(ctx context.Context) error {
+	n.running.Store(true)
+	defer n.running.Store(false)
+	err := n.opts.Broker.Run(ctx, n)
+	n.mu.Lock()
+	for _, t := range n.offline {
+		t.Stop()
+	}
+	n.offline = map[string]*time.Timer{}
+	n.mu.Unlock()
+	return err
+}
+
+// Deliver implements Deliverer: it hands broker deliveries to the Hub.
+func (n *Node) Deliver(ch string, p Publication) { n.hub.Deliver(ch, p) }
+
+// DeliverNode implements Deliverer for node-to-node messages. The gateway
+// itself sends none yet; extensions that need them will register here.
+func (n *Node) DeliverNode(msg []byte) {}
+
+// Publish appends a publication to ch's stream and fans it out. kind, from
+// and data become the msg's fields, id its message id, and ts is now. It is
+// how extensions and the server API publish; it checks nothing, so callers
+// authorize first.
+func (n *Node) Publish(ctx context.Context, ch, id, kind, from string, data json.RawMessage) (Position, error) {
+	payload := wire.AppendPayload(make([]byte, 0, 96+len(data)), id, kind, from, time.Now().UnixMilli(), data)
+	start := time.Now()
+	pos, err := n.opts.Stream.Publish(ctx, ch, payload)
+	n.metrics.brokerPublish.Observe(time.Since(start).Seconds())
+	if err != nil {
+		n.metrics.brokerErrors.Inc()
+		return Position{}, fmt.Errorf("realtime: publish to %s: %w: %w", ch, partyline.ErrUnavailable, err)
+	}
+	return pos, nil
+}
+
+// PublishEvent fans an ephemeral event out on ch (typing, join, leave,
+// speaking). It is at most once and not in the stream.
+func (n *Node) PublishEvent(ctx context.Context, ch, event, from, user string, users []string) error {
+	msg := wire.AppendEvent(nil, ch, event, from, user, users)
+	if err := n.opts.Broker.PublishEvent(ctx, ch, Publication{Payload: msg}); err != nil {
+		n.metrics.brokerErrors.Inc()
+		return fmt.Errorf("realtime: event on %s: %w: %w", ch, partyline.ErrUnavailable, err)
+	}
+	return nil
+}
+
+// register adds an authenticated connection. It fails with
+// ErrLimitExceeded when the user is at the per-user cap.
+func (n *Node) register(c *Conn) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.draining.Load() {
+		return errorf(partyline.ErrUnavailable, "node is draining")
+	}
+	set := n.byUser[c.user]
+	if len(set) >= n.opts.MaxConnsPerUser {
+		return errorf(partyline.ErrLimitExceeded, "user has %d connections on this node", len(set))
+	}
+	if set == nil {
+		set = map[*Conn]struct{}{}
+		n.byUser[c.user] = set
+	}
+	set[c] = struct{}{}
+	if t := n.offline[c.user]; t != nil {
+		t.Stop()
+		delete(n.offline, c.user)
+	}
+	return nil
+}
+
+func (n *Node) track(c *Conn) {
+	n.mu.Lock()
+	n.conns[c] = struct{}{}
+	n.mu.Unlock()
+	n.metrics.connections.Inc()
+}
+
+// untrack forgets a closed connection.
+func (n *Node) untrack(c *Conn) {
+	n.mu.Lock()
+	delete(n.conns, c)
+	if set := n.byUser[c.user]; set != nil {
+		delete(set, c)
+		if len(set) == 0 {
+			delete(n.byUser, c.user)
+		}
+	}
+	if len(n.conns) == 0 && n.noConns != nil {
+		close(n.noConns)
+		n.noConns = nil
+	}
+	n.mu.Unlock()
+	n.metrics.connections.Dec()
+}
+
+// userConns returns the user's connections on this node.
+func (n *Node) userConns(user string) []*Conn {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	out := make([]*Conn, 0, len(n.byUser[user]))
+	for c := range n.byUser[user] {
+		out = append(out, c)
+	}
+	return out
+}
+
+// DisconnectUser closes every connection of user on this node with code and
+// reason, and returns how many it closed.
+func (n *Node) DisconnectUser(user string, code int, reason string) int {
+	conns := n.userConns(user)
+	for _, c := range conns {
+		c.closeWith(code, reason)
+	}
+	return len(conns)
+}
+
+// Draining reports whether Drain has started.
+func (n *Node) Draining() bool { return n.draining.Load() }
+
+// Drain tells every connection to reconnect elsewhere and closes it: each
+// gets a reconnect notice whose after_ms is spread uniformly over the drain
+// window, then a 1012 close. New connections are refused from the start.
+// Drain returns when the last connection is gone, or with ctx's error when
+// ctx ends first (then the remaining connections are cut with 1001).
+func (n *Node) Drain(ctx context.Context) error {
+	n.draining.Store(true)
+	n.mu.Lock()
+	conns := make([]*Conn, 0, len(n.conns))
+	for c := range n.conns {
+		conns = append(conns, c)
+	}
+	var wait chan struct{}
+	if len(n.conns) > 0 {
+		wait = make(chan struct{})
+		n.noConns = wait
+	}
+	n.mu.Unlock()
+	window := n.opts.DrainWindow.Milliseconds()
+	for _, c := range conns {
+		after := rand.Int64N(window + 1)
+		c.drain(after)
+	}
+	if wait == nil {
+		return nil
+	}
+	select {
+	case <-wait:
+		return nil
+	case <-ctx.Done():
+		for _, c := range conns {
+			c.closeWith(wire.CloseGoingAway, "shutdown")
+		}
+		return fmt.Errorf("realtime: drain: %d connections left: %w", n.connCount(), ctx.Err())
+	}
+}
+
+func (n *Node) connCount() int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return len(n.conns)
+}
+
+// ErrNotRunning is returned when the node is used before Run.
+var ErrNotRunning = errors.New("realtime: node is not running")
+
+// newMsgID returns a new time-sortable message id.
+func newMsgID() string { return ulid.Make().String() }
+
+// NewMsgID returns a new time-sortable message id, for extensions that
+// publish.
+func NewMsgID() string { return newMsgID() }

@@ -1,0 +1,133 @@
+package realtime
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/partyline/partyline/realtime/wire"
+)
+
+// Authenticator verifies a hello token. It returns the user id and when the
+// token expires; failures wrap partyline.ErrUnauthorized.
+type Authenticator interface {
+	Authenticate(ctx context.Context, token string) (user string, expires time.Time, err error)
+}
+
+// Options configures a Node. The zero value of each field is documented;
+// New fills the defaults in.
+type Options struct {
+	// NodeID names this node in hello replies and presence. Zero means the
+	// hostname.
+	NodeID string
+	// Broker, Stream and Presence are the scale-out backends. Nil Broker
+	// and Stream mean the in-process memory ones (one node only); a Stream
+	// must be given together with the Broker it publishes through. Nil
+	// Presence means memory presence.
+	Broker   Broker
+	Stream   Stream
+	Presence Presence
+	// Auth verifies hello tokens. Required.
+	Auth Authenticator
+	// Extensions plug namespaces and request types in (chat, voice, clips).
+	Extensions []Extension
+	// AllowedOrigins are host patterns (path.Match syntax, such as
+	// "*.example.com" or "localhost:3000") a browser Origin may have. Zero
+	// means same-origin only. Requests without an Origin are allowed.
+	AllowedOrigins []string
+	// MaxFrameBytes is the largest frame accepted or sent. Zero means 64 KiB.
+	MaxFrameBytes int
+	// HeartbeatInterval is how often the server pings. Zero means 25 s.
+	HeartbeatInterval time.Duration
+	// HelloTimeout is how long a connection may go without hello. Zero
+	// means 10 s.
+	HelloTimeout time.Duration
+	// PublishRate is client publishes per second per connection, with a
+	// burst of twice that. Zero means 10.
+	PublishRate float64
+	// MaxSubscriptions per connection. Zero means 500.
+	MaxSubscriptions int
+	// MaxConnsPerUser on this node. Zero means 16.
+	MaxConnsPerUser int
+	// SendQueueMessages bounds a connection's outbound queue; past it the
+	// connection is closed as a slow consumer (4009). Zero means 4096.
+	SendQueueMessages int
+	// SendQueueBytes bounds the queued bytes the same way. Zero means 8 MiB.
+	SendQueueBytes int
+	// WriteTimeout bounds one socket write. Zero means 10 s.
+	WriteTimeout time.Duration
+	// DrainWindow is what Drain spreads reconnect delays over. Zero means 10 s.
+	DrainWindow time.Duration
+	// OfflineDelay is how long a user must be gone from every node before
+	// their status turns offline. Zero means 5 s.
+	OfflineDelay time.Duration
+	// TypingInterval is the minimum gap between typing events one
+	// connection fans out per channel. Zero means 2 s.
+	TypingInterval time.Duration
+	// APIKey enables the server API (/v1/server/*). Zero means it is off.
+	APIKey string
+	// Registerer receives the metrics. Nil means a private registry.
+	Registerer prometheus.Registerer
+	// Logger receives the gateway's logs. Nil means slog.Default().
+	Logger *slog.Logger
+}
+
+func (o *Options) setDefaults() error {
+	if o.Auth == nil {
+		return errors.New("realtime: Options.Auth is required")
+	}
+	if o.Stream != nil && o.Broker == nil {
+		return errors.New("realtime: Options.Stream needs the Broker it publishes through")
+	}
+	if o.NodeID == "" {
+		o.NodeID, _ = os.Hostname()
+		if o.NodeID == "" {
+			o.NodeID = "node"
+		}
+	}
+	if o.Broker == nil {
+		b := NewMemoryBroker(MemoryBrokerOptions{NodeID: o.NodeID})
+		o.Broker = b
+		o.Stream = NewMemoryStream(b, MemoryStreamOptions{})
+	}
+	if o.Stream == nil {
+		if b, ok := o.Broker.(*MemoryBroker); ok {
+			o.Stream = NewMemoryStream(b, MemoryStreamOptions{})
+		} else {
+			return errors.New("realtime: Options.Broker needs its Stream")
+		}
+	}
+	if o.Presence == nil {
+		o.Presence = NewMemoryPresence()
+	}
+	setDefault(&o.MaxFrameBytes, wire.DefaultFrameBytes)
+	setDefault(&o.HeartbeatInterval, 25*time.Second)
+	setDefault(&o.HelloTimeout, 10*time.Second)
+	setDefault(&o.PublishRate, 10)
+	setDefault(&o.MaxSubscriptions, 500)
+	setDefault(&o.MaxConnsPerUser, 16)
+	setDefault(&o.SendQueueMessages, 4096)
+	setDefault(&o.SendQueueBytes, 8<<20)
+	setDefault(&o.WriteTimeout, 10*time.Second)
+	setDefault(&o.DrainWindow, 10*time.Second)
+	setDefault(&o.OfflineDelay, 5*time.Second)
+	setDefault(&o.TypingInterval, 2*time.Second)
+	if o.Registerer == nil {
+		o.Registerer = prometheus.NewRegistry()
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	return nil
+}
+
+func setDefault[T comparable](p *T, def T) {
+	var zero T
+	if *p == zero {
+		*p = def
+	}
+}

@@ -1,0 +1,242 @@
+package realtimetest
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/partyline/partyline/realtime"
+)
+
+// TestPresence runs the Presence conformance suite. newPresence builds a
+// fresh Presence for each subtest; it registers its own cleanup with
+// t.Cleanup. Members of one channel come from several nodes (different
+// Node fields) through the one Presence.
+//
+// It checks firstForUser and lastForUser across several connections and
+// nodes, that Join and Leave are idempotent, what Members lists, that
+// channels are independent, status storage, and all of it under 16
+// concurrent goroutines.
+func TestPresence(t *testing.T, newPresence func(t *testing.T) realtime.Presence) {
+	t.Run("FirstAndLastPerUser", func(t *testing.T) {
+		p := newPresence(t)
+		ch := name("room:p")
+		u1, u2 := name("u1"), name("u2")
+		a := realtime.Member{ConnID: name("c"), User: u1, Node: "n1"}
+		b := realtime.Member{ConnID: name("c"), User: u1, Node: "n2"}
+		c := realtime.Member{ConnID: name("c"), User: u1, Node: "n1"}
+		d := realtime.Member{ConnID: name("c"), User: u2, Node: "n2"}
+		join(t, p, ch, a, true)
+		join(t, p, ch, b, false)
+		join(t, p, ch, d, true)
+		join(t, p, ch, c, false)
+		leave(t, p, ch, b, false)
+		leave(t, p, ch, a, false)
+		leave(t, p, ch, d, true)
+		leave(t, p, ch, c, true)
+		join(t, p, ch, b, true) // first again once all are gone
+		leave(t, p, ch, b, true)
+	})
+
+	t.Run("JoinAndLeaveAreIdempotent", func(t *testing.T) {
+		p := newPresence(t)
+		ch := name("room:p")
+		m := realtime.Member{ConnID: name("c"), User: name("u"), Node: "n1"}
+		join(t, p, ch, m, true)
+		join(t, p, ch, m, false)
+		checkMembers(t, p, ch, []realtime.Member{m})
+		leave(t, p, ch, m, true)
+		leave(t, p, ch, m, false)
+		checkMembers(t, p, ch, nil)
+		leave(t, p, ch, realtime.Member{ConnID: name("c"), User: m.User, Node: "n1"}, false)
+		leave(t, p, name("room:never"), m, false)
+	})
+
+	t.Run("Members", func(t *testing.T) {
+		p := newPresence(t)
+		ch := name("room:p")
+		checkMembers(t, p, ch, nil)
+		u1, u2 := name("u1"), name("u2")
+		ms := []realtime.Member{
+			{ConnID: name("c"), User: u1, Node: "n1"},
+			{ConnID: name("c"), User: u1, Node: "n2"},
+			{ConnID: name("c"), User: u2, Node: "n1"},
+			{ConnID: name("c"), User: u2, Node: "n3"},
+		}
+		for i, m := range ms {
+			join(t, p, ch, m, i%2 == 0)
+		}
+		checkMembers(t, p, ch, ms)
+		leave(t, p, ch, ms[1], false)
+		leave(t, p, ch, ms[2], false)
+		checkMembers(t, p, ch, []realtime.Member{ms[0], ms[3]})
+	})
+
+	t.Run("ChannelsAreIndependent", func(t *testing.T) {
+		p := newPresence(t)
+		ch1, ch2 := name("room:p1"), name("room:p2")
+		m := realtime.Member{ConnID: name("c"), User: name("u"), Node: "n1"}
+		join(t, p, ch1, m, true)
+		join(t, p, ch2, m, true)
+		checkMembers(t, p, ch1, []realtime.Member{m})
+		leave(t, p, ch1, m, true)
+		checkMembers(t, p, ch1, nil)
+		checkMembers(t, p, ch2, []realtime.Member{m})
+		leave(t, p, ch2, m, true)
+	})
+
+	t.Run("Status", func(t *testing.T) {
+		p := newPresence(t)
+		u1, u2 := name("u1"), name("u2")
+		checkStatus(t, p, u1, realtime.Status{}, false)
+		st := realtime.Status{Status: "in_game", Game: "Chess ♞", Text: "brb", TS: 1732760000123}
+		if err := p.SetStatus(t.Context(), u1, st); err != nil {
+			t.Fatalf("SetStatus: %v", err)
+		}
+		checkStatus(t, p, u1, st, true)
+		checkStatus(t, p, u2, realtime.Status{}, false)
+		st2 := realtime.Status{Status: "idle", TS: 1732760000999}
+		if err := p.SetStatus(t.Context(), u1, st2); err != nil {
+			t.Fatalf("SetStatus: %v", err)
+		}
+		checkStatus(t, p, u1, st2, true)
+	})
+
+	t.Run("Concurrent", func(t *testing.T) {
+		const goroutines, conns, users = 16, 10, 4
+		p := newPresence(t)
+		ch := name("room:pc")
+		userNames := make([]string, users)
+		for i := range userNames {
+			userNames[i] = name(fmt.Sprintf("u%d", i))
+		}
+		memberOf := func(g, i int) realtime.Member {
+			return realtime.Member{
+				ConnID: fmt.Sprintf("%s-c%02d-%02d", ch, g, i),
+				User:   userNames[g%users],
+				Node:   fmt.Sprintf("n%d", g%3),
+			}
+		}
+		var firsts, lasts [users]atomic.Int32
+		parallel := func(f func(g int)) {
+			var wg sync.WaitGroup
+			for g := range goroutines {
+				wg.Go(func() { f(g) })
+			}
+			wg.Wait()
+			if t.Failed() {
+				t.FailNow()
+			}
+		}
+
+		parallel(func(g int) {
+			for i := range conns {
+				first, err := p.Join(t.Context(), ch, memberOf(g, i))
+				if err != nil {
+					t.Errorf("Join: %v", err)
+					return
+				}
+				if first {
+					firsts[g%users].Add(1)
+				}
+				st := realtime.Status{Status: "online", Text: fmt.Sprint(g), TS: int64(i)}
+				if err := p.SetStatus(t.Context(), userNames[g%users], st); err != nil {
+					t.Errorf("SetStatus: %v", err)
+					return
+				}
+				if _, ok, err := p.GetStatus(t.Context(), userNames[g%users]); err != nil || !ok {
+					t.Errorf("GetStatus right after SetStatus = ok %v, %v; want ok", ok, err)
+					return
+				}
+			}
+		})
+		var want []realtime.Member
+		for g := range goroutines {
+			for i := range conns {
+				want = append(want, memberOf(g, i))
+			}
+		}
+		checkMembers(t, p, ch, want)
+		for u := range users {
+			if n := firsts[u].Load(); n != 1 {
+				t.Errorf("user %d: firstForUser was true %d times, want once", u, n)
+			}
+		}
+
+		parallel(func(g int) {
+			for i := range conns {
+				last, err := p.Leave(t.Context(), ch, memberOf(g, i))
+				if err != nil {
+					t.Errorf("Leave: %v", err)
+					return
+				}
+				if last {
+					lasts[g%users].Add(1)
+				}
+			}
+		})
+		checkMembers(t, p, ch, nil)
+		for u := range users {
+			if n := lasts[u].Load(); n != 1 {
+				t.Errorf("user %d: lastForUser was true %d times, want once", u, n)
+			}
+		}
+	})
+}
+
+// join joins m to ch and checks firstForUser.
+func join(t *testing.T, p realtime.Presence, ch string, m realtime.Member, wantFirst bool) {
+	t.Helper()
+	first, err := p.Join(t.Context(), ch, m)
+	if err != nil {
+		t.Fatalf("Join(%q, %+v): %v", ch, m, err)
+	}
+	if first != wantFirst {
+		t.Errorf("Join(%q, %+v) firstForUser = %v, want %v", ch, m, first, wantFirst)
+	}
+}
+
+// leave removes m from ch and checks lastForUser.
+func leave(t *testing.T, p realtime.Presence, ch string, m realtime.Member, wantLast bool) {
+	t.Helper()
+	last, err := p.Leave(t.Context(), ch, m)
+	if err != nil {
+		t.Fatalf("Leave(%q, %+v): %v", ch, m, err)
+	}
+	if last != wantLast {
+		t.Errorf("Leave(%q, %+v) lastForUser = %v, want %v", ch, m, last, wantLast)
+	}
+}
+
+// checkMembers checks ch's members, in any order.
+func checkMembers(t *testing.T, p realtime.Presence, ch string, want []realtime.Member) {
+	t.Helper()
+	got, err := p.Members(t.Context(), ch)
+	if err != nil {
+		t.Fatalf("Members(%q): %v", ch, err)
+	}
+	byConn := cmpopts.SortSlices(func(a, b realtime.Member) bool { return strings.Compare(a.ConnID, b.ConnID) < 0 })
+	if diff := cmp.Diff(want, got, byConn, cmpopts.EquateEmpty()); diff != "" {
+		t.Errorf("Members(%q) (-want +got):\n%s", ch, diff)
+	}
+}
+
+// checkStatus checks the user's status.
+func checkStatus(t *testing.T, p realtime.Presence, user string, want realtime.Status, wantOK bool) {
+	t.Helper()
+	got, ok, err := p.GetStatus(t.Context(), user)
+	if err != nil {
+		t.Fatalf("GetStatus(%q): %v", user, err)
+	}
+	if ok != wantOK {
+		t.Errorf("GetStatus(%q) ok = %v, want %v", user, ok, wantOK)
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("GetStatus(%q) (-want +got):\n%s", user, diff)
+	}
+}
