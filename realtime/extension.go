@@ -12,8 +12,12 @@ type Action int
 
 // Actions checked by Extension.Authorize.
 const (
+	// ActionSubscribe is a subscription; for a public room it also joins.
 	ActionSubscribe Action = iota + 1
+	// ActionPublish is a client publication.
 	ActionPublish
+	// ActionRead looks at a channel without joining it: presence.
+	ActionRead
 )
 
 func (a Action) String() string {
@@ -22,6 +26,8 @@ func (a Action) String() string {
 		return "subscribe"
 	case ActionPublish:
 		return "publish"
+	case ActionRead:
+		return "read"
 	}
 	return "unknown"
 }

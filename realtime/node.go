@@ -109,7 +109,14 @@ func (n *Node) DeliverNode(msg []byte) {}
 // how extensions and the server API publish; it checks nothing, so callers
 // authorize first.
 func (n *Node) Publish(ctx context.Context, ch, id, kind, from string, data json.RawMessage) (Position, error) {
-	payload := wire.AppendPayload(make([]byte, 0, 96+len(data)), id, kind, from, time.Now().UnixMilli(), data)
+	return n.PublishAt(ctx, ch, id, kind, from, time.Now(), data)
+}
+
+// PublishAt is Publish with the msg's ts given, so a stored message and its
+// publication carry the same time. data must be compact JSON (no raw
+// newlines, which would split the frame) or empty.
+func (n *Node) PublishAt(ctx context.Context, ch, id, kind, from string, ts time.Time, data json.RawMessage) (Position, error) {
+	payload := wire.AppendPayload(make([]byte, 0, 96+len(data)), id, kind, from, ts.UnixMilli(), data)
 	start := time.Now()
 	pos, err := n.opts.Stream.Publish(ctx, ch, payload)
 	n.metrics.brokerPublish.Observe(time.Since(start).Seconds())

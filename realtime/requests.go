@@ -196,17 +196,18 @@ type subReply struct {
 func handleSub(ctx context.Context, s *Session, req *wire.Request) (any, error) {
 	c, n := s.c, s.c.node
 	ch := req.Channel
-	if err := n.authorize(ctx, s, ch, ActionSubscribe); err != nil {
-		return nil, err
-	}
 	c.subsMu.Lock()
 	old := c.subs[ch]
 	count := len(c.subs)
 	c.subsMu.Unlock()
+	if old == nil && count >= n.opts.MaxSubscriptions {
+		return nil, errorf(partyline.ErrLimitExceeded, "at most %d subscriptions per connection", n.opts.MaxSubscriptions)
+	}
+	if err := n.authorize(ctx, s, ch, ActionSubscribe); err != nil {
+		return nil, err
+	}
 	if old != nil {
 		c.leave(ctx, old) // a second sub restarts the subscription
-	} else if count >= n.opts.MaxSubscriptions {
-		return nil, errorf(partyline.ErrLimitExceeded, "at most %d subscriptions per connection", n.opts.MaxSubscriptions)
 	}
 	sub := &subscription{conn: c, channel: ch}
 	if err := n.hub.add(ctx, sub); err != nil {
@@ -378,7 +379,7 @@ func (n *Node) ChannelPresence(ctx context.Context, ch string) (PresenceReply, e
 }
 
 func handlePresence(ctx context.Context, s *Session, req *wire.Request) (any, error) {
-	if err := s.c.node.authorize(ctx, s, req.Channel, ActionSubscribe); err != nil {
+	if err := s.c.node.authorize(ctx, s, req.Channel, ActionRead); err != nil {
 		return nil, err
 	}
 	return s.c.node.ChannelPresence(ctx, req.Channel)

@@ -1,6 +1,7 @@
 package realtime
 
 import (
+	"bytes"
 	"crypto/subtle"
 	"encoding/json"
 	"net/http"
@@ -78,14 +79,20 @@ func (n *Node) ServerPublish(r *http.Request, ch, kind string, data json.RawMess
 	return n.Publish(r.Context(), ch, newMsgID(), kind, "", data)
 }
 
-func validKindData(kind string, data json.RawMessage) error {
+// checkKindData validates a server publication's kind and data and returns
+// the data compacted: raw newlines inside it would split the frame.
+func checkKindData(kind string, data json.RawMessage) (json.RawMessage, error) {
 	if !kindPattern.MatchString(kind) {
-		return errorf(partyline.ErrInvalid, "kind must match [A-Za-z0-9_.-]{1,64}")
+		return nil, errorf(partyline.ErrInvalid, "kind must match [A-Za-z0-9_.-]{1,64}")
 	}
 	if len(data) == 0 || string(data) == "null" {
-		return errorf(partyline.ErrInvalid, "data is required")
+		return nil, errorf(partyline.ErrInvalid, "data is required")
 	}
-	return nil
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, data); err != nil {
+		return nil, errorf(partyline.ErrInvalid, "data is not valid JSON")
+	}
+	return buf.Bytes(), nil
 }
 
 func (n *Node) apiPublish(w http.ResponseWriter, r *http.Request) {
@@ -94,11 +101,12 @@ func (n *Node) apiPublish(w http.ResponseWriter, r *http.Request) {
 		httpx.Error(w, r, err)
 		return
 	}
-	if err := validKindData(req.Kind, req.Data); err != nil {
+	data, err := checkKindData(req.Kind, req.Data)
+	if err != nil {
 		httpx.Error(w, r, err)
 		return
 	}
-	pos, err := n.ServerPublish(r, req.Channel, req.Kind, req.Data)
+	pos, err := n.ServerPublish(r, req.Channel, req.Kind, data)
 	if err != nil {
 		httpx.Error(w, r, err)
 		return
@@ -129,10 +137,12 @@ func (n *Node) apiBroadcast(w http.ResponseWriter, r *http.Request) {
 		httpx.Error(w, r, errorf(partyline.ErrInvalid, "channels must list 1 to %d channels", maxBroadcastChannels))
 		return
 	}
-	if err := validKindData(req.Kind, req.Data); err != nil {
+	data, err := checkKindData(req.Kind, req.Data)
+	if err != nil {
 		httpx.Error(w, r, err)
 		return
 	}
+	req.Data = data
 	for _, ch := range req.Channels {
 		if _, _, err := ParseChannel(ch); err != nil {
 			httpx.Error(w, r, errorf(partyline.ErrInvalid, "channel %q: %v", truncate(ch, 140), err))

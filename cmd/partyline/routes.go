@@ -41,6 +41,8 @@ func (a *app) routes() (http.Handler, error) {
 		r.Group(func(r chi.Router) {
 			r.Use(a.requireUser)
 			r.Get("/me", a.handleMe)
+			r.Get("/me/rooms", a.chat.HandleMyRooms)
+			r.Mount("/rooms", a.chat.RoomRoutes())
 		})
 	})
 	return r, nil

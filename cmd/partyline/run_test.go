@@ -21,6 +21,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/partyline/partyline/internal/testenv"
+	"github.com/partyline/partyline/realtime/client"
 )
 
 func TestMain(m *testing.M) {
@@ -240,6 +241,45 @@ func exercise(t *testing.T, s *server) {
 		_, body2 := do(t, "GET", s.base+"/v1/me", tok, "")
 		if !bytes.Equal(body, body2) {
 			t.Fatalf("me changed between calls: %s then %s", body, body2)
+		}
+	})
+	t.Run("chat over REST and the WebSocket", func(t *testing.T) {
+		tok := devToken(t, s, "erin")
+		resp, body := do(t, "POST", s.base+"/v1/rooms", tok, `{"name":"squad","visibility":"public"}`)
+		if resp.StatusCode != 201 {
+			t.Fatalf("create room = %d %s", resp.StatusCode, body)
+		}
+		var room struct{ ID string }
+		if err := json.Unmarshal(body, &room); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		cl, err := client.Dial(ctx, client.Options{URL: s.base, Token: func(context.Context) (string, error) { return tok, nil }, DisableReconnect: true})
+		if err != nil {
+			t.Fatalf("dial: %v", err)
+		}
+		defer cl.Close()
+		ch := "room:" + room.ID
+		if _, err := cl.Subscribe(ctx, ch); err != nil {
+			t.Fatal(err)
+		}
+		msgID, offset, err := cl.Publish(ctx, ch, map[string]string{"text": "gg"}, "idem-1")
+		if err != nil || offset == 0 {
+			t.Fatalf("publish = %q %d %v", msgID, offset, err)
+		}
+		for m := range cl.Messages() {
+			if m.Type == "msg" && m.MsgID == msgID {
+				break
+			}
+		}
+		resp, body = do(t, "GET", s.base+"/v1/rooms/"+room.ID+"/messages", tok, "")
+		if resp.StatusCode != 200 || !strings.Contains(string(body), msgID) {
+			t.Fatalf("messages = %d %s", resp.StatusCode, body)
+		}
+		resp, body = do(t, "GET", s.base+"/v1/me/rooms", tok, "")
+		if resp.StatusCode != 200 || !strings.Contains(string(body), room.ID) {
+			t.Fatalf("me/rooms = %d %s", resp.StatusCode, body)
 		}
 	})
 	t.Run("bad token is 401 problem", func(t *testing.T) {

@@ -23,6 +23,7 @@ import (
 	"github.com/partyline/partyline/internal/auth"
 	"github.com/partyline/partyline/internal/httpx"
 	"github.com/partyline/partyline/realtime"
+	"github.com/partyline/partyline/realtime/chat"
 )
 
 // shutdownMargin is how long HTTP shutdown and the drain may run past the
@@ -39,6 +40,7 @@ type app struct {
 	signer   *auth.Signer // nil unless dev mode can mint tokens
 	registry *prometheus.Registry
 	node     *realtime.Node
+	chat     *chat.Chat
 	ready    atomic.Bool
 	// drainHooks run, in order, after readiness turns false and before the
 	// HTTP servers shut down. Each gets a context bounded by the drain window
@@ -186,9 +188,14 @@ func (a *app) setupRealtime() error {
 			origins = append(origins, o)
 		}
 	}
+	ch, err := chat.New(chat.Options{Store: a.store, Logger: a.logger})
+	if err != nil {
+		return err
+	}
 	node, err := realtime.New(realtime.Options{
 		NodeID:           a.cfg.NodeID,
 		Auth:             tokenAuth{a.authn},
+		Extensions:       []realtime.Extension{ch},
 		AllowedOrigins:   origins,
 		PublishRate:      a.cfg.PublishRate,
 		MaxSubscriptions: a.cfg.MaxSubscriptions,
@@ -201,7 +208,8 @@ func (a *app) setupRealtime() error {
 	if err != nil {
 		return err
 	}
-	a.node = node
+	ch.SetPublisher(node)
+	a.node, a.chat = node, ch
 	a.drainHooks = append(a.drainHooks, node.Drain)
 	return nil
 }

@@ -1,0 +1,331 @@
+package chat
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/oklog/ulid/v2"
+
+	"github.com/partyline/partyline"
+	"github.com/partyline/partyline/internal/auth"
+	"github.com/partyline/partyline/internal/httpx"
+	"github.com/partyline/partyline/realtime"
+)
+
+// maxRoomName is the longest room name, in characters.
+const maxRoomName = 100
+
+type roomJSON struct {
+	ID         string     `json:"id"`
+	Name       string     `json:"name"`
+	Visibility Visibility `json:"visibility"`
+	Owner      string     `json:"owner"`
+	CreatedAt  time.Time  `json:"created_at"`
+}
+
+func toRoomJSON(r Room) roomJSON {
+	return roomJSON{ID: r.ID, Name: r.Name, Visibility: r.Visibility, Owner: r.Owner, CreatedAt: r.CreatedAt.UTC()}
+}
+
+type memberJSON struct {
+	Room     string    `json:"room"`
+	User     string    `json:"user"`
+	Role     Role      `json:"role"`
+	JoinedAt time.Time `json:"joined_at"`
+}
+
+func toMemberJSON(m Member) memberJSON {
+	return memberJSON{Room: m.RoomID, User: m.UserID, Role: m.Role, JoinedAt: m.JoinedAt.UTC()}
+}
+
+// roomDetailJSON is the body of GET /v1/rooms/{id}.
+type roomDetailJSON struct {
+	roomJSON
+	Members []memberJSON `json:"members"`
+}
+
+type createRoomRequest struct {
+	Name       string     `json:"name"`
+	Visibility Visibility `json:"visibility"`
+}
+
+type myRoomJSON struct {
+	ID          string     `json:"id"`
+	Name        string     `json:"name"`
+	Visibility  Visibility `json:"visibility"`
+	Owner       string     `json:"owner"`
+	Role        Role       `json:"role"`
+	Unread      int        `json:"unread"`
+	LastMessage *msgJSON   `json:"last_message"`
+	CreatedAt   time.Time  `json:"created_at"`
+}
+
+// RoomRoutes returns the rooms API, which the caller mounts at /v1/rooms
+// behind a middleware that puts the user in the context (auth.WithUser):
+//
+//	POST   /                      create a room: {"name","visibility"} -> 201 room
+//	GET    /{id}                  the room and its members
+//	PUT    /{id}/members/{user}   add a member (owner only) -> 200 member
+//	DELETE /{id}/members/{user}   remove a member (owner, or the member) -> 204
+//	GET    /{id}/messages         history: ?before=<msg id>&limit=N
+//
+// A private room is invisible to non-members: they get 404, as for a room
+// that does not exist. Errors are problem+json.
+func (c *Chat) RoomRoutes() http.Handler {
+	r := chi.NewRouter()
+	r.NotFound(httpx.NotFound)
+	r.MethodNotAllowed(httpx.MethodNotAllowed)
+	r.Post("/", c.handleCreateRoom)
+	r.Get("/{id}", c.handleGetRoom)
+	r.Put("/{id}/members/{user}", c.handlePutMember)
+	r.Delete("/{id}/members/{user}", c.handleDeleteMember)
+	r.Get("/{id}/messages", c.handleRoomMessages)
+	return r
+}
+
+// user returns the authenticated user of a REST request.
+func user(r *http.Request) (string, error) {
+	u, ok := auth.UserFrom(r.Context())
+	if !ok || u.ID == "" {
+		return "", realtime.Errorf(partyline.ErrUnauthorized, "no authenticated user")
+	}
+	return u.ID, nil
+}
+
+// visibleRoom returns the room when user may see it: a member, or anyone
+// for a public room. The membership is nil for a non-member.
+func (c *Chat) visibleRoom(ctx context.Context, user, id string) (Room, *Member, error) {
+	room, err := c.room(ctx, id)
+	if err != nil {
+		return Room{}, nil, err
+	}
+	m, err := c.store.GetMember(ctx, room.ID, user)
+	switch {
+	case err == nil:
+		return room, &m, nil
+	case !errors.Is(err, partyline.ErrNotFound):
+		return Room{}, nil, &depError{op: "get member of room " + room.ID, err: err}
+	case room.Visibility == Public:
+		return room, nil, nil
+	}
+	return Room{}, nil, realtime.Errorf(partyline.ErrNotFound, "no such room")
+}
+
+func (c *Chat) handleCreateRoom(w http.ResponseWriter, r *http.Request) {
+	owner, err := user(r)
+	if err != nil {
+		httpx.Error(w, r, err)
+		return
+	}
+	var req createRoomRequest
+	if err := httpx.DecodeJSON(r, &req); err != nil {
+		httpx.Error(w, r, err)
+		return
+	}
+	name := strings.TrimSpace(req.Name)
+	if n := utf8.RuneCountInString(name); n == 0 || n > maxRoomName {
+		httpx.Error(w, r, realtime.Errorf(partyline.ErrInvalid, "name must be 1 to %d characters", maxRoomName))
+		return
+	}
+	if strings.IndexFunc(name, unicode.IsControl) >= 0 || !utf8.ValidString(name) {
+		httpx.Error(w, r, realtime.Errorf(partyline.ErrInvalid, "name must be printable text"))
+		return
+	}
+	switch req.Visibility {
+	case "":
+		req.Visibility = Private
+	case Public, Private:
+	default:
+		httpx.Error(w, r, realtime.Errorf(partyline.ErrInvalid, "visibility must be public or private"))
+		return
+	}
+	room := Room{
+		ID:         "r_" + strings.ToLower(ulid.Make().String()),
+		Name:       name,
+		Visibility: req.Visibility,
+		Owner:      owner,
+		CreatedAt:  time.Now().UTC().Truncate(time.Millisecond),
+	}
+	if err := c.store.CreateRoom(r.Context(), room); err != nil {
+		httpx.Error(w, r, &depError{op: "create room", err: err})
+		return
+	}
+	httpx.JSON(w, http.StatusCreated, toRoomJSON(room))
+}
+
+func (c *Chat) handleGetRoom(w http.ResponseWriter, r *http.Request) {
+	u, err := user(r)
+	if err != nil {
+		httpx.Error(w, r, err)
+		return
+	}
+	room, _, err := c.visibleRoom(r.Context(), u, chi.URLParam(r, "id"))
+	if err != nil {
+		httpx.Error(w, r, err)
+		return
+	}
+	members, err := c.store.Members(r.Context(), room.ID)
+	if err != nil {
+		httpx.Error(w, r, &depError{op: "members of room " + room.ID, err: err})
+		return
+	}
+	out := roomDetailJSON{roomJSON: toRoomJSON(room), Members: make([]memberJSON, len(members))}
+	for i, m := range members {
+		out.Members[i] = toMemberJSON(m)
+	}
+	httpx.JSON(w, http.StatusOK, out)
+}
+
+// handlePutMember adds a member. It is idempotent: an existing member,
+// the owner included, is answered as they are, with their role unchanged.
+func (c *Chat) handlePutMember(w http.ResponseWriter, r *http.Request) {
+	u, err := user(r)
+	if err != nil {
+		httpx.Error(w, r, err)
+		return
+	}
+	room, _, err := c.visibleRoom(r.Context(), u, chi.URLParam(r, "id"))
+	if err != nil {
+		httpx.Error(w, r, err)
+		return
+	}
+	if room.Owner != u {
+		httpx.Error(w, r, realtime.Errorf(partyline.ErrForbidden, "only the room's owner adds members"))
+		return
+	}
+	target := chi.URLParam(r, "user")
+	if !realtime.ValidID(target) {
+		httpx.Error(w, r, realtime.Errorf(partyline.ErrInvalid, "user id must match [A-Za-z0-9_-]{1,64}"))
+		return
+	}
+	m, err := c.store.GetMember(r.Context(), room.ID, target)
+	if errors.Is(err, partyline.ErrNotFound) {
+		if err = c.store.PutMember(r.Context(), room.ID, target, RoleMember); err == nil {
+			m, err = c.store.GetMember(r.Context(), room.ID, target)
+		}
+	}
+	if err != nil {
+		if errors.Is(err, partyline.ErrNotFound) {
+			err = realtime.Errorf(partyline.ErrNotFound, "no such room")
+		} else {
+			err = &depError{op: "add member to room " + room.ID, err: err}
+		}
+		httpx.Error(w, r, err)
+		return
+	}
+	httpx.JSON(w, http.StatusOK, toMemberJSON(m))
+}
+
+// handleDeleteMember removes a member: the owner removes anyone but
+// themselves (a room keeps its owner), and a member may remove themselves.
+func (c *Chat) handleDeleteMember(w http.ResponseWriter, r *http.Request) {
+	u, err := user(r)
+	if err != nil {
+		httpx.Error(w, r, err)
+		return
+	}
+	room, _, err := c.visibleRoom(r.Context(), u, chi.URLParam(r, "id"))
+	if err != nil {
+		httpx.Error(w, r, err)
+		return
+	}
+	target := chi.URLParam(r, "user")
+	if !realtime.ValidID(target) {
+		httpx.Error(w, r, realtime.Errorf(partyline.ErrInvalid, "user id must match [A-Za-z0-9_-]{1,64}"))
+		return
+	}
+	switch {
+	case target == room.Owner && u == room.Owner:
+		httpx.Error(w, r, realtime.Errorf(partyline.ErrConflict, "the owner cannot leave their room"))
+		return
+	case u != room.Owner && u != target:
+		httpx.Error(w, r, realtime.Errorf(partyline.ErrForbidden, "only the room's owner removes other members"))
+		return
+	}
+	if err := c.store.RemoveMember(r.Context(), room.ID, target); err != nil {
+		if errors.Is(err, partyline.ErrNotFound) {
+			err = realtime.Errorf(partyline.ErrNotFound, "%s is not a member of room %s", target, room.ID)
+		} else {
+			err = &depError{op: "remove member from room " + room.ID, err: err}
+		}
+		httpx.Error(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// handleRoomMessages is history over REST: ?before=<msg id> (or cursor=,
+// its alias) and ?limit=N, with next_cursor set when more remain.
+func (c *Chat) handleRoomMessages(w http.ResponseWriter, r *http.Request) {
+	u, err := user(r)
+	if err != nil {
+		httpx.Error(w, r, err)
+		return
+	}
+	room, _, err := c.visibleRoom(r.Context(), u, chi.URLParam(r, "id"))
+	if err != nil {
+		httpx.Error(w, r, err)
+		return
+	}
+	q := r.URL.Query()
+	before := q.Get("before")
+	if before == "" {
+		before = q.Get("cursor")
+	}
+	limit := 0
+	if s := q.Get("limit"); s != "" {
+		if limit, err = strconv.Atoi(s); err != nil {
+			httpx.Error(w, r, realtime.Errorf(partyline.ErrInvalid, "limit must be an integer"))
+			return
+		}
+	}
+	out, err := c.history(r.Context(), realtime.NSRoom+":"+room.ID, before, limit)
+	if err != nil {
+		httpx.Error(w, r, err)
+		return
+	}
+	if out.More && len(out.Messages) > 0 {
+		out.NextCursor = out.Messages[len(out.Messages)-1].ID
+	}
+	httpx.JSON(w, http.StatusOK, out)
+}
+
+// HandleMyRooms serves GET /v1/me/rooms: the rooms the authenticated user
+// is a member of, newest activity first, each with the user's role, their
+// unread count and the newest message (null when none).
+func (c *Chat) HandleMyRooms(w http.ResponseWriter, r *http.Request) {
+	u, err := user(r)
+	if err != nil {
+		httpx.Error(w, r, err)
+		return
+	}
+	rooms, err := c.store.UserRooms(r.Context(), u)
+	if err != nil {
+		httpx.Error(w, r, &depError{op: "rooms of " + u, err: err})
+		return
+	}
+	out := make([]myRoomJSON, len(rooms))
+	for i, s := range rooms {
+		out[i] = myRoomJSON{
+			ID:         s.ID,
+			Name:       s.Name,
+			Visibility: s.Visibility,
+			Owner:      s.Owner,
+			Role:       s.Role,
+			Unread:     s.Unread,
+			CreatedAt:  s.CreatedAt.UTC(),
+		}
+		if s.LastMessage != nil {
+			m := toMsgJSON(*s.LastMessage)
+			out[i].LastMessage = &m
+		}
+	}
+	httpx.JSON(w, http.StatusOK, map[string][]myRoomJSON{"rooms": out})
+}
