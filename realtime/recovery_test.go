@@ -240,6 +240,17 @@ func TestRecoveryStorm(t *testing.T) {
 		}
 	}
 	tick.Stop()
+	// A kicked subscriber may drain its queue before its close lands, so
+	// wait for every kick's resume before waiting for the catch-up.
+	eventually(t, "every kicked subscriber to resume", func() bool {
+		resumes := 0
+		for _, c := range clients {
+			c.mu.Lock()
+			resumes += c.resumes
+			c.mu.Unlock()
+		}
+		return resumes >= kicked
+	})
 	for _, c := range clients {
 		eventually(t, c.user+" to catch up", func() bool {
 			_, got := c.last()
