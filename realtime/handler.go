@@ -3,9 +3,11 @@ package realtime
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"path"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -140,7 +142,14 @@ func (c *Conn) handleMessage(msg []byte) error {
 	}
 	ctx, cancel := context.WithTimeout(c.ctx, requestTimeout)
 	defer cancel()
-	result, err := h(ctx, c.session, &req)
+	result, panicked, err := c.call(ctx, h, &req)
+	if panicked {
+		if req.ID != 0 && !wire.IsNotification(req.Type) {
+			c.replyError(req.ID, err)
+		}
+		c.closeAfterFlush(wire.CloseInternal, "internal error")
+		return errStop
+	}
 	if !wire.IsNotification(req.Type) && req.ID != 0 {
 		switch {
 		case err != nil:
@@ -155,6 +164,21 @@ func (c *Conn) handleMessage(msg []byte) error {
 		return errStop
 	}
 	return nil
+}
+
+// call runs a request handler, turning a panic into an internal error that
+// is logged with the request, so one bad request cannot take the process
+// down; the connection is then closed with 1011.
+func (c *Conn) call(ctx context.Context, h RequestHandler, req *wire.Request) (result any, panicked bool, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			c.log.Error("panic in request handler", "type", req.Type, "request_id", req.ID,
+				"panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+			result, panicked, err = nil, true, fmt.Errorf("panic in %s handler", req.Type)
+		}
+	}()
+	result, err = h(ctx, c.session, req)
+	return result, false, err
 }
 
 // replied is returned by handlers that queued their own reply (sub does,

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -60,6 +62,9 @@ func startNode(t testing.TB, opts Options) *testNode {
 	}
 	if opts.NodeID == "" {
 		opts.NodeID = "gw-test"
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	n, err := New(opts)
 	if err != nil {

@@ -213,7 +213,8 @@ func (n *Node) Draining() bool { return n.draining.Load() }
 
 // Drain tells every connection to reconnect elsewhere and closes it: each
 // gets a reconnect notice whose after_ms is spread uniformly over the drain
-// window, then a 1012 close. New connections are refused from the start.
+// window, then a 1012 close (with no drain window, a 1001 close alone).
+// New connections are refused from the start.
 // Drain returns when the last connection is gone, or with ctx's error when
 // ctx ends first (then the remaining connections are cut with 1001).
 func (n *Node) Drain(ctx context.Context) error {
@@ -231,8 +232,11 @@ func (n *Node) Drain(ctx context.Context) error {
 	n.mu.Unlock()
 	window := n.opts.DrainWindow.Milliseconds()
 	for _, c := range conns {
-		after := rand.Int64N(window + 1)
-		c.drain(after)
+		if n.opts.DrainWindow < 0 {
+			c.closeWith(wire.CloseGoingAway, "shutdown")
+			continue
+		}
+		c.drain(rand.Int64N(window + 1))
 	}
 	if wait == nil {
 		return nil

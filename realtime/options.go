@@ -60,7 +60,9 @@ type Options struct {
 	SendQueueBytes int
 	// WriteTimeout bounds one socket write. Zero means 10 s.
 	WriteTimeout time.Duration
-	// DrainWindow is what Drain spreads reconnect delays over. Zero means 10 s.
+	// DrainWindow is what Drain spreads reconnect delays over. Zero means
+	// 10 s. Negative means no drain window: Drain closes every connection
+	// at once with 1001, without a reconnect notice.
 	DrainWindow time.Duration
 	// OfflineDelay is how long a user must be gone from every node before
 	// their status turns offline. Zero means 5 s.

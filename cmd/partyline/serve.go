@@ -200,7 +200,7 @@ func (a *app) setupRealtime() error {
 		PublishRate:      a.cfg.PublishRate,
 		MaxSubscriptions: a.cfg.MaxSubscriptions,
 		MaxConnsPerUser:  a.cfg.MaxConnsPerUser,
-		DrainWindow:      a.cfg.DrainWindow,
+		DrainWindow:      drainWindow(a.cfg.DrainWindow),
 		APIKey:           a.cfg.APIKey,
 		Registerer:       a.registry,
 		Logger:           a.logger,
@@ -212,6 +212,16 @@ func (a *app) setupRealtime() error {
 	a.node, a.chat = node, ch
 	a.drainHooks = append(a.drainHooks, node.Drain)
 	return nil
+}
+
+// drainWindow maps --drain-window to the node's option, where zero means
+// the default and a negative window means none: --drain-window 0 closes
+// connections at once with 1001.
+func drainWindow(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }
 
 // tokenAuth adapts the JWT authenticator to what the gateway needs.
