@@ -1,5 +1,3 @@
-// Command partyline is the partyline server: the realtime gateway, the REST
-// API and the voice SFU in one binary. See README.md for how to run it.
 package main
 
 import (
