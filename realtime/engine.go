@@ -39,9 +39,11 @@ type Stream interface {
 	// Publish appends payload to ch's stream and fans it out to every node
 	// subscribed to ch. It returns the publication's position. It blocks
 	// only for the append; delivery to local subscribers never blocks it.
+	// The caller may reuse payload once Publish returns.
 	Publish(ctx context.Context, ch string, payload []byte) (Position, error)
 	// Since returns, in order, every publication of ch after from, and the
-	// current position. When from is in another epoch, is ahead of the
+	// current position. It returns at most the retained history (the
+	// history size), so it needs no limit. When from is in another epoch, is ahead of the
 	// stream, or lies before the retained history, it returns
 	// ErrUnrecoverable together with the current position.
 	Since(ctx context.Context, ch string, from Position) (pubs []Publication, current Position, err error)
@@ -51,8 +53,9 @@ type Stream interface {
 	Current(ctx context.Context, ch string) (Position, error)
 }
 
-// Deliverer receives what a Broker brings in. Its methods must not block:
-// they run on the broker's receive path.
+// Deliverer receives what a Broker brings in. Its methods must not block,
+// and must not call back into the Broker or the Stream: they run on the
+// broker's receive path, in memory even under the channel's lock.
 type Deliverer interface {
 	// Deliver hands over a publication on ch. Publications of one channel
 	// arrive one at a time, in the order the broker received them.
@@ -73,9 +76,13 @@ type Broker interface {
 	// Unsubscribe stops ch's deliveries to this node. It is idempotent.
 	Unsubscribe(ctx context.Context, ch string) error
 	// PublishEvent fans out an ephemeral event, which is not in the stream:
-	// p.Offset is 0 and p.Payload the complete encoded message.
+	// p.Offset is 0 and p.Payload the complete encoded message. The broker
+	// may hand p.Payload to local deliveries as is, so the caller must not
+	// modify it afterwards.
 	PublishEvent(ctx context.Context, ch string, p Publication) error
-	// SendNode sends msg to the node with the given id, at most once.
+	// SendNode sends msg to the node with the given id, at most once. An
+	// unknown node is an error wrapping partyline.ErrNotFound. The caller
+	// must not modify msg afterwards.
 	SendNode(ctx context.Context, node string, msg []byte) error
 	// Run delivers to d until ctx is done, then returns nil, or returns an
 	// error when the broker fails for good. Deliveries happen only while
