@@ -26,7 +26,9 @@ const hubShards = 64
 // channel always leaves the broker subscribed while anyone listens.
 type Hub struct {
 	broker  Broker
+	stream  Stream
 	metrics *metrics
+	fills   sync.WaitGroup // gap fills in flight
 	seed    maphash.Seed
 	shards  [hubShards]hubShard
 	// brokerMu serializes broker Subscribe/Unsubscribe per channel stripe.
@@ -50,10 +52,22 @@ type hubChannel struct {
 	brokered bool
 	// mu serializes changes to subs.
 	mu sync.Mutex
+
+	// seqMu guards the live-path sequence state below, and is held while a
+	// stream publication is fanned out, so fills and live deliveries reach
+	// subscribers in offset order.
+	seqMu sync.Mutex
+	// last is the position of the last stream publication fanned out here;
+	// a zero Epoch means none is known yet.
+	last Position
+	// filling is true while a fill re-reads the stream after a gap; live
+	// publications are held until it is done.
+	filling bool
+	held    []Publication
 }
 
-func newHub(b Broker, m *metrics) *Hub {
-	h := &Hub{broker: b, metrics: m, seed: maphash.MakeSeed()}
+func newHub(b Broker, st Stream, m *metrics) *Hub {
+	h := &Hub{broker: b, stream: st, metrics: m, seed: maphash.MakeSeed()}
 	for i := range h.shards {
 		h.shards[i].channels = make(map[string]*hubChannel)
 	}
@@ -174,23 +188,141 @@ func (h *Hub) channelCount() int {
 // Deliver fans a publication out to the local subscribers of ch. It never
 // blocks: each subscriber's connection takes the frame into its bounded
 // queue or is closed as a slow consumer.
+//
+// Stream publications are checked against the last offset seen on the
+// channel. A duplicate is dropped. A skipped offset or a new epoch (the
+// broker is at most once, and a stream can be lost) starts a fill: the
+// stream is re-read from the last position on another goroutine, while
+// later publications are held; what is missing is delivered in order, or,
+// when it cannot be replayed, subscribers get a gap notification.
 func (h *Hub) Deliver(ch string, p Publication) {
 	hc := h.lookup(ch)
 	if hc == nil {
 		return
 	}
-	subs := *hc.subs.Load()
-	if len(subs) == 0 {
+	if p.Offset == 0 {
+		h.fanout(hc, p.Payload, p.Position, time.Now()) // an ephemeral event arrives encoded
 		return
 	}
-	now := time.Now()
-	var frame []byte
-	if p.Offset == 0 {
-		frame = p.Payload // an ephemeral event arrives encoded
+	hc.seqMu.Lock()
+	defer hc.seqMu.Unlock()
+	switch {
+	case hc.filling:
+		hc.held = append(hc.held, p)
+		return
+	case hc.last.Epoch == "":
+	case p.Epoch == hc.last.Epoch && p.Offset <= hc.last.Offset:
+		return // a duplicate
+	case p.Epoch == hc.last.Epoch && p.Offset == hc.last.Offset+1:
+	default:
+		hc.filling = true
+		hc.held = append(hc.held, p)
+		h.startFill(hc, hc.last)
+		return
+	}
+	hc.last = p.Position
+	h.fanoutPub(hc, p)
+}
+
+// fanoutPub encodes a stream publication once and fans it out; the caller
+// holds hc.seqMu.
+func (h *Hub) fanoutPub(hc *hubChannel, p Publication) {
+	frame := wire.AppendMsg(make([]byte, 0, len(p.Payload)+len(hc.name)+64), hc.name, p.Position, p.Payload)
+	h.fanout(hc, frame, p.Position, time.Now())
+}
+
+func (h *Hub) fanout(hc *hubChannel, frame []byte, pos Position, now time.Time) {
+	for _, s := range *hc.subs.Load() {
+		s.deliver(frame, pos, now)
+	}
+}
+
+// observe records a stream position read while subscribing, so the first
+// live publication after it can be checked for a gap.
+func (h *Hub) observe(ch string, pos Position) {
+	hc := h.lookup(ch)
+	if hc == nil {
+		return
+	}
+	hc.seqMu.Lock()
+	if hc.last.Epoch == "" && !hc.filling {
+		hc.last = pos
+	}
+	hc.seqMu.Unlock()
+}
+
+// Resync re-reads the streams of channels whose deliveries may have been
+// lost, as after the broker's subscription was restarted, and delivers
+// what is missing.
+func (h *Hub) Resync(channels []string) {
+	for _, ch := range channels {
+		hc := h.lookup(ch)
+		if hc == nil {
+			continue
+		}
+		hc.seqMu.Lock()
+		if !hc.filling && hc.last.Epoch != "" {
+			hc.filling = true
+			h.startFill(hc, hc.last)
+		}
+		hc.seqMu.Unlock()
+	}
+}
+
+// fillTimeout bounds one re-read of a stream after a gap.
+const fillTimeout = 5 * time.Second
+
+func (h *Hub) startFill(hc *hubChannel, from Position) {
+	h.fills.Add(1)
+	go func() {
+		defer h.fills.Done()
+		h.fill(hc, from)
+	}()
+}
+
+// fill re-reads hc's stream after from, then delivers what was missed and
+// what was held meanwhile, in order.
+func (h *Hub) fill(hc *hubChannel, from Position) {
+	ctx, cancel := context.WithTimeout(context.Background(), fillTimeout)
+	pubs, cur, err := h.stream.Since(ctx, hc.name, from)
+	cancel()
+	hc.seqMu.Lock()
+	defer hc.seqMu.Unlock()
+	if err == nil {
+		h.metrics.gapFills.WithLabelValues("filled").Inc()
+		for _, p := range pubs {
+			if p.Epoch == hc.last.Epoch && p.Offset <= hc.last.Offset {
+				continue
+			}
+			hc.last = p.Position
+			h.fanoutPub(hc, p)
+		}
+		if hc.last.Epoch == "" || (cur.Epoch == hc.last.Epoch && cur.Offset > hc.last.Offset) {
+			hc.last = cur
+		}
 	} else {
-		frame = wire.AppendMsg(make([]byte, 0, len(p.Payload)+len(ch)+64), ch, p.Position, p.Payload)
+		// What came before the next publication may be lost for good:
+		// say so, and carry on from there.
+		h.metrics.gapFills.WithLabelValues("gap").Inc()
+		next := cur
+		if len(hc.held) > 0 {
+			next = hc.held[0].Position
+		} else {
+			next.Offset++
+		}
+		h.fanout(hc, wire.AppendGap(nil, hc.name, next), Position{}, time.Now())
+		hc.last = Position{Epoch: next.Epoch, Offset: next.Offset - 1}
 	}
-	for _, s := range subs {
-		s.deliver(frame, p.Position, now)
+	for _, p := range hc.held {
+		if p.Epoch == hc.last.Epoch && p.Offset <= hc.last.Offset {
+			continue
+		}
+		if p.Epoch != hc.last.Epoch || p.Offset != hc.last.Offset+1 {
+			h.fanout(hc, wire.AppendGap(nil, hc.name, p.Position), Position{}, time.Now())
+		}
+		hc.last = p.Position
+		h.fanoutPub(hc, p)
 	}
+	hc.held = nil
+	hc.filling = false
 }

@@ -23,6 +23,7 @@ type metrics struct {
 	brokerErrors   prometheus.Counter
 	recovery       *prometheus.CounterVec
 	requestErrors  *prometheus.CounterVec
+	gapFills       *prometheus.CounterVec
 	closeCodeCache sync.Map // int -> prometheus.Counter
 }
 
@@ -68,13 +69,16 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		recovery: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "partyline_recovery_total", Help: "Subscriptions with since, by result (recovered or not).",
 		}, []string{"result"}),
+		gapFills: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "partyline_gap_fills_total", Help: "Offset gaps on the live path, by result: filled from the stream, or a gap sent to subscribers.",
+		}, []string{"result"}),
 		requestErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "partyline_request_errors_total", Help: "Error replies, by code.",
 		}, []string{"code"}),
 	}
 	for _, c := range []prometheus.Collector{m.connections, m.subscriptions, m.messagesIn, m.messagesOut,
 		m.framesOut, m.fanoutLatency, m.queueDrops, m.slowConsumers, m.closeCodes, m.brokerPublish,
-		m.brokerErrors, m.recovery, m.requestErrors} {
+		m.brokerErrors, m.recovery, m.requestErrors, m.gapFills} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

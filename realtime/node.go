@@ -48,7 +48,7 @@ func New(opts Options) (*Node, error) {
 	n := &Node{
 		opts:     opts,
 		metrics:  m,
-		hub:      newHub(opts.Broker, m),
+		hub:      newHub(opts.Broker, opts.Stream, m),
 		ns:       map[string]Extension{},
 		handlers: map[string]RequestHandler{},
 		conns:    map[*Conn]struct{}{},
@@ -88,6 +88,7 @@ func (n *Node) Run(ctx context.Context) error {
 	n.running.Store(true)
 	defer n.running.Store(false)
 	err := n.opts.Broker.Run(ctx, n)
+	n.hub.fills.Wait()
 	n.mu.Lock()
 	for _, t := range n.offline {
 		t.Stop()
@@ -99,6 +100,10 @@ func (n *Node) Run(ctx context.Context) error {
 
 // Deliver implements Deliverer: it hands broker deliveries to the Hub.
 func (n *Node) Deliver(ch string, p Publication) { n.hub.Deliver(ch, p) }
+
+// Resync re-reads the streams of channels whose deliveries may have been
+// lost; a broker calls it after restarting a stuck or dropped subscription.
+func (n *Node) Resync(channels []string) { n.hub.Resync(channels) }
 
 // DeliverNode implements Deliverer for node-to-node messages. The gateway
 // itself sends none yet; extensions that need them will register here.

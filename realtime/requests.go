@@ -243,6 +243,7 @@ func handleSub(ctx context.Context, s *Session, req *wire.Request) (any, error) 
 		return nil, errorf(partyline.ErrUnavailable, "subscribe %s: stream unavailable", ch)
 	}
 	reply.Epoch, reply.Offset = cur.Epoch, cur.Offset
+	n.hub.observe(ch, cur)
 	if ns, name, _ := ParseChannel(ch); ns == NSStatus {
 		st, ok, err := n.opts.Presence.GetStatus(ctx, name)
 		if err != nil {

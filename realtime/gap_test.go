@@ -1,0 +1,139 @@
+package realtime
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/partyline/partyline/realtime/wire"
+)
+
+// lossyBroker is a memory broker whose deliveries drop the stream
+// publications drop selects, as Redis pub/sub may.
+type lossyBroker struct {
+	*MemoryBroker
+	mu   sync.Mutex
+	drop func(p Publication) bool
+}
+
+type lossyDeliverer struct {
+	Deliverer
+	b *lossyBroker
+}
+
+func (d lossyDeliverer) Deliver(ch string, p Publication) {
+	d.b.mu.Lock()
+	drop := d.b.drop != nil && p.Offset > 0 && d.b.drop(p)
+	d.b.mu.Unlock()
+	if !drop {
+		d.Deliverer.Deliver(ch, p)
+	}
+}
+
+func (b *lossyBroker) Run(ctx context.Context, d Deliverer) error {
+	return b.MemoryBroker.Run(ctx, lossyDeliverer{Deliverer: d, b: b})
+}
+
+func (b *lossyBroker) setDrop(f func(Publication) bool) {
+	b.mu.Lock()
+	b.drop = f
+	b.mu.Unlock()
+}
+
+// amnesicStream forgets everything when asked to replay.
+type amnesicStream struct{ Stream }
+
+func (s amnesicStream) Since(ctx context.Context, ch string, from Position) ([]Publication, Position, error) {
+	_, cur, _ := s.Stream.Since(ctx, ch, from)
+	return nil, cur, ErrUnrecoverable
+}
+
+// offsetsLocked is offsets for use inside waitUntil, which holds c.mu.
+func offsetsLocked(c *wsClient, ch string) []uint64 {
+	var out []uint64
+	for _, m := range c.notes {
+		if m.Type == wire.TypeMsg && m.Channel == ch {
+			out = append(out, m.Offset)
+		}
+	}
+	return out
+}
+
+func offsets(c *wsClient, ch string) []uint64 {
+	var out []uint64
+	for _, m := range c.msgs(ch) {
+		out = append(out, m.Offset)
+	}
+	return out
+}
+
+func TestGapOnTheLivePath(t *testing.T) {
+	ch := "broadcast:gap"
+	t.Run("a skipped offset is filled from the stream, in order", func(t *testing.T) {
+		lb := &lossyBroker{MemoryBroker: NewMemoryBroker(MemoryBrokerOptions{NodeID: "gw-test"})}
+		n := startNode(t, Options{Broker: lb, Stream: NewMemoryStream(lb.MemoryBroker, MemoryStreamOptions{})})
+		c := connect(t, n.url, "u_g")
+		c.ok(map[string]any{"type": "sub", "channel": ch})
+		lb.setDrop(func(p Publication) bool { return p.Offset == 3 || p.Offset == 7 || p.Offset == 8 })
+		for i := 1; i <= 10; i++ {
+			n.publish(t, ch, fmt.Sprintf(`{"i":%d}`, i))
+		}
+		c.waitUntil("10 msgs", 5*time.Second, func() bool { return len(offsetsLocked(c, ch)) >= 10 })
+		got := offsets(c, ch)
+		for i, off := range got {
+			if off != uint64(i+1) {
+				t.Fatalf("offsets %v, want 1..10", got)
+			}
+		}
+	})
+	t.Run("an unrecoverable gap is announced, then delivery goes on", func(t *testing.T) {
+		lb := &lossyBroker{MemoryBroker: NewMemoryBroker(MemoryBrokerOptions{NodeID: "gw-test"})}
+		st := NewMemoryStream(lb.MemoryBroker, MemoryStreamOptions{})
+		n := startNode(t, Options{Broker: lb, Stream: amnesicStream{st}})
+		c := connect(t, n.url, "u_g")
+		c.ok(map[string]any{"type": "sub", "channel": ch})
+		lb.setDrop(func(p Publication) bool { return p.Offset == 2 })
+		for i := 1; i <= 4; i++ {
+			n.publish(t, ch, fmt.Sprintf(`{"i":%d}`, i))
+		}
+		var kinds []string
+		c.waitUntil("3 msgs and a gap", 5*time.Second, func() bool {
+			kinds = kinds[:0]
+			for _, m := range c.notes {
+				if m.Type == wire.TypeMsg || m.Type == wire.TypeGap {
+					kinds = append(kinds, fmt.Sprintf("%s:%d", m.Type, m.Offset))
+				}
+			}
+			return len(kinds) >= 4
+		})
+		want := []string{"msg:1", "gap:3", "msg:3", "msg:4"}
+		if fmt.Sprint(kinds) != fmt.Sprint(want) {
+			t.Fatalf("got %v, want %v", kinds, want)
+		}
+	})
+	t.Run("Resync delivers what a stuck subscription missed", func(t *testing.T) {
+		lb := &lossyBroker{MemoryBroker: NewMemoryBroker(MemoryBrokerOptions{NodeID: "gw-test"})}
+		n := startNode(t, Options{Broker: lb, Stream: NewMemoryStream(lb.MemoryBroker, MemoryStreamOptions{})})
+		c := connect(t, n.url, "u_g")
+		c.ok(map[string]any{"type": "sub", "channel": ch})
+		n.publish(t, ch, `{"i":1}`)
+		c.waitUntil("msg 1", 5*time.Second, func() bool { return len(offsetsLocked(c, ch)) >= 1 })
+		lb.setDrop(func(Publication) bool { return true }) // stuck
+		for i := 2; i <= 5; i++ {
+			n.publish(t, ch, fmt.Sprintf(`{"i":%d}`, i))
+		}
+		lb.setDrop(nil)
+		n.Resync([]string{ch, "broadcast:nobody"})
+		c.waitUntil("5 msgs", 5*time.Second, func() bool { return len(offsetsLocked(c, ch)) >= 5 })
+		if got := offsets(c, ch); fmt.Sprint(got) != "[1 2 3 4 5]" {
+			t.Fatalf("offsets %v", got)
+		}
+		for _, m := range c.notifications() {
+			if m.Type == wire.TypeGap {
+				t.Fatalf("unexpected gap %s", m.Raw)
+			}
+		}
+	})
+}
