@@ -218,7 +218,7 @@ func TestRecoveryStorm(t *testing.T) {
 	kicked := 0
 	tick := time.NewTicker(time.Millisecond)
 	start := time.Now()
-	for elapsed := time.Duration(0); elapsed < duration; elapsed = time.Since(start) {
+	for elapsed := time.Duration(0); elapsed < duration || len(kicks) > 0; elapsed = time.Since(start) {
 		<-tick.C
 		for published < uint64(elapsed/time.Millisecond) {
 			pos, err := n.Publish(ctx, ch, NewMsgID(), "tick", "", json.RawMessage(fmt.Sprintf(`{"i":%d}`, published)))
@@ -227,7 +227,7 @@ func TestRecoveryStorm(t *testing.T) {
 			}
 			published = pos.Offset
 		}
-		for len(kicks) > 0 && kicks[0] <= elapsed {
+		for len(kicks) > 0 && (kicks[0] <= elapsed || elapsed+2*time.Millisecond >= duration) {
 			kicks = kicks[1:]
 			// Pick a victim that is connected right now.
 			for try := 0; try < subscribers; try++ {
