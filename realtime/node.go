@@ -34,6 +34,9 @@ type Node struct {
 	byUser  map[string]map[*Conn]struct{}
 	offline map[string]*time.Timer // pending offline checks per user
 	noConns chan struct{}          // closed when conns turns empty during drain
+
+	calls      clusterCalls
+	background sync.WaitGroup // goroutines started on the delivery path
 }
 
 // New builds a Node. It starts nothing; call Run.
@@ -89,6 +92,7 @@ func (n *Node) Run(ctx context.Context) error {
 	defer n.running.Store(false)
 	err := n.opts.Broker.Run(ctx, n)
 	n.hub.fills.Wait()
+	n.background.Wait()
 	n.mu.Lock()
 	for _, t := range n.offline {
 		t.Stop()
@@ -104,10 +108,6 @@ func (n *Node) Deliver(ch string, p Publication) { n.hub.Deliver(ch, p) }
 // Resync re-reads the streams of channels whose deliveries may have been
 // lost; a broker calls it after restarting a stuck or dropped subscription.
 func (n *Node) Resync(channels []string) { n.hub.Resync(channels) }
-
-// DeliverNode implements Deliverer for node-to-node messages. The gateway
-// itself sends none yet; extensions that need them will register here.
-func (n *Node) DeliverNode(msg []byte) {}
 
 // Publish appends a publication to ch's stream and fans it out. kind, from
 // and data become the msg's fields, id its message id, and ts is now. It is

@@ -198,7 +198,11 @@ func (n *Node) apiDisconnect(w http.ResponseWriter, r *http.Request) {
 		httpx.Error(w, r, errorf(partyline.ErrInvalid, "reason is at most 120 bytes"))
 		return
 	}
-	closed := n.DisconnectUser(req.User, req.Code, req.Reason)
+	closed, err := n.DisconnectEverywhere(r.Context(), req.User, req.Code, req.Reason)
+	if err != nil {
+		httpx.Error(w, r, errorf(partyline.ErrUnavailable, "disconnect: %v", err))
+		return
+	}
 	httpx.JSON(w, http.StatusOK, map[string]int{"closed": closed})
 }
 

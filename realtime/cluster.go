@@ -1,0 +1,132 @@
+package realtime
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// NodeLister is an optional ability of a Broker: listing the nodes that are
+// alive now, this one included. A cluster-wide operation such as the server
+// API's disconnect asks every listed node.
+type NodeLister interface {
+	Nodes(ctx context.Context) ([]string, error)
+}
+
+// nodeMsg is a node-to-node message sent with Broker.SendNode.
+type nodeMsg struct {
+	Op     string `json:"op"`
+	From   string `json:"from"`
+	Req    uint64 `json:"req,omitempty"`
+	User   string `json:"user,omitempty"`
+	Code   int    `json:"code,omitempty"`
+	Reason string `json:"reason,omitempty"`
+	Closed int    `json:"closed,omitempty"`
+}
+
+const (
+	opDisconnect    = "disconnect"
+	opDisconnectAck = "disconnect.ack"
+)
+
+// clusterCalls tracks node-to-node requests waiting for their acks.
+type clusterCalls struct {
+	next    atomic.Uint64
+	mu      sync.Mutex
+	waiting map[uint64]chan nodeMsg
+}
+
+// ackTimeout bounds how long a cluster-wide call waits for other nodes.
+const ackTimeout = 2 * time.Second
+
+// DisconnectEverywhere closes every connection of user on every node and
+// returns how many it closed. Nodes that do not answer within a short
+// timeout are left out of the count; their connections still close when
+// the message reaches them.
+func (n *Node) DisconnectEverywhere(ctx context.Context, user string, code int, reason string) (int, error) {
+	closed := n.DisconnectUser(user, code, reason)
+	lister, ok := n.opts.Broker.(NodeLister)
+	if !ok {
+		return closed, nil
+	}
+	nodes, err := lister.Nodes(ctx)
+	if err != nil {
+		return closed, fmt.Errorf("realtime: list nodes: %w", err)
+	}
+	req := n.calls.next.Add(1)
+	acks := make(chan nodeMsg, len(nodes))
+	n.calls.mu.Lock()
+	if n.calls.waiting == nil {
+		n.calls.waiting = map[uint64]chan nodeMsg{}
+	}
+	n.calls.waiting[req] = acks
+	n.calls.mu.Unlock()
+	defer func() {
+		n.calls.mu.Lock()
+		delete(n.calls.waiting, req)
+		n.calls.mu.Unlock()
+	}()
+	msg, _ := json.Marshal(nodeMsg{Op: opDisconnect, From: n.opts.NodeID, Req: req, User: user, Code: code, Reason: reason})
+	asked := 0
+	for _, id := range nodes {
+		if id == n.opts.NodeID {
+			continue
+		}
+		if err := n.opts.Broker.SendNode(ctx, id, msg); err != nil {
+			n.opts.Logger.Warn("disconnect: node unreachable", "node", id, "err", err)
+			continue
+		}
+		asked++
+	}
+	timer := time.NewTimer(ackTimeout)
+	defer timer.Stop()
+	for ; asked > 0; asked-- {
+		select {
+		case a := <-acks:
+			closed += a.Closed
+		case <-timer.C:
+			n.opts.Logger.Warn("disconnect: nodes did not answer in time", "missing", asked)
+			return closed, nil
+		case <-ctx.Done():
+			return closed, ctx.Err()
+		}
+	}
+	return closed, nil
+}
+
+// DeliverNode implements Deliverer for node-to-node messages. It must not
+// block or call the broker, so replies go out on their own goroutine.
+func (n *Node) DeliverNode(b []byte) {
+	var m nodeMsg
+	if err := json.Unmarshal(b, &m); err != nil {
+		n.opts.Logger.Warn("bad node message", "err", err)
+		return
+	}
+	switch m.Op {
+	case opDisconnect:
+		closed := n.DisconnectUser(m.User, m.Code, m.Reason)
+		ack, _ := json.Marshal(nodeMsg{Op: opDisconnectAck, From: n.opts.NodeID, Req: m.Req, Closed: closed})
+		n.background.Add(1)
+		go func() {
+			defer n.background.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), ackTimeout)
+			defer cancel()
+			if err := n.opts.Broker.SendNode(ctx, m.From, ack); err != nil {
+				n.opts.Logger.Warn("disconnect ack failed", "node", m.From, "err", err)
+			}
+		}()
+	case opDisconnectAck:
+		n.calls.mu.Lock()
+		ch := n.calls.waiting[m.Req]
+		n.calls.mu.Unlock()
+		if ch != nil {
+			select {
+			case ch <- m:
+			default:
+			}
+		}
+	}
+}
