@@ -220,14 +220,14 @@ func TestServerAPI(t *testing.T) {
 }
 
 func TestPresenceEvents(t *testing.T) {
-	n := startNode(t, Options{})
-	ch := "broadcast:lobby"
-	a := connect(t, n.url, "u_pa")
+	n := startNode(t, Options{Extensions: []Extension{&hookExt{ns: NSRoom}}})
+	ch := "room:lobby"
+	a := connect(t, n.url, "member_pa")
 	a.ok(map[string]any{"type": "sub", "channel": ch})
-	b1 := connect(t, n.url, "u_pb")
+	b1 := connect(t, n.url, "member_pb")
 	b1.ok(map[string]any{"type": "sub", "channel": ch})
-	a.waitNote("join of u_pb", func(m wire.Message) bool { return m.Event == wire.EventJoin && m.User == "u_pb" })
-	b2 := connect(t, n.url, "u_pb")
+	a.waitNote("join of member_pb", func(m wire.Message) bool { return m.Event == wire.EventJoin && m.User == "member_pb" })
+	b2 := connect(t, n.url, "member_pb")
 	b2.ok(map[string]any{"type": "sub", "channel": ch})
 
 	m := a.ok(map[string]any{"type": "presence", "channel": ch})
@@ -235,27 +235,41 @@ func TestPresenceEvents(t *testing.T) {
 	if err := json.Unmarshal(m.Raw, &got); err != nil {
 		t.Fatal(err)
 	}
-	want := PresenceReply{Count: 2, Members: []presenceMember{{"u_pa", 1}, {"u_pb", 2}}}
+	want := PresenceReply{Count: 2, Members: []presenceMember{{"member_pa", 1}, {"member_pb", 2}}}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("presence = %+v, want %+v", got, want)
 	}
 	b2.ok(map[string]any{"type": "unsub", "channel": ch}) // not the last connection: no leave
 	b1.ok(map[string]any{"type": "unsub", "channel": ch}) // the last: leave
-	a.waitNote("leave of u_pb", func(m wire.Message) bool { return m.Event == wire.EventLeave && m.User == "u_pb" })
+	a.waitNote("leave of member_pb", func(m wire.Message) bool { return m.Event == wire.EventLeave && m.User == "member_pb" })
 	joins, leaves := 0, 0
 	for _, m := range a.notifications() {
-		if m.User == "u_pb" && m.Event == wire.EventJoin {
+		if m.User == "member_pb" && m.Event == wire.EventJoin {
 			joins++
 		}
-		if m.User == "u_pb" && m.Event == wire.EventLeave {
+		if m.User == "member_pb" && m.Event == wire.EventLeave {
 			leaves++
 		}
 	}
 	if joins != 1 || leaves != 1 {
-		t.Fatalf("u_pb: %d joins and %d leaves, want 1 and 1", joins, leaves)
+		t.Fatalf("member_pb: %d joins and %d leaves, want 1 and 1", joins, leaves)
 	}
-	a.errCode(map[string]any{"type": "presence", "channel": "user:u_pa"}, wire.CodeBadRequest)
-	a.errCode(map[string]any{"type": "presence", "channel": "user:u_pb"}, wire.CodeForbidden)
+
+	// A broadcast audience is counted but not announced.
+	bc := "broadcast:finals"
+	a.ok(map[string]any{"type": "sub", "channel": bc})
+	b1.ok(map[string]any{"type": "sub", "channel": bc})
+	m = a.ok(map[string]any{"type": "presence", "channel": bc})
+	if !strings.Contains(string(m.Raw), `"count":2`) {
+		t.Fatalf("broadcast presence = %s", m.Raw)
+	}
+	for _, m := range a.notifications() {
+		if m.Channel == bc && m.Type == wire.TypeEvent {
+			t.Fatalf("join event on a broadcast channel: %s", m.Raw)
+		}
+	}
+	a.errCode(map[string]any{"type": "presence", "channel": "user:member_pa"}, wire.CodeBadRequest)
+	a.errCode(map[string]any{"type": "presence", "channel": "user:member_pb"}, wire.CodeForbidden)
 }
 
 func TestTyping(t *testing.T) {

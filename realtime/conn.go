@@ -29,7 +29,6 @@ type Conn struct {
 	id      string
 	user    string // set by hello; read by others only after authed
 	authed  atomic.Bool
-	log     *slog.Logger
 	session *Session
 
 	ctx    context.Context // cancelled when the reader ends
@@ -212,6 +211,16 @@ func (c *Conn) drain(afterMS int64) {
 
 // send queues a reply or notification for this connection alone.
 func (c *Conn) send(b []byte) { c.enqueue(b, time.Now()) }
+
+// logger returns the node's logger with the connection's session and user.
+// It is built on demand: logging is rare, and a logger per connection
+// would cost every idle connection its memory.
+func (c *Conn) logger() *slog.Logger {
+	if c.authed.Load() {
+		return c.node.opts.Logger.With("session", c.id, "user", c.user)
+	}
+	return c.node.opts.Logger.With("session", c.id)
+}
 
 // Session is an authenticated connection as extensions see it.
 type Session struct {

@@ -22,8 +22,8 @@ import (
 // requestTimeout bounds the work one request may do.
 const requestTimeout = 10 * time.Second
 
-// ServeHTTP serves /v1/ws: it checks the Origin, upgrades, and runs the
-// connection's reader until the connection ends.
+// ServeHTTP serves /v1/ws: it checks the Origin, upgrades, and starts the
+// connection's reader, which runs until the connection ends.
 func (n *Node) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !n.running.Load() || n.draining.Load() {
 		w.Header().Set("Retry-After", "1")
@@ -34,7 +34,7 @@ func (n *Node) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteProblem(w, r, http.StatusForbidden, "origin not allowed")
 		return
 	}
-	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+	ws, err := websocket.Accept(smallBuffers{w}, r, &websocket.AcceptOptions{
 		Subprotocols:       []string{wire.Subprotocol},
 		InsecureSkipVerify: true, // the Origin was checked above
 		CompressionMode:    websocket.CompressionDisabled,
@@ -49,10 +49,17 @@ func (n *Node) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		id:   "s_" + ulid.Make().String(),
 	}
 	c.session = &Session{c: c}
-	c.log = n.opts.Logger.With("session", c.id)
-	c.ctx, c.cancel = context.WithCancel(context.WithoutCancel(r.Context()))
+	c.ctx, c.cancel = context.WithCancel(context.Background())
 	n.track(c)
-	c.serve()
+	// The reader runs on a goroutine of its own and the handler returns, so
+	// nothing of the upgrade request (headers, router state, the deep
+	// handler stack) stays alive for the connection's lifetime: an idle
+	// connection keeps one small goroutine.
+	n.readers.Add(1)
+	go func() {
+		defer n.readers.Done()
+		c.serve()
+	}()
 }
 
 // originAllowed applies the Origin rule: no Origin (native clients) is
@@ -90,7 +97,9 @@ func (c *Conn) serve() {
 		}
 	})
 	for {
-		typ, data, err := c.ws.Read(c.ctx)
+		// No deadline on the read: a context that can be done would make
+		// every blocked read hold a callback. Closing the connection ends it.
+		typ, data, err := c.ws.Read(context.Background())
 		if err != nil {
 			if websocket.CloseStatus(err) == websocket.StatusMessageTooBig {
 				c.node.metrics.closed(wire.CloseTooBig)
@@ -172,7 +181,7 @@ func (c *Conn) handleMessage(msg []byte) error {
 func (c *Conn) call(ctx context.Context, h RequestHandler, req *wire.Request) (result any, panicked bool, err error) {
 	defer func() {
 		if v := recover(); v != nil {
-			c.log.Error("panic in request handler", "type", req.Type, "request_id", req.ID,
+			c.logger().Error("panic in request handler", "type", req.Type, "request_id", req.ID,
 				"panic", fmt.Sprint(v), "stack", string(debug.Stack()))
 			result, panicked, err = nil, true, fmt.Errorf("panic in %s handler", req.Type)
 		}
@@ -204,11 +213,11 @@ func (c *Conn) replyError(id uint64, err error) {
 	code := ErrorCode(err)
 	msg := err.Error()
 	if code == wire.CodeInternal {
-		c.log.Error("request failed", "request_id", id, "err", err)
+		c.logger().Error("request failed", "request_id", id, "err", err)
 		msg = "internal error"
 	}
 	if code == wire.CodeUnavailable {
-		c.log.Warn("request failed: dependency unavailable", "request_id", id, "err", err)
+		c.logger().Warn("request failed: dependency unavailable", "request_id", id, "err", err)
 	}
 	c.node.metrics.requestErrors.WithLabelValues(code).Inc()
 	c.send(wire.AppendError(nil, id, code, truncate(msg, 200)))

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -31,12 +32,13 @@ type Node struct {
 
 	mu      sync.Mutex
 	conns   map[*Conn]struct{}
-	byUser  map[string]map[*Conn]struct{}
+	byUser  map[string][]*Conn
 	offline map[string]*time.Timer // pending offline checks per user
 	noConns chan struct{}          // closed when conns turns empty during drain
 
 	calls      clusterCalls
 	background sync.WaitGroup // goroutines started on the delivery path
+	readers    sync.WaitGroup // connection readers
 }
 
 // New builds a Node. It starts nothing; call Run.
@@ -55,7 +57,7 @@ func New(opts Options) (*Node, error) {
 		ns:       map[string]Extension{},
 		handlers: map[string]RequestHandler{},
 		conns:    map[*Conn]struct{}{},
-		byUser:   map[string]map[*Conn]struct{}{},
+		byUser:   map[string][]*Conn{},
 		offline:  map[string]*time.Timer{},
 	}
 	for _, ext := range opts.Extensions {
@@ -85,12 +87,21 @@ func New(opts Options) (*Node, error) {
 func (n *Node) ID() string { return n.opts.NodeID }
 
 // Run runs the broker's receive loop until ctx is done. Connections are
-// served only while Run runs. It returns nil after ctx is done, or the
+// served only while Run runs: when it ends, connections still open are cut
+// and Run waits for their readers. It returns nil after ctx is done, or the
 // broker's error.
 func (n *Node) Run(ctx context.Context) error {
 	n.running.Store(true)
 	defer n.running.Store(false)
 	err := n.opts.Broker.Run(ctx, n)
+	// Connections still open (no Drain, or one that ran out of time) end
+	// with the node.
+	n.mu.Lock()
+	for c := range n.conns {
+		c.ws.CloseNow()
+	}
+	n.mu.Unlock()
+	n.readers.Wait()
 	n.hub.fills.Wait()
 	n.background.Wait()
 	n.mu.Lock()
@@ -155,11 +166,7 @@ func (n *Node) register(c *Conn) error {
 	if len(set) >= n.opts.MaxConnsPerUser {
 		return errorf(partyline.ErrLimitExceeded, "user has %d connections on this node", len(set))
 	}
-	if set == nil {
-		set = map[*Conn]struct{}{}
-		n.byUser[c.user] = set
-	}
-	set[c] = struct{}{}
+	n.byUser[c.user] = append(set, c)
 	if t := n.offline[c.user]; t != nil {
 		t.Stop()
 		delete(n.offline, c.user)
@@ -179,9 +186,13 @@ func (n *Node) untrack(c *Conn) {
 	n.mu.Lock()
 	delete(n.conns, c)
 	if set := n.byUser[c.user]; set != nil {
-		delete(set, c)
+		if i := slices.Index(set, c); i >= 0 {
+			set = slices.Delete(set, i, i+1)
+		}
 		if len(set) == 0 {
 			delete(n.byUser, c.user)
+		} else {
+			n.byUser[c.user] = set
 		}
 	}
 	if len(n.conns) == 0 && n.noConns != nil {
@@ -196,11 +207,7 @@ func (n *Node) untrack(c *Conn) {
 func (n *Node) userConns(user string) []*Conn {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	out := make([]*Conn, 0, len(n.byUser[user]))
-	for c := range n.byUser[user] {
-		out = append(out, c)
-	}
-	return out
+	return slices.Clone(n.byUser[user])
 }
 
 // DisconnectUser closes every connection of user on this node with code and

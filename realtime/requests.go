@@ -81,7 +81,6 @@ func (c *Conn) hello(req *wire.Request) {
 	}
 	c.authed.Store(true)
 	c.helloTimer.Stop()
-	c.log = c.log.With("user", user)
 	if !exp.IsZero() {
 		c.expiryTimer = time.AfterFunc(time.Until(exp), func() {
 			c.closeAfterFlush(wire.CloseUnauthorized, "token expired")
@@ -186,6 +185,15 @@ func presenceTracked(ch string) bool {
 	return ns != NSUser && ns != NSStatus
 }
 
+// presenceEvents reports whether join and leave events go out on ch.
+// broadcast: channels are audiences of thousands who only listen: an event
+// per arrival to everyone would grow with the square of the audience, so
+// their presence is counted but not announced.
+func presenceEvents(ch string) bool {
+	ns, _, _ := ParseChannel(ch)
+	return ns != NSBroadcast
+}
+
 type subReply struct {
 	Epoch     string  `json:"epoch"`
 	Offset    uint64  `json:"offset"`
@@ -273,10 +281,10 @@ func handleSub(ctx context.Context, s *Session, req *wire.Request) (any, error) 
 	if presenceTracked(ch) {
 		first, err := n.opts.Presence.Join(ctx, ch, Member{ConnID: c.id, User: c.user, Node: n.opts.NodeID})
 		if err != nil {
-			c.log.Warn("presence join failed", "channel", ch, "err", err)
+			c.logger().Warn("presence join failed", "channel", ch, "err", err)
 		} else {
 			sub.presence = true
-			if first {
+			if first && presenceEvents(ch) {
 				_ = n.PublishEvent(ctx, ch, wire.EventJoin, "", c.user, nil)
 			}
 		}
@@ -314,10 +322,10 @@ func (c *Conn) leave(ctx context.Context, sub *subscription) {
 	}
 	last, err := n.opts.Presence.Leave(ctx, sub.channel, Member{ConnID: c.id, User: c.user, Node: n.opts.NodeID})
 	if err != nil {
-		c.log.Warn("presence leave failed", "channel", sub.channel, "err", err)
+		c.logger().Warn("presence leave failed", "channel", sub.channel, "err", err)
 		return
 	}
-	if last {
+	if last && presenceEvents(sub.channel) {
 		_ = n.PublishEvent(ctx, sub.channel, wire.EventLeave, "", c.user, nil)
 	}
 }
@@ -429,7 +437,7 @@ func (n *Node) userArrived(ctx context.Context, c *Conn) {
 	m := Member{ConnID: c.id, User: c.user, Node: n.opts.NodeID}
 	first, err := n.opts.Presence.Join(ctx, onlineKey(c.user), m)
 	if err != nil {
-		c.log.Warn("online presence join failed", "err", err)
+		c.logger().Warn("online presence join failed", "err", err)
 		return
 	}
 	if !first {
@@ -438,7 +446,7 @@ func (n *Node) userArrived(ctx context.Context, c *Conn) {
 	st, ok, err := n.opts.Presence.GetStatus(ctx, c.user)
 	if err == nil && (!ok || st.Status == wire.StatusOffline) {
 		if err := n.setStatus(ctx, c.user, Status{Status: wire.StatusOnline, TS: time.Now().UnixMilli()}); err != nil {
-			c.log.Warn("status online failed", "err", err)
+			c.logger().Warn("status online failed", "err", err)
 		}
 	}
 }

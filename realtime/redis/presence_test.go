@@ -1,0 +1,138 @@
+package redis
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/partyline/partyline/internal/testenv"
+	"github.com/partyline/partyline/realtime"
+)
+
+// presenceTTL is the short entry lifetime of the expiry tests.
+const presenceTTL = time.Second
+
+// TestPresenceExpiresDeadNode stops the renewals of one of two nodes and
+// checks that its members disappear everywhere, while the other node's
+// outlive the TTL.
+func TestPresenceExpiresDeadNode(t *testing.T) {
+	for _, top := range topologies {
+		t.Run(top.name, func(t *testing.T) {
+			c := top.client(t)
+			prefix := testenv.KeyPrefix()
+			a := newEngine(t, c, Options{Prefix: prefix, NodeID: "a", PresenceTTL: presenceTTL}).Presence
+			b := newEngine(t, c, Options{Prefix: prefix, NodeID: "b", PresenceTTL: presenceTTL}).Presence
+			runPresence(t, a)
+			stopB := runPresence(t, b)
+			ch := "room:ttl"
+			a1 := realtime.Member{ConnID: "a1", User: "u1", Node: "a"}
+			b1 := realtime.Member{ConnID: "b1", User: "u2", Node: "b"}
+			b2 := realtime.Member{ConnID: "b2", User: "u1", Node: "b"}
+			join(t, a, ch, a1, true)
+			join(t, b, ch, b1, true)
+			join(t, b, ch, b2, false)
+			members(t, a, ch, []realtime.Member{a1, b1, b2})
+
+			stopB() // b dies: nobody renews b1 and b2
+			stopped := time.Now()
+			eventually(t, "b's members to expire", func() bool {
+				ms, err := a.Members(t.Context(), ch)
+				if err != nil {
+					t.Fatalf("Members: %v", err)
+				}
+				return len(ms) == 1
+			})
+			t.Logf("b's members expired %v after b stopped renewing (TTL %v)", time.Since(stopped).Round(time.Millisecond), presenceTTL)
+			members(t, a, ch, []realtime.Member{a1})
+			// b1 and b2 expired, so u2 is new again and a1 is u1's last.
+			join(t, a, ch, realtime.Member{ConnID: "a2", User: "u2", Node: "a"}, true)
+			leave(t, a, ch, a1, true)
+		})
+	}
+}
+
+// TestPresenceRenewsLostEntries deletes a channel's presence keys, as a
+// Redis restart without persistence would, and checks that the owning
+// node's renewal puts its entries back.
+func TestPresenceRenewsLostEntries(t *testing.T) {
+	c := singleClient(t)
+	e := newEngine(t, c, Options{PresenceTTL: presenceTTL})
+	runPresence(t, e.Presence)
+	ch := "room:renew"
+	m := realtime.Member{ConnID: "c1", User: "u1", Node: "n1"}
+	join(t, e.Presence, ch, m, true)
+	if err := c.Del(t.Context(), e.Broker.keys.presence(ch)...).Err(); err != nil {
+		t.Fatal(err)
+	}
+	members(t, e.Presence, ch, nil)
+	eventually(t, "the entry to come back", func() bool {
+		ms, err := e.Presence.Members(t.Context(), ch)
+		if err != nil {
+			t.Fatalf("Members: %v", err)
+		}
+		return len(ms) == 1
+	})
+	members(t, e.Presence, ch, []realtime.Member{m})
+	leave(t, e.Presence, ch, m, true)
+}
+
+func TestMemberEncoding(t *testing.T) {
+	for _, m := range []realtime.Member{
+		{ConnID: "c", User: "u", Node: "n"},
+		{ConnID: "c", User: "", Node: ""},
+		{ConnID: "c:1", User: "u:2:x", Node: "n:3"},
+		{ConnID: "c", User: "12:ab", Node: "é✓"},
+	} {
+		v := encodeMember(m)
+		got, err := decodeMember(m.ConnID, v)
+		if err != nil {
+			t.Errorf("decodeMember(%q): %v", v, err)
+			continue
+		}
+		if got != m {
+			t.Errorf("decodeMember(encodeMember(%+v)) = %+v", m, got)
+		}
+	}
+	for _, bad := range []string{"", "x", "3:ab", "-1:ab", "a:b"} {
+		if _, err := decodeMember("c", bad); err == nil {
+			t.Errorf("decodeMember(%q) succeeded, want an error", bad)
+		}
+	}
+}
+
+func join(t *testing.T, p *Presence, ch string, m realtime.Member, wantFirst bool) {
+	t.Helper()
+	first, err := p.Join(t.Context(), ch, m)
+	if err != nil {
+		t.Fatalf("Join(%+v): %v", m, err)
+	}
+	if first != wantFirst {
+		t.Errorf("Join(%+v) firstForUser = %v, want %v", m, first, wantFirst)
+	}
+}
+
+func leave(t *testing.T, p *Presence, ch string, m realtime.Member, wantLast bool) {
+	t.Helper()
+	last, err := p.Leave(t.Context(), ch, m)
+	if err != nil {
+		t.Fatalf("Leave(%+v): %v", m, err)
+	}
+	if last != wantLast {
+		t.Errorf("Leave(%+v) lastForUser = %v, want %v", m, last, wantLast)
+	}
+}
+
+func members(t *testing.T, p *Presence, ch string, want []realtime.Member) {
+	t.Helper()
+	got, err := p.Members(t.Context(), ch)
+	if err != nil {
+		t.Fatalf("Members: %v", err)
+	}
+	byConn := cmpopts.SortSlices(func(a, b realtime.Member) bool { return strings.Compare(a.ConnID, b.ConnID) < 0 })
+	if diff := cmp.Diff(want, got, byConn, cmpopts.EquateEmpty()); diff != "" {
+		t.Errorf("Members(%q) (-want +got):\n%s", ch, diff)
+	}
+}

@@ -1,0 +1,275 @@
+package redis
+
+import (
+	"context"
+	"errors"
+
+	goredis "github.com/redis/go-redis/v9"
+)
+
+// The Lua scripts. Redis runs each one atomically: no other command runs
+// between its first and its last call, which is what makes offsets gapless
+// and first/last-for-user exact. Every key a script touches is passed in
+// KEYS and carries one hash tag, so in a cluster it runs on the slot's
+// master. Scripts read the clock with TIME, so every node agrees on
+// expiries whatever its own clock says (Redis 5 and later replicate the
+// effects of a script, not the script, so that is allowed).
+//
+// They are sent with EVALSHA and fall back to EVAL when Redis does not
+// know them yet (a fresh or restarted server), through runScripts or
+// goredis.Script.Run.
+
+// luaPrelude defines helpers shared by the scripts.
+const luaPrelude = `
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+-- ensure_epoch returns the channel's epoch and last offset (a string),
+-- making the epoch cand at offset 0 when the meta hash is gone: a new
+-- channel, or one whose history was lost (expired, evicted, flushed, a
+-- restart without persistence). The stream is dropped with it, so stale
+-- entries never mix with a new epoch.
+local function ensure_epoch(meta, stream, cand)
+  local m = redis.call('HMGET', meta, 'e', 'o')
+  if m[1] and m[2] then
+    return m[1], m[2]
+  end
+  redis.call('DEL', stream)
+  redis.call('HSET', meta, 'e', cand, 'o', '0')
+  return cand, '0'
+end
+`
+
+// publishScript appends a publication and publishes it, atomically.
+//
+// KEYS: meta, stream. ARGV: candidate epoch, payload, history size, key
+// TTL (ms), pub/sub channel, "1" for SPUBLISH (cluster) else PUBLISH.
+// Returns {epoch, offset}.
+var publishScript = goredis.NewScript(luaPrelude + `
+local meta, stream = KEYS[1], KEYS[2]
+local epoch = ensure_epoch(meta, stream, ARGV[1])
+local off = string.format('%d', redis.call('HINCRBY', meta, 'o', 1))
+-- Append times never go back, so the oldest entry is the oldest in time.
+local now = now_ms()
+local last = tonumber(redis.call('HGET', meta, 't') or '0')
+if now < last then now = last end
+local at = string.format('%d', now)
+redis.call('HSET', meta, 't', at)
+redis.call('XADD', stream, 'MAXLEN', ARGV[3], off .. '-1', 'd', ARGV[2], 't', at)
+redis.call('PEXPIRE', meta, ARGV[4])
+redis.call('PEXPIRE', stream, ARGV[4])
+local msg = epoch .. ' ' .. off .. '\n' .. ARGV[2]
+if ARGV[6] == '1' then
+  redis.call('SPUBLISH', ARGV[5], msg)
+else
+  redis.call('PUBLISH', ARGV[5], msg)
+end
+return {epoch, off}
+`)
+
+// sinceScript reads the publications after a position.
+//
+// KEYS: meta, stream. ARGV: candidate epoch, from epoch, from offset,
+// history TTL (ms), key TTL (ms). Returns {1, epoch, offset, entries} when
+// every publication after from is retained and young enough, with entries
+// as XRANGE gives them, else {0, epoch, offset}.
+var sinceScript = goredis.NewScript(luaPrelude + `
+local meta, stream = KEYS[1], KEYS[2]
+local epoch, offs = ensure_epoch(meta, stream, ARGV[1])
+redis.call('PEXPIRE', meta, ARGV[5])
+if ARGV[2] ~= epoch then
+  return {0, epoch, offs}
+end
+local last, from = tonumber(offs), tonumber(ARGV[3])
+if from > last then
+  return {0, epoch, offs}
+end
+if from == last then
+  return {1, epoch, offs, {}}
+end
+local want = last - from
+local entries = redis.call('XRANGE', stream, string.format('%d', from + 1), '+', 'COUNT', want)
+-- Entries are only ever added at the end and trimmed at the front, so a
+-- full count means offsets from+1 through last are all there.
+if #entries ~= want then
+  return {0, epoch, offs}
+end
+local fields, at = entries[1][2], nil
+for i = 1, #fields, 2 do
+  if fields[i] == 't' then at = tonumber(fields[i + 1]) end
+end
+if not at or at <= now_ms() - tonumber(ARGV[4]) then
+  return {0, epoch, offs}
+end
+return {1, epoch, offs, entries}
+`)
+
+// currentScript returns a channel's position, creating its epoch.
+//
+// KEYS: meta, stream. ARGV: candidate epoch, key TTL (ms). Returns
+// {epoch, offset}.
+var currentScript = goredis.NewScript(luaPrelude + `
+local epoch, offs = ensure_epoch(KEYS[1], KEYS[2], ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return {epoch, offs}
+`)
+
+// presencePrelude defines the helpers of the presence scripts. A
+// connection's value in the member hash is "<len(user)>:<user><node>".
+const presencePrelude = luaPrelude + `
+local function user_of(v)
+  local i = string.find(v, ':', 1, true)
+  return string.sub(v, i + 1, i + tonumber(string.sub(v, 1, i - 1)))
+end
+local function drop(z, c, u, conn)
+  local v = redis.call('HGET', c, conn)
+  redis.call('ZREM', z, conn)
+  if not v then return false end
+  redis.call('HDEL', c, conn)
+  local user = user_of(v)
+  if redis.call('HINCRBY', u, user, -1) <= 0 then
+    redis.call('HDEL', u, user)
+    return true
+  end
+  return false
+end
+-- sweep removes the entries whose expiry has passed.
+local function sweep(z, c, u, now)
+  while true do
+    local dead = redis.call('ZRANGEBYSCORE', z, '-inf', now, 'LIMIT', 0, 500)
+    for _, conn in ipairs(dead) do drop(z, c, u, conn) end
+    if #dead < 500 then return end
+  end
+end
+`
+
+// joinScript adds connections to a channel's presence, or renews the
+// expiry of those already there.
+//
+// KEYS: the three presence keys. ARGV: entry TTL (ms), key TTL (ms), then
+// (connection id, user, value) for each connection. Returns one integer
+// per connection: 1 when it was its user's first in the channel.
+var joinScript = goredis.NewScript(presencePrelude + `
+local z, c, u = KEYS[1], KEYS[2], KEYS[3]
+local now = now_ms()
+sweep(z, c, u, now)
+local exp = string.format('%d', now + tonumber(ARGV[1]))
+local res = {}
+for i = 3, #ARGV, 3 do
+  local conn = ARGV[i]
+  if redis.call('ZSCORE', z, conn) then
+    redis.call('ZADD', z, 'XX', exp, conn)
+    res[#res + 1] = 0
+  else
+    redis.call('ZADD', z, exp, conn)
+    redis.call('HSET', c, conn, ARGV[i + 2])
+    if redis.call('HINCRBY', u, ARGV[i + 1], 1) == 1 then
+      res[#res + 1] = 1
+    else
+      res[#res + 1] = 0
+    end
+  end
+end
+for _, k in ipairs(KEYS) do redis.call('PEXPIRE', k, ARGV[2]) end
+return res
+`)
+
+// leaveScript removes a connection from a channel's presence.
+//
+// KEYS: the three presence keys. ARGV: connection id. Returns 1 when it
+// was its user's last connection in the channel.
+var leaveScript = goredis.NewScript(presencePrelude + `
+local z, c, u = KEYS[1], KEYS[2], KEYS[3]
+sweep(z, c, u, now_ms())
+if not redis.call('ZSCORE', z, ARGV[1]) then
+  return 0
+end
+if drop(z, c, u, ARGV[1]) then
+  return 1
+end
+return 0
+`)
+
+// membersScript lists a channel's live connections.
+//
+// KEYS: the three presence keys. Returns {conn, value, conn, value, ...}.
+var membersScript = goredis.NewScript(presencePrelude + `
+local z, c, u = KEYS[1], KEYS[2], KEYS[3]
+sweep(z, c, u, now_ms())
+local conns = redis.call('ZRANGE', z, 0, -1)
+local out = {}
+for i = 1, #conns, 500 do
+  local part = {unpack(conns, i, math.min(i + 499, #conns))}
+  local vals = redis.call('HMGET', c, unpack(part))
+  for j = 1, #part do
+    if vals[j] then
+      out[#out + 1] = part[j]
+      out[#out + 1] = vals[j]
+    end
+  end
+end
+return out
+`)
+
+// heartbeatScript registers a node until now + TTL and forgets expired
+// nodes.
+//
+// KEYS: the node registry. ARGV: node id, TTL (ms).
+var heartbeatScript = goredis.NewScript(luaPrelude + `
+local now = now_ms()
+redis.call('ZADD', KEYS[1], string.format('%d', now + tonumber(ARGV[2])), ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('%d', now))
+return 1
+`)
+
+// nodesScript lists the live nodes, or tells whether one is live.
+//
+// KEYS: the node registry. ARGV: a node id, or nothing for all. Returns
+// the live node ids (at most the one asked for).
+var nodesScript = goredis.NewScript(luaPrelude + `
+local now = now_ms()
+if ARGV[1] then
+  local s = redis.call('ZSCORE', KEYS[1], ARGV[1])
+  if s and tonumber(s) > now then return {ARGV[1]} end
+  return {}
+end
+return redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. string.format('%d', now), '+inf')
+`)
+
+// scriptCall is one script run for runScripts.
+type scriptCall struct {
+	script *goredis.Script
+	keys   []string
+	args   []any
+	cmd    *goredis.Cmd
+}
+
+// runScripts runs calls in one pipeline (a cluster client splits it by
+// node), with EVALSHA, then runs again with EVAL, in a second pipeline,
+// those that Redis did not know. Each call's result is in its cmd.
+func runScripts(ctx context.Context, c goredis.UniversalClient, calls []scriptCall) {
+	pipe := c.Pipeline()
+	for i := range calls {
+		calls[i].cmd = calls[i].script.EvalSha(ctx, pipe, calls[i].keys, calls[i].args...)
+	}
+	_, _ = pipe.Exec(ctx) // each cmd holds its own error
+	var retry []int
+	for i := range calls {
+		if isNoScript(calls[i].cmd.Err()) {
+			retry = append(retry, i)
+		}
+	}
+	if len(retry) == 0 {
+		return
+	}
+	pipe = c.Pipeline()
+	for _, i := range retry {
+		calls[i].cmd = calls[i].script.Eval(ctx, pipe, calls[i].keys, calls[i].args...)
+	}
+	_, _ = pipe.Exec(ctx)
+}
+
+func isNoScript(err error) bool {
+	return err != nil && (errors.Is(err, goredis.ErrNoScript) || goredis.HasErrorPrefix(err, "NOSCRIPT"))
+}

@@ -1,0 +1,127 @@
+package redis
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/partyline/partyline/realtime"
+)
+
+// TestLostStream deletes a channel's keys, as an eviction, a flush or a
+// restart without persistence would, and checks that the stream starts a
+// new epoch instead of continuing silently; and that a history that lost
+// only its entries is reported unrecoverable where it has holes.
+func TestLostStream(t *testing.T) {
+	for _, top := range topologies {
+		t.Run(top.name, func(t *testing.T) {
+			c := top.client(t)
+			e := newEngine(t, c, Options{})
+			ks := e.Broker.keys
+			ctx := t.Context()
+			ch := "room:lost"
+			var old realtime.Position
+			for range 3 {
+				pos, err := e.Stream.Publish(ctx, ch, []byte("x"))
+				if err != nil {
+					t.Fatalf("Publish: %v", err)
+				}
+				old = pos
+			}
+
+			// Only the entries go: the epoch goes on, with a hole.
+			if err := c.Del(ctx, ks.stream(ch)).Err(); err != nil {
+				t.Fatal(err)
+			}
+			pos, err := e.Stream.Publish(ctx, ch, []byte("y"))
+			if err != nil {
+				t.Fatalf("Publish: %v", err)
+			}
+			if want := (realtime.Position{Epoch: old.Epoch, Offset: 4}); pos != want {
+				t.Errorf("Publish after the entries were lost = %+v, want %+v", pos, want)
+			}
+			if _, _, err := e.Stream.Since(ctx, ch, old); err != nil {
+				t.Errorf("Since(%+v) = %v, want offset 4", old, err)
+			}
+			if _, cur, err := e.Stream.Since(ctx, ch, realtime.Position{Epoch: old.Epoch, Offset: 2}); !errors.Is(err, realtime.ErrUnrecoverable) || cur != pos {
+				t.Errorf("Since across the hole = current %+v, %v; want %+v, ErrUnrecoverable", cur, err, pos)
+			}
+
+			// Everything goes: a new epoch.
+			if err := c.Del(ctx, ks.meta(ch)).Err(); err != nil {
+				t.Fatal(err)
+			}
+			if err := c.Del(ctx, ks.stream(ch)).Err(); err != nil {
+				t.Fatal(err)
+			}
+			next, err := e.Stream.Publish(ctx, ch, []byte("z"))
+			if err != nil {
+				t.Fatalf("Publish: %v", err)
+			}
+			if next.Epoch == old.Epoch || next.Offset != 1 {
+				t.Errorf("Publish after the keys were lost = %+v, want offset 1 of an epoch other than %q", next, old.Epoch)
+			}
+			if _, cur, err := e.Stream.Since(ctx, ch, pos); !errors.Is(err, realtime.ErrUnrecoverable) || cur != next {
+				t.Errorf("Since(%+v) from the lost epoch = current %+v, %v; want %+v, ErrUnrecoverable", pos, cur, err, next)
+			}
+			pubs, cur, err := e.Stream.Since(ctx, ch, realtime.Position{Epoch: next.Epoch})
+			if err != nil || cur != next || len(pubs) != 1 || string(pubs[0].Payload) != "z" {
+				t.Errorf("Since the start of the new epoch = %d publications, %+v, %v; want z at %+v", len(pubs), cur, err, next)
+			}
+		})
+	}
+}
+
+func TestDecodePublication(t *testing.T) {
+	for _, tc := range []struct {
+		msg  string
+		want realtime.Publication
+	}{
+		{"k3j2 58\n{\"a\":1}", realtime.Publication{Position: realtime.Position{Epoch: "k3j2", Offset: 58}, Payload: []byte(`{"a":1}`)}},
+		{"e 1\n", realtime.Publication{Position: realtime.Position{Epoch: "e", Offset: 1}, Payload: []byte{}}},
+		{"e 2\na b\nc \n", realtime.Publication{Position: realtime.Position{Epoch: "e", Offset: 2}, Payload: []byte("a b\nc \n")}},
+		{" 0\n{\"type\":\"event\"}", realtime.Publication{Payload: []byte(`{"type":"event"}`)}},
+		{string(appendEvent(nil, []byte("x y\nz"))), realtime.Publication{Payload: []byte("x y\nz")}},
+	} {
+		got, err := decodePublication(tc.msg)
+		if err != nil {
+			t.Errorf("decodePublication(%q): %v", tc.msg, err)
+			continue
+		}
+		if diff := cmp.Diff(tc.want, got, cmpopts.EquateEmpty()); diff != "" {
+			t.Errorf("decodePublication(%q) (-want +got):\n%s", tc.msg, diff)
+		}
+	}
+	for _, bad := range []string{"", "e1\nx", "e 1", "e x\ny", " 1\nx", "e 0\nx", "e -1\nx"} {
+		if _, err := decodePublication(bad); err == nil {
+			t.Errorf("decodePublication(%q) succeeded, want an error", bad)
+		}
+	}
+}
+
+func TestHashTag(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"room:r_9f2", "room:r_9f2"},
+		{"a{b", "a{b"},
+		{"", "~"},
+		{"a}b", "~617d62"},
+		{"~", "~7e"},
+		{"~7e", "~7e3765"},
+	} {
+		if got := hashTag(tc.in); got != tc.want {
+			t.Errorf("hashTag(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+	k := keyspace{prefix: "pl:"}
+	if got, want := k.meta("room:x"), "pl:{room:x}:m"; got != want {
+		t.Errorf("meta key = %q, want %q", got, want)
+	}
+	if got, want := k.node("n1"), "pl:{node:n1}"; got != want {
+		t.Errorf("node channel = %q, want %q", got, want)
+	}
+	if got, want := k.status("u1"), "pl:{status:u1}:v"; got != want {
+		t.Errorf("status key = %q, want %q", got, want)
+	}
+}
