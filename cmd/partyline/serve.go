@@ -41,6 +41,7 @@ type app struct {
 	registry *prometheus.Registry
 	node     *realtime.Node
 	chat     *chat.Chat
+	backend  *backend
 	ready    atomic.Bool
 	// drainHooks run, in order, after readiness turns false and before the
 	// HTTP servers shut down. Each gets a context bounded by the drain window
@@ -89,9 +90,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
-	if cfg.RedisURL != "" {
-		return errors.New("--redis-url: the Redis broker is not part of this build yet; run without it for the in-process broker (one node)")
+	be, err := openBackend(ctx, cfg)
+	if err != nil {
+		return err
 	}
+	defer be.close()
+	a.backend = be
 
 	if err := a.setupRealtime(); err != nil {
 		return err
@@ -123,7 +127,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		"version", buildVersion(),
 		"node", cfg.NodeID,
 		"store", storeName,
-		"broker", "memory (one node only)",
+		"broker", be.name,
 		"addr", mainLn.Addr().String(),
 		"admin_addr", adminLn.Addr().String(),
 		"dev", dev,
@@ -134,11 +138,20 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	// The node outlives the HTTP servers: it must keep delivering while
 	// connections drain, so it stops only after shutdown has finished.
 	nodeCtx, stopNode := context.WithCancel(context.WithoutCancel(ctx))
-	nodeDone := make(chan error, 1)
+	nodeDone := make(chan error, 2)
+	running := 1
 	go func() { nodeDone <- a.node.Run(nodeCtx) }()
+	if be.run != nil {
+		running++
+		go func() { nodeDone <- be.run(nodeCtx) }()
+	}
 	defer func() {
 		stopNode()
-		<-nodeDone
+		for ; running > 0; running-- {
+			if err := <-nodeDone; err != nil {
+				logger.Error("gateway backend stopped with an error", "err", err)
+			}
+		}
 	}()
 	g.Go(func() error { return serveHTTP(mainSrv, mainLn, "main") })
 	g.Go(func() error { return serveHTTP(adminSrv, adminLn, "admin") })
@@ -196,6 +209,9 @@ func (a *app) setupRealtime() error {
 		NodeID:           a.cfg.NodeID,
 		Auth:             tokenAuth{a.authn},
 		Extensions:       []realtime.Extension{ch},
+		Broker:           a.backend.broker,
+		Stream:           a.backend.stream,
+		Presence:         a.backend.presence,
 		AllowedOrigins:   origins,
 		PublishRate:      a.cfg.PublishRate,
 		MaxSubscriptions: a.cfg.MaxSubscriptions,

@@ -105,9 +105,11 @@
 // called from the loop and must not block.
 //
 // Publishes (Stream.Publish and PublishEvent) go through a batching
-// publisher while Run runs: concurrent callers' scripts share pipelines,
-// so a burst costs a few round trips, and each caller still gets its own
-// position or error. Without Run they go straight to Redis.
+// publisher while Run runs: a publish made while others are in flight is
+// queued, and the publisher's goroutines send what is queued as one
+// pipeline each, so a burst costs a few round trips; each caller still
+// gets its own position or error. A lone publish, or any publish without
+// Run, goes straight to Redis on the caller's goroutine.
 //
 // A publish whose reply was lost to a broken connection may or may not
 // have happened, and go-redis retries such a command (up to the client's

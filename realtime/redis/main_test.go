@@ -153,23 +153,40 @@ func startCluster() ([]string, error) {
 	if out, err := exec.Command("redis-cli", args...).CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("redis-cli --cluster create: %v: %s", err, out)
 	}
-	deadline := time.Now().Add(30 * time.Second)
 	for _, a := range addrs {
 		c := goredis.NewClient(&goredis.Options{Addr: a})
-		for {
+		err := poll(30*time.Second, func() error {
 			info, err := c.ClusterInfo(context.Background()).Result()
-			if err == nil && strings.Contains(info, "cluster_state:ok") {
-				break
+			if err == nil && !strings.Contains(info, "cluster_state:ok") {
+				err = errors.New("cluster_state is not ok")
 			}
-			if time.Now().After(deadline) {
-				_ = c.Close()
-				return nil, fmt.Errorf("cluster node %s not ok: %v %s", a, err, info)
-			}
-			time.Sleep(50 * time.Millisecond) // polling an outside process
-		}
+			return err
+		})
 		_ = c.Close()
+		if err != nil {
+			return nil, fmt.Errorf("cluster node %s: %w", a, err)
+		}
 	}
 	return addrs, nil
+}
+
+// poll calls f until it returns nil, every 20 ms, and returns f's last
+// error once timeout has passed. It waits on outside processes, where
+// there is nothing to wait on but polling.
+func poll(timeout time.Duration, f func() error) error {
+	deadline := time.Now().Add(timeout)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		err := f()
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return err
+		}
+		<-tick.C
+	}
 }
 
 // stopCluster stops the cluster's processes, which this package started,
@@ -258,17 +275,10 @@ func (r *privateRedis) stop() {
 func waitPing(addr string) error {
 	c := goredis.NewClient(&goredis.Options{Addr: addr, MaxRetries: -1})
 	defer c.Close()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		err := c.Ping(context.Background()).Err()
-		if err == nil {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("redis-server at %s did not answer: %w", addr, err)
-		}
-		time.Sleep(20 * time.Millisecond) // polling an outside process
+	if err := poll(10*time.Second, func() error { return c.Ping(context.Background()).Err() }); err != nil {
+		return fmt.Errorf("redis-server at %s did not answer: %w", addr, err)
 	}
+	return nil
 }
 
 // sparePort returns a free loopback port; withBus also wants port+10000

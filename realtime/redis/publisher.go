@@ -3,6 +3,7 @@ package redis
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 
 	goredis "github.com/redis/go-redis/v9"
 )
@@ -13,10 +14,11 @@ import (
 // While the broker's Run runs, callers queue their call and wait for its
 // result; publishWorkers goroutines (started and stopped by Run) each take
 // whatever is queued, up to maxBatch calls, and send it as one pipeline.
-// While Run does not run, calls go straight to Redis on the caller's
-// goroutine. Either way the caller gets its own result. Order between
-// concurrent callers is whatever Redis executes; each script assigns its
-// offset atomically, so that is always a valid order.
+// While Run does not run, and for a call made while no other is in
+// flight, calls go straight to Redis on the caller's goroutine. Either
+// way the caller gets its own result. Order between concurrent callers is
+// whatever Redis executes; each script assigns its offset atomically, so
+// that is always a valid order.
 type publisher struct {
 	client goredis.UniversalClient
 
@@ -27,6 +29,8 @@ type publisher struct {
 	queue chan *pubCall // nil while the workers are not running
 	stop  chan struct{}
 	wg    sync.WaitGroup
+
+	inflight atomic.Int64 // calls in do
 }
 
 // publishWorkers is how many pipelines can be in flight at once.
@@ -47,15 +51,19 @@ type pubCall struct {
 	done   chan struct{}
 }
 
-// do runs c and returns its result. Queued calls must not share buffers
+// do runs c and returns its result. A call made while no other is in
+// flight goes straight to Redis, which spares a lone publisher the hand
+// over to a worker; the others queue. Queued calls must not share buffers
 // the caller may change once do returns: a caller whose ctx ends returns
 // early while its call may still be sent.
 func (p *publisher) do(ctx context.Context, c *pubCall) (any, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	defer p.inflight.Add(-1)
+	alone := p.inflight.Add(1) == 1
 	p.mu.RLock()
-	if p.queue == nil {
+	if p.queue == nil || alone {
 		p.mu.RUnlock()
 		var cmd *goredis.Cmd
 		if c.script != nil {

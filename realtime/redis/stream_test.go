@@ -2,6 +2,7 @@ package redis
 
 import (
 	"errors"
+	"sync"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -123,5 +124,48 @@ func TestHashTag(t *testing.T) {
 	}
 	if got, want := k.status("u1"), "pl:{status:u1}:v"; got != want {
 		t.Errorf("status key = %q, want %q", got, want)
+	}
+}
+
+// TestPublishWhileRunStops stops the broker's Run under concurrent
+// publishers: every publish still gets its own position, queued or not,
+// and the offsets stay gapless.
+func TestPublishWhileRunStops(t *testing.T) {
+	const publishers, each = 16, 100
+	e := newEngine(t, singleClient(t), Options{HistorySize: publishers * each})
+	d := newSink()
+	stop := runBroker(t, e.Broker, d)
+	waitDelivering(t, e.Broker, d, "room:up")
+	ch := "room:stopping"
+	var (
+		mu      sync.Mutex
+		offsets = make(map[uint64]bool)
+		wg      sync.WaitGroup
+	)
+	for range publishers {
+		wg.Go(func() {
+			for range each {
+				pos, err := e.Stream.Publish(t.Context(), ch, []byte("x"))
+				if err != nil {
+					t.Errorf("Publish: %v", err)
+					return
+				}
+				mu.Lock()
+				offsets[pos.Offset] = true
+				mu.Unlock()
+			}
+		})
+	}
+	eventually(t, "some publishes", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(offsets) >= publishers*each/4
+	})
+	stop()
+	wg.Wait()
+	for off := range uint64(publishers * each) {
+		if !offsets[off+1] {
+			t.Fatalf("no publish got offset %d", off+1)
+		}
 	}
 }
