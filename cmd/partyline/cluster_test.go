@@ -156,7 +156,6 @@ func TestClusterInProcess(t *testing.T) {
 	})
 }
 
-
 // proc is a partyline server in a process of its own.
 type proc struct {
 	cmd  *exec.Cmd
