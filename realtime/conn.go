@@ -43,9 +43,12 @@ type Conn struct {
 	closeCode   int  // when set, close with it once the queue is flushed
 	closeReason string
 	closed      atomic.Bool // the close handshake has started
+	writeStart  atomic.Int64 // when the write under way began, in Unix ns; 0 when none
 
 	subsMu sync.Mutex
 	subs   map[string]*subscription
+
+	frameWG sync.WaitGroup // the frame being served; reader goroutine only
 
 	helloTimer  *time.Timer
 	expiryTimer *time.Timer
@@ -137,9 +140,12 @@ func (c *Conn) writeLoop() {
 				j++
 			}
 			*bp = buf
-			ctx, cancel := context.WithTimeout(c.ctx, c.node.opts.WriteTimeout)
-			err := c.ws.Write(ctx, websocket.MessageText, buf)
-			cancel()
+			// The write carries no deadline of its own, which would cost a
+			// timer and a callback per write; the heartbeat cuts a write
+			// that has been stuck past WriteTimeout.
+			c.writeStart.Store(time.Now().UnixNano())
+			err := c.ws.Write(context.Background(), websocket.MessageText, buf)
+			c.writeStart.Store(0)
 			if err != nil {
 				c.mu.Lock()
 				c.closing, c.queue, c.writing = true, nil, false

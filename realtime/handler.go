@@ -110,10 +110,23 @@ func (c *Conn) serve() {
 			c.closeNow(wire.CloseProtocol, "binary frames are not part of the protocol")
 			continue
 		}
-		if err := wire.Split(data, c.handleMessage); errors.Is(err, errStop) {
-			continue // the close is on its way; keep reading until it completes
-		}
+		c.handleFrame(data)
 	}
+}
+
+// handleFrame serves the messages of one frame, in order, on a goroutine
+// of its own that the reader waits for. Requests can run deep (JSON, the
+// store, extensions); doing them elsewhere keeps the reader's stack, which
+// an idle connection holds for its whole life, as small as a blocked read
+// needs. A protocol violation stops the frame; the close is on its way and
+// the reader keeps reading until it completes.
+func (c *Conn) handleFrame(data []byte) {
+	c.frameWG.Add(1)
+	go func() {
+		defer c.frameWG.Done()
+		_ = wire.Split(data, c.handleMessage)
+	}()
+	c.frameWG.Wait()
 }
 
 // handleMessage serves one message of a frame.

@@ -58,7 +58,9 @@ type Options struct {
 	SendQueueMessages int
 	// SendQueueBytes bounds the queued bytes the same way. Zero means 8 MiB.
 	SendQueueBytes int
-	// WriteTimeout bounds one socket write. Zero means 10 s.
+	// WriteTimeout is how long one socket write may take; the heartbeat
+	// closes a connection whose write has been stuck for longer, so the cut
+	// comes within a heartbeat interval after it. Zero means 10 s.
 	WriteTimeout time.Duration
 	// DrainWindow is what Drain spreads reconnect delays over. Zero means
 	// 10 s. Negative means no drain window: Drain closes every connection

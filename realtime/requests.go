@@ -102,11 +102,16 @@ func (c *Conn) hello(req *wire.Request) {
 }
 
 // scheduleHeartbeat pings after one interval; a ping unanswered within two
-// intervals closes the connection.
+// intervals closes the connection, and so does a socket write stuck for
+// longer than WriteTimeout.
 func (c *Conn) scheduleHeartbeat() {
 	interval := c.node.opts.HeartbeatInterval
 	var beat func()
 	beat = func() {
+		if start := c.writeStart.Load(); start != 0 && time.Since(time.Unix(0, start)) > c.node.opts.WriteTimeout {
+			c.ws.CloseNow() // a write stuck this long will not finish
+			return
+		}
 		ctx, cancel := context.WithTimeout(c.ctx, 2*interval)
 		err := c.ws.Ping(ctx)
 		cancel()
