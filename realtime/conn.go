@@ -26,6 +26,7 @@ import (
 type Conn struct {
 	node    *Node
 	ws      *websocket.Conn
+	wc      *corkConn // the connection under ws
 	id      string
 	user    string // set by hello; read by others only after authed
 	authed  atomic.Bool
@@ -143,8 +144,12 @@ func (c *Conn) writeLoop() {
 			// The write carries no deadline of its own, which would cost a
 			// timer and a callback per write; the heartbeat cuts a write
 			// that has been stuck past WriteTimeout.
-			c.writeStart.Store(time.Now().UnixNano())
+			c.wc.cork()
 			err := c.ws.Write(context.Background(), websocket.MessageText, buf)
+			c.writeStart.Store(time.Now().UnixNano())
+			if uerr := c.wc.uncork(); err == nil {
+				err = uerr
+			}
 			c.writeStart.Store(0)
 			if err != nil {
 				c.mu.Lock()

@@ -34,7 +34,8 @@ func (n *Node) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteProblem(w, r, http.StatusForbidden, "origin not allowed")
 		return
 	}
-	ws, err := websocket.Accept(smallBuffers{w}, r, &websocket.AcceptOptions{
+	var cc *corkConn
+	ws, err := websocket.Accept(smallBuffers{ResponseWriter: w, conn: &cc}, r, &websocket.AcceptOptions{
 		Subprotocols:       []string{wire.Subprotocol},
 		InsecureSkipVerify: true, // the Origin was checked above
 		CompressionMode:    websocket.CompressionDisabled,
@@ -46,6 +47,7 @@ func (n *Node) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c := &Conn{
 		node: n,
 		ws:   ws,
+		wc:   cc,
 		id:   "s_" + ulid.Make().String(),
 	}
 	c.session = &Session{c: c}
