@@ -43,7 +43,7 @@ type Conn struct {
 	closing     bool // no more enqueues; a close is on its way
 	closeCode   int  // when set, close with it once the queue is flushed
 	closeReason string
-	closed      atomic.Bool // the close handshake has started
+	closed      atomic.Bool  // the close handshake has started
 	writeStart  atomic.Int64 // when the write under way began, in Unix ns; 0 when none
 
 	subsMu sync.Mutex
