@@ -135,6 +135,10 @@ func TestDrain(t *testing.T) {
 				return
 			}
 			defer nb.Close()
+			go func() {
+				for range nb.Messages() { // keep reading, or replies wait behind a full buffer
+				}
+			}()
 			if _, err := nb.Subscribe(ctx, ch); err != nil {
 				t.Errorf("%s: subscribe on B: %v", user, err)
 				return
