@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/partyline/partyline/realtime/wire"
 )
 
 // NodeLister is an optional ability of a Broker: listing the nodes that are
@@ -18,13 +20,14 @@ type NodeLister interface {
 
 // nodeMsg is a node-to-node message sent with Broker.SendNode.
 type nodeMsg struct {
-	Op     string `json:"op"`
-	From   string `json:"from"`
-	Req    uint64 `json:"req,omitempty"`
-	User   string `json:"user,omitempty"`
-	Code   int    `json:"code,omitempty"`
-	Reason string `json:"reason,omitempty"`
-	Closed int    `json:"closed,omitempty"`
+	Op      string `json:"op"`
+	From    string `json:"from"`
+	Req     uint64 `json:"req,omitempty"`
+	User    string `json:"user,omitempty"`
+	Code    int    `json:"code,omitempty"`
+	Reason  string `json:"reason,omitempty"`
+	Closed  int    `json:"closed,omitempty"`
+	Channel string `json:"channel,omitempty"`
 }
 
 const (
@@ -118,6 +121,8 @@ func (n *Node) DeliverNode(b []byte) {
 				n.opts.Logger.Warn("disconnect ack failed", "node", m.From, "err", err)
 			}
 		}()
+	case opRemove:
+		n.removeLocal(m.User, m.Channel, m.Reason)
 	case opDisconnectAck:
 		n.calls.mu.Lock()
 		ch := n.calls.waiting[m.Req]
@@ -128,5 +133,54 @@ func (n *Node) DeliverNode(b []byte) {
 			default:
 			}
 		}
+	}
+}
+
+// opRemove asks a node to end a user's subscriptions to a channel.
+const opRemove = "remove"
+
+// RemoveFromChannel ends every subscription of user to ch, on every node,
+// as when the user is taken out of a private room. Each ended subscription
+// gets an unsubscribed notification, so the client knows it no longer
+// receives the channel. It does not wait for other nodes.
+func (n *Node) RemoveFromChannel(ctx context.Context, user, ch, reason string) error {
+	n.removeLocal(user, ch, reason)
+	lister, ok := n.opts.Broker.(NodeLister)
+	if !ok {
+		return nil
+	}
+	nodes, err := lister.Nodes(ctx)
+	if err != nil {
+		return fmt.Errorf("realtime: list nodes: %w", err)
+	}
+	msg, _ := json.Marshal(nodeMsg{Op: opRemove, From: n.opts.NodeID, User: user, Channel: ch, Reason: reason})
+	for _, id := range nodes {
+		if id != n.opts.NodeID {
+			if err := n.opts.Broker.SendNode(ctx, id, msg); err != nil {
+				n.opts.Logger.Warn("remove from channel: node unreachable", "node", id, "err", err)
+			}
+		}
+	}
+	return nil
+}
+
+// removeLocal ends user's subscriptions to ch on this node. Presence and
+// hub updates may block briefly, so they run on a goroutine of their own.
+func (n *Node) removeLocal(user, ch, reason string) {
+	for _, c := range n.userConns(user) {
+		c.subsMu.Lock()
+		sub := c.subs[ch]
+		c.subsMu.Unlock()
+		if sub == nil {
+			continue
+		}
+		n.background.Add(1)
+		go func() {
+			defer n.background.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), ackTimeout)
+			defer cancel()
+			c.leave(ctx, sub)
+			c.send(wire.AppendUnsubscribed(nil, ch, reason))
+		}()
 	}
 }

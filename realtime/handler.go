@@ -268,7 +268,7 @@ func (c *Conn) cleanup() {
 	c.subs = nil
 	c.subsMu.Unlock()
 	for _, s := range subs {
-		c.leave(ctx, s)
+		c.end(ctx, s)
 	}
 	for _, f := range c.onClose {
 		f()

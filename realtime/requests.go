@@ -313,13 +313,25 @@ func handleUnsub(ctx context.Context, s *Session, req *wire.Request) (any, error
 
 // leave ends a subscription: out of the Hub, out of presence, with a leave
 // event when it was the user's last connection on the channel.
+//
+// Whoever takes sub out of the connection's map ends it, so a leave that
+// races another (the reader's unsub and a removal from the room) ends the
+// subscription once.
 func (c *Conn) leave(ctx context.Context, sub *subscription) {
-	n := c.node
 	c.subsMu.Lock()
-	if c.subs[sub.channel] == sub {
+	mine := c.subs[sub.channel] == sub
+	if mine {
 		delete(c.subs, sub.channel)
 	}
 	c.subsMu.Unlock()
+	if mine {
+		c.end(ctx, sub)
+	}
+}
+
+// end finishes a subscription already taken out of the connection's map.
+func (c *Conn) end(ctx context.Context, sub *subscription) {
+	n := c.node
 	n.hub.remove(sub)
 	n.metrics.subscriptions.Dec()
 	if !sub.presence {

@@ -134,6 +134,25 @@ func TestClusterInProcess(t *testing.T) {
 		return m.Channel == "status:"+bob && strings.Contains(string(m.Data), "in_game")
 	})
 
+	// Taken out of a private room on n1, bob stops receiving it on n2.
+	resp, body = do(t, "POST", n1.base+"/v1/rooms", atok, `{"name":"inner","visibility":"private"}`)
+	var priv struct{ ID string }
+	if resp.StatusCode != 201 || json.Unmarshal(body, &priv) != nil {
+		t.Fatalf("create private room = %d %s", resp.StatusCode, body)
+	}
+	if resp, body := do(t, "PUT", n1.base+"/v1/rooms/"+priv.ID+"/members/"+bob, atok, ""); resp.StatusCode != 200 {
+		t.Fatalf("add bob = %d %s", resp.StatusCode, body)
+	}
+	if _, err := b.Subscribe(ctx, "room:"+priv.ID); err != nil {
+		t.Fatal(err)
+	}
+	if resp, body := do(t, "DELETE", n1.base+"/v1/rooms/"+priv.ID+"/members/"+bob, atok, ""); resp.StatusCode != 204 {
+		t.Fatalf("remove bob = %d %s", resp.StatusCode, body)
+	}
+	waitMsg(t, b, "bob's subscription ended on the other node", func(m wire.Message) bool {
+		return m.Type == wire.TypeUnsubscribed && m.Channel == "room:"+priv.ID
+	})
+
 	// bob on both nodes; one server API call closes both sockets.
 	b1 := sdk(t, ctx, n1.base, btok)
 	req := fmt.Sprintf(`{"user":%q,"code":4003,"reason":"logout"}`, bob)

@@ -98,6 +98,31 @@ func New(opts Options) (*Chat, error) {
 	return c, nil
 }
 
+// Remover is an optional ability of the Publisher, found by a type
+// assertion: ending a user's subscriptions to a channel on every node.
+// *realtime.Node has it.
+type Remover interface {
+	RemoveFromChannel(ctx context.Context, user, ch, reason string) error
+}
+
+var _ Remover = (*realtime.Node)(nil)
+
+// endSubscriptions ends user's subscriptions to ch after they left or were
+// removed from the room, so a removed member stops receiving it at once.
+// Membership is already gone from the store, so a failure here only delays
+// that until their next subscribe, which is refused; it is logged.
+func (c *Chat) endSubscriptions(ctx context.Context, user, ch string) {
+	p := c.pub.Load()
+	if p == nil {
+		return
+	}
+	if rm, ok := (*p).(Remover); ok {
+		if err := rm.RemoveFromChannel(ctx, user, ch, "removed"); err != nil {
+			c.log.Warn("ending a removed member's subscriptions failed", "user", user, "channel", ch, "err", err)
+		}
+	}
+}
+
 // SetPublisher sets, or replaces, the publisher messages go out through.
 // It is how the Node is attached after it was built with chat among its
 // extensions: build chat, then the Node, then call SetPublisher(node)

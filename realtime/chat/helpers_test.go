@@ -315,7 +315,7 @@ func (c *client) read() {
 			c.mu.Lock()
 			defer c.mu.Unlock()
 			switch {
-			case m.Type == wire.TypeMsg:
+			case m.Type == wire.TypeMsg, m.Type == wire.TypeUnsubscribed:
 				c.msgs = append(c.msgs, m)
 			case m.ID != 0:
 				c.replies[m.ID] = m

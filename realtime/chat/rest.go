@@ -258,6 +258,7 @@ func (c *Chat) handleDeleteMember(w http.ResponseWriter, r *http.Request) {
 		httpx.Error(w, r, err)
 		return
 	}
+	c.endSubscriptions(r.Context(), target, "room:"+room.ID)
 	w.WriteHeader(http.StatusNoContent)
 }
 

@@ -33,6 +33,9 @@ const (
 	TypeEvent     = "event"
 	TypeGap       = "gap"
 	TypeReconnect = "reconnect"
+	// TypeUnsubscribed tells a client the server ended one of its
+	// subscriptions, as when it was removed from a private room.
+	TypeUnsubscribed = "unsubscribed"
 )
 
 // Publication kinds in room and dm channels, and the server's own kinds.

@@ -83,6 +83,18 @@ func AppendGap(b []byte, channel string, pos Position) []byte {
 	return append(b, '}')
 }
 
+// AppendUnsubscribed appends an unsubscribed notification: the server
+// ended the connection's subscription to channel, for reason (such as
+// "removed" from a room). It is an addition to protocol v1 that clients
+// which do not know it ignore.
+func AppendUnsubscribed(b []byte, channel, reason string) []byte {
+	b = append(b, `{"type":"unsubscribed","channel":`...)
+	b = AppendString(b, channel)
+	b = append(b, `,"reason":`...)
+	b = AppendString(b, reason)
+	return append(b, '}')
+}
+
 // AppendReconnect appends a reconnect notice.
 func AppendReconnect(b []byte, afterMS int64, reason string) []byte {
 	b = append(b, `{"type":"reconnect","after_ms":`...)
