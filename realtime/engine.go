@@ -122,3 +122,21 @@ type Presence interface {
 	// GetStatus returns the user's latest status; ok is false when none was set.
 	GetStatus(ctx context.Context, user string) (st Status, ok bool, err error)
 }
+
+// Departure is a user whose last connection in a channel left presence
+// without a Leave, because the node holding it stopped (it died).
+type Departure struct {
+	Channel string
+	User    string
+}
+
+// PresenceReaper is an optional ability of a Presence shared by several
+// nodes: finding the entries that expired because their node stopped
+// refreshing them. The Node calls Reap periodically and announces each
+// departure as a Leave would have: a leave event, or, for a user's last
+// connection anywhere, the offline status.
+type PresenceReaper interface {
+	// Reap returns the departures found since the last call on any node;
+	// each is returned once, to one caller.
+	Reap(ctx context.Context) ([]Departure, error)
+}

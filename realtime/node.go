@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -93,6 +94,13 @@ func (n *Node) ID() string { return n.opts.NodeID }
 func (n *Node) Run(ctx context.Context) error {
 	n.running.Store(true)
 	defer n.running.Store(false)
+	if reaper, ok := n.opts.Presence.(PresenceReaper); ok {
+		n.background.Add(1)
+		go func() {
+			defer n.background.Done()
+			n.reap(ctx, reaper)
+		}()
+	}
 	err := n.opts.Broker.Run(ctx, n)
 	// Connections still open (no Drain, or one that ran out of time) end
 	// with the node.
@@ -268,6 +276,38 @@ func (n *Node) connCount() int {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return len(n.conns)
+}
+
+// reapInterval is how often the node looks for presence entries left by
+// dead nodes.
+const reapInterval = 5 * time.Second
+
+// reap announces the departures of users whose node died: a leave event
+// on the channel, and for their last connection anywhere, the offline
+// status, exactly as if they had left.
+func (n *Node) reap(ctx context.Context, r PresenceReaper) {
+	t := time.NewTicker(reapInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		deps, err := r.Reap(ctx)
+		if err != nil && ctx.Err() == nil {
+			n.opts.Logger.Warn("presence reap failed", "err", err)
+		}
+		for _, d := range deps {
+			if user, ok := strings.CutPrefix(d.Channel, onlinePrefix); ok {
+				n.checkOffline(user)
+				continue
+			}
+			if presenceEvents(d.Channel) {
+				_ = n.PublishEvent(ctx, d.Channel, wire.EventLeave, "", d.User, nil)
+			}
+		}
+	}
 }
 
 // ErrNotRunning is returned when the node is used before Run.

@@ -446,7 +446,9 @@ func (n *Node) setStatus(ctx context.Context, user string, st Status) error {
 
 // onlineKey is the presence key that counts a user's connections across
 // nodes. It is not a protocol channel, so no client can subscribe to it.
-func onlineKey(user string) string { return "online/" + user }
+func onlineKey(user string) string { return onlinePrefix + user }
+
+const onlinePrefix = "online/"
 
 // userArrived counts the connection toward the user's online presence and
 // turns their status online on their first connection anywhere.

@@ -383,6 +383,27 @@ func TestClusterNodeKilled(t *testing.T) {
 	}()
 
 	pub := sdk(t, ctx, survivor.base, owner)
+	for _, c := range []string{ch, "status:ghost"} {
+		if _, err := pub.Subscribe(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var (
+		seenMu              sync.Mutex
+		ghostLeft, ghostOff bool
+	)
+	go func() {
+		for m := range pub.Messages() {
+			seenMu.Lock()
+			if m.Type == wire.TypeEvent && m.Event == wire.EventLeave && m.User == "ghost" {
+				ghostLeft = true
+			}
+			if m.Channel == "status:ghost" && strings.Contains(string(m.Data), `"offline"`) {
+				ghostOff = true
+			}
+			seenMu.Unlock()
+		}
+	}()
 	var lastAck uint64
 	publish := func(n int) {
 		for i := 0; i < n; i++ {
@@ -439,6 +460,13 @@ func TestClusterNodeKilled(t *testing.T) {
 	if waited := time.Since(start); waited > 35*time.Second {
 		t.Errorf("the dead node's member took %v to disappear", waited)
 	}
+	// Nobody said goodbye for the ghost, so the survivors do: a leave event
+	// and, as that was its last connection anywhere, the offline status.
+	eventually(t, "the ghost's leave event and offline status", func() bool {
+		seenMu.Lock()
+		defer seenMu.Unlock()
+		return ghostLeft && ghostOff
+	}, 70*time.Second)
 
 	// A restarted node serves again and can resume too.
 	back := startProc(t, bin, env, "--data-dir", dir, "--node-id", "victim")

@@ -49,6 +49,18 @@
 // so quiet channels leave nothing behind. Presence keys expire twice
 // PresenceTTL after the last join or renewal.
 //
+// # Departures of dead nodes
+//
+// Every presence script first sweeps the channel's expired entries; a user
+// whose last connection went that way is pushed onto the channel's list
+// `P{ch}:pg`. The index `P{presence-index}` (a ZSET of channels scored by
+// when an entry may next expire; a join only moves it later) lets
+// Presence.Reap, which every node calls periodically, visit the channels
+// that are due, sweep them and take their lists: each departure goes to
+// exactly one node, which announces it (a leave event, or the offline
+// status for a user's last connection anywhere). A dead node's users are
+// announced within two PresenceTTLs.
+//
 // # Atomicity
 //
 // Every change is one Lua script (EVALSHA, falling back to EVAL on a

@@ -34,10 +34,11 @@ func (k keyspace) stream(ch string) string { return k.tagged(ch) + ":s" }
 
 // presence returns the three keys of ch's presence: the sorted set of
 // connection ids by expiry, the hash of connection id to member, and the
-// hash of user to connection count.
+// hash of user to connection count, and the list of users whose last
+// connection expired, kept for Reap.
 func (k keyspace) presence(ch string) []string {
 	base := k.tagged(ch)
-	return []string{base + ":p", base + ":pc", base + ":pu"}
+	return []string{base + ":p", base + ":pc", base + ":pu", base + ":pg"}
 }
 
 // node is the pub/sub channel of the node with the given id.
@@ -53,6 +54,10 @@ func (k keyspace) probe(id string, n int) string {
 // nodes is the sorted set of live node ids, scored by the expiry of their
 // registration in Unix milliseconds (Redis time).
 func (k keyspace) nodes() string { return k.prefix + "{nodes}" }
+
+// presenceIndex is a ZSET of the channels that have presence entries,
+// scored by when one of them may next expire (Unix ms).
+func (k keyspace) presenceIndex() string { return k.prefix + "{presence-index}" }
 
 // status is the string key holding the user's status.
 func (k keyspace) status(user string) string { return k.tagged("status:"+user) + ":v" }

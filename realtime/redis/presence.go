@@ -66,6 +66,13 @@ func (p *Presence) Join(ctx context.Context, ch string, m realtime.Member) (firs
 	if err != nil {
 		return false, fmt.Errorf("redis: join %s: %w", ch, err)
 	}
+	// Index the channel so that Reap finds it when entries expire. GT only
+	// moves its due time later, which can postpone the reaping of a dead
+	// node's entries by at most one TTL.
+	due := time.Now().Add(p.ttl).UnixMilli()
+	if err := p.client.ZAddGT(ctx, p.keys.presenceIndex(), goredis.Z{Score: float64(due), Member: ch}).Err(); err != nil {
+		return false, fmt.Errorf("redis: join %s: index: %w", ch, err)
+	}
 	p.mu.Lock()
 	conns := p.owned[ch]
 	if conns == nil {
@@ -116,6 +123,46 @@ func (p *Presence) Members(ctx context.Context, ch string) ([]realtime.Member, e
 		ms = append(ms, m)
 	}
 	return ms, nil
+}
+
+// reapBatch caps the channels one Reap sweeps.
+const reapBatch = 256
+
+var _ realtime.PresenceReaper = (*Presence)(nil)
+
+// Reap sweeps the channels whose entries may have expired, because the
+// node that joined them stopped renewing them (it died), and returns each
+// user whose last connection in a channel went that way. A departure is
+// reported by exactly one of the nodes calling Reap, since each sweep is
+// one script. Departures come within two PresenceTTLs of the node's death.
+func (p *Presence) Reap(ctx context.Context) ([]realtime.Departure, error) {
+	now := time.Now().UnixMilli()
+	idx := p.keys.presenceIndex()
+	due, err := p.client.ZRangeByScore(ctx, idx, &goredis.ZRangeBy{
+		Min: "-inf", Max: strconv.FormatInt(now, 10), Count: reapBatch,
+	}).Result()
+	if err != nil {
+		return nil, fmt.Errorf("redis: reap: %w", err)
+	}
+	var out []realtime.Departure
+	for _, ch := range due {
+		res, err := reapScript.Run(ctx, p.client, p.keys.presence(ch)).StringSlice()
+		if err != nil || len(res) == 0 {
+			return out, fmt.Errorf("redis: reap %s: %w", ch, err)
+		}
+		for _, u := range res[1:] {
+			out = append(out, realtime.Departure{Channel: ch, User: u})
+		}
+		if next, _ := strconv.ParseFloat(res[0], 64); next >= 0 {
+			err = p.client.ZAdd(ctx, idx, goredis.Z{Score: next, Member: ch}).Err()
+		} else {
+			err = unindexScript.Run(ctx, p.client, []string{idx}, ch, now).Err()
+		}
+		if err != nil {
+			return out, fmt.Errorf("redis: reap %s: index: %w", ch, err)
+		}
+	}
+	return out, nil
 }
 
 // SetStatus stores st as the user's status, without expiry.

@@ -136,3 +136,44 @@ func members(t *testing.T, p *Presence, ch string, want []realtime.Member) {
 		t.Errorf("Members(%q) (-want +got):\n%s", ch, diff)
 	}
 }
+
+// TestPresenceReap: when a node stops renewing, Reap on a live node
+// reports each user whose last connection in a channel went with it, once,
+// and nothing for a user who still has a live connection there.
+func TestPresenceReap(t *testing.T) {
+	for _, top := range topologies {
+		t.Run(top.name, func(t *testing.T) {
+			c := top.client(t)
+			prefix := testenv.KeyPrefix()
+			a := newEngine(t, c, Options{Prefix: prefix, NodeID: "a", PresenceTTL: presenceTTL}).Presence
+			b := newEngine(t, c, Options{Prefix: prefix, NodeID: "b", PresenceTTL: presenceTTL}).Presence
+			runPresence(t, a)
+			stopB := runPresence(t, b)
+			join(t, a, "room:reap", realtime.Member{ConnID: "a1", User: "u1", Node: "a"}, true)
+			join(t, b, "room:reap", realtime.Member{ConnID: "b1", User: "u1", Node: "b"}, false)
+			join(t, b, "room:reap", realtime.Member{ConnID: "b2", User: "u2", Node: "b"}, true)
+			join(t, b, "online/u2", realtime.Member{ConnID: "b2", User: "u2", Node: "b"}, true)
+			if deps, err := a.Reap(t.Context()); err != nil || len(deps) != 0 {
+				t.Fatalf("Reap before anything expired = %v, %v", deps, err)
+			}
+			stopB()
+			var got []realtime.Departure
+			eventually(t, "the dead node's departures", func() bool {
+				deps, err := a.Reap(t.Context())
+				if err != nil {
+					t.Fatalf("Reap: %v", err)
+				}
+				got = append(got, deps...)
+				return len(got) >= 2
+			})
+			want := []realtime.Departure{{Channel: "online/u2", User: "u2"}, {Channel: "room:reap", User: "u2"}}
+			less := func(x, y realtime.Departure) bool { return x.Channel < y.Channel }
+			if diff := cmp.Diff(want, got, cmpopts.SortSlices(less)); diff != "" {
+				t.Fatalf("departures (-want +got):\n%s", diff)
+			}
+			if deps, err := b.Reap(t.Context()); err != nil || len(deps) != 0 {
+				t.Fatalf("a second Reap = %v, %v; each departure is reported once", deps, err)
+			}
+		})
+	}
+}

@@ -134,11 +134,18 @@ local function drop(z, c, u, conn)
   end
   return false
 end
--- sweep removes the entries whose expiry has passed.
-local function sweep(z, c, u, now)
+-- sweep removes the entries whose expiry has passed, and lists in g each
+-- user whose last connection went that way, for Reap to announce.
+local function sweep(z, c, u, g, now)
   while true do
     local dead = redis.call('ZRANGEBYSCORE', z, '-inf', now, 'LIMIT', 0, 500)
-    for _, conn in ipairs(dead) do drop(z, c, u, conn) end
+    for _, conn in ipairs(dead) do
+      local v = redis.call('HGET', c, conn)
+      if drop(z, c, u, conn) and v then
+        redis.call('RPUSH', g, user_of(v))
+        redis.call('PEXPIRE', g, 86400000) -- a day, should no node reap it
+      end
+    end
     if #dead < 500 then return end
   end
 end
@@ -147,13 +154,13 @@ end
 // joinScript adds connections to a channel's presence, or renews the
 // expiry of those already there.
 //
-// KEYS: the three presence keys. ARGV: entry TTL (ms), key TTL (ms), then
+// KEYS: the presence keys. ARGV: entry TTL (ms), key TTL (ms), then
 // (connection id, user, value) for each connection. Returns one integer
 // per connection: 1 when it was its user's first in the channel.
 var joinScript = goredis.NewScript(presencePrelude + `
-local z, c, u = KEYS[1], KEYS[2], KEYS[3]
+local z, c, u, g = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local now = now_ms()
-sweep(z, c, u, now)
+sweep(z, c, u, g, now)
 local exp = string.format('%d', now + tonumber(ARGV[1]))
 local res = {}
 for i = 3, #ARGV, 3 do
@@ -177,11 +184,11 @@ return res
 
 // leaveScript removes a connection from a channel's presence.
 //
-// KEYS: the three presence keys. ARGV: connection id. Returns 1 when it
+// KEYS: the presence keys. ARGV: connection id. Returns 1 when it
 // was its user's last connection in the channel.
 var leaveScript = goredis.NewScript(presencePrelude + `
-local z, c, u = KEYS[1], KEYS[2], KEYS[3]
-sweep(z, c, u, now_ms())
+local z, c, u, g = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+sweep(z, c, u, g, now_ms())
 if not redis.call('ZSCORE', z, ARGV[1]) then
   return 0
 end
@@ -193,10 +200,10 @@ return 0
 
 // membersScript lists a channel's live connections.
 //
-// KEYS: the three presence keys. Returns {conn, value, conn, value, ...}.
+// KEYS: the presence keys. Returns {conn, value, conn, value, ...}.
 var membersScript = goredis.NewScript(presencePrelude + `
-local z, c, u = KEYS[1], KEYS[2], KEYS[3]
-sweep(z, c, u, now_ms())
+local z, c, u, g = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+sweep(z, c, u, g, now_ms())
 local conns = redis.call('ZRANGE', z, 0, -1)
 local out = {}
 for i = 1, #conns, 500 do
@@ -210,6 +217,37 @@ for i = 1, #conns, 500 do
   end
 end
 return out
+`)
+
+// reapScript sweeps a channel's expired entries, as the other presence
+// scripts do first, and takes the users whose last connection expired,
+// whichever script's sweep found them.
+//
+// KEYS: the presence keys. Returns {min, user, user, ...}: the earliest
+// expiry left (Unix ms, -1 when the channel is empty), then each user whose
+// last connection in the channel expired.
+var reapScript = goredis.NewScript(presencePrelude + `
+local z, c, u, g = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+sweep(z, c, u, g, now_ms())
+local gone = redis.call('LRANGE', g, 0, -1)
+redis.call('DEL', g)
+local first = redis.call('ZRANGE', z, 0, 0, 'WITHSCORES')
+local out = {'-1'}
+if #first == 2 then out[1] = first[2] end
+for _, user in ipairs(gone) do out[#out + 1] = user end
+return out
+`)
+
+// unindexScript forgets a channel in the presence index unless a join has
+// pushed its due time into the future meanwhile.
+//
+// KEYS: the presence index. ARGV: channel, now (Unix ms).
+var unindexScript = goredis.NewScript(luaPrelude + `
+local due = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if due and tonumber(due) <= tonumber(ARGV[2]) then
+  redis.call('ZREM', KEYS[1], ARGV[1])
+end
+return 1
 `)
 
 // heartbeatScript registers a node until now + TTL and forgets expired
