@@ -182,11 +182,27 @@ func (n *Node) register(c *Conn) error {
 	return nil
 }
 
+// track counts an upgraded connection. One that arrives while the node
+// drains (its upgrade raced the start of Drain) is drained at once.
 func (n *Node) track(c *Conn) {
 	n.mu.Lock()
 	n.conns[c] = struct{}{}
+	draining := n.draining.Load()
 	n.mu.Unlock()
 	n.metrics.connections.Inc()
+	if draining {
+		n.drainConn(c)
+	}
+}
+
+// drainConn tells c to reconnect after a delay spread over the drain
+// window and closes it with 1012; with no drain window it closes with 1001.
+func (n *Node) drainConn(c *Conn) {
+	if n.opts.DrainWindow < 0 {
+		c.closeWith(wire.CloseGoingAway, "shutdown")
+		return
+	}
+	c.drain(rand.Int64N(n.opts.DrainWindow.Milliseconds() + 1))
 }
 
 // untrack forgets a closed connection.
@@ -238,8 +254,8 @@ func (n *Node) Draining() bool { return n.draining.Load() }
 // Drain returns when the last connection is gone, or with ctx's error when
 // ctx ends first (then the remaining connections are cut with 1001).
 func (n *Node) Drain(ctx context.Context) error {
-	n.draining.Store(true)
 	n.mu.Lock()
+	n.draining.Store(true) // under mu, so track sees it or Drain sees the conn
 	conns := make([]*Conn, 0, len(n.conns))
 	for c := range n.conns {
 		conns = append(conns, c)
@@ -250,13 +266,8 @@ func (n *Node) Drain(ctx context.Context) error {
 		n.noConns = wait
 	}
 	n.mu.Unlock()
-	window := n.opts.DrainWindow.Milliseconds()
 	for _, c := range conns {
-		if n.opts.DrainWindow < 0 {
-			c.closeWith(wire.CloseGoingAway, "shutdown")
-			continue
-		}
-		c.drain(rand.Int64N(window + 1))
+		n.drainConn(c)
 	}
 	if wait == nil {
 		return nil
