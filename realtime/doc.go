@@ -23,12 +23,20 @@
 //
 // # Goroutines
 //
-//   - Node.Run runs the broker's receive loop; the caller starts and stops it.
-//   - Each connection's reader is the HTTP handler goroutine (ServeHTTP); it
-//     runs every request of the connection in order and cleans up at the end.
+//   - Node.Run runs the broker's receive loop; the caller starts and stops
+//     it. On a Presence that can reap (Redis), Run also runs the loop that
+//     announces the users of dead nodes.
+//   - Each connection's reader is started by ServeHTTP, which then returns,
+//     so nothing of the upgrade request stays alive; Run waits for the
+//     readers. The reader hands each frame to a short-lived goroutine and
+//     waits for it, so requests still run one at a time, in order, while
+//     the deep stacks they need (JSON, the store) are not kept by the idle
+//     reader. It cleans up when the connection ends.
 //   - Each connection's writer is started by enqueue when the send queue
 //     turns non-empty and exits when it is empty again, so an idle
 //     connection has one goroutine.
+//   - Gap fills and node-to-node replies run on goroutines of their own,
+//     which Run waits for.
 //   - Timers (hello timeout, token expiry, heartbeat, offline status) run
 //     their callbacks on the runtime's timer goroutines; a heartbeat ping
 //     waits there for its pong.
