@@ -26,7 +26,7 @@ func (a *app) routes() (http.Handler, error) {
 	r := chi.NewRouter()
 	r.NotFound(httpx.NotFound)
 	r.MethodNotAllowed(httpx.MethodNotAllowed)
-	r.Use(httpx.RequestIDs, httpx.AccessLog(a.logger), httpx.Recover, metrics)
+	r.Use(httpx.RequestIDs, httpx.AccessLog(a.logger, "/v1/server/"), httpx.Recover, metrics)
 
 	r.Get("/healthz", a.handleHealthz)
 	r.Get("/readyz", a.handleReadyz)

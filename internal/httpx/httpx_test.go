@@ -174,3 +174,20 @@ func TestNewServerLimits(t *testing.T) {
 		t.Fatalf("server without limits: %+v", s)
 	}
 }
+
+func TestAccessLogQuietPaths(t *testing.T) {
+	var logs bytes.Buffer
+	status := 200
+	h := AccessLog(slog.New(slog.NewJSONHandler(&logs, nil)), "/v1/server/")(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(status)
+	}))
+	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("POST", "/v1/server/publish", nil))
+	if logs.Len() != 0 {
+		t.Fatalf("a successful quiet request was logged at Info: %s", logs.String())
+	}
+	status = 401
+	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("POST", "/v1/server/publish", nil))
+	if !strings.Contains(logs.String(), `"status":401`) {
+		t.Fatalf("a failed quiet request was not logged: %q", logs.String())
+	}
+}

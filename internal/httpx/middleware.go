@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"regexp"
 	"runtime/debug"
+	"strings"
 	"time"
 )
 
@@ -79,7 +80,10 @@ func Recover(next http.Handler) http.Handler {
 
 // AccessLog logs one line per request through logger. It logs the path
 // without the query and never any header, so tokens are never logged.
-func AccessLog(logger *slog.Logger) func(http.Handler) http.Handler {
+// Successful requests under one of the quiet path prefixes (machine
+// traffic such as the server API, thousands a second) are logged at Debug;
+// their failures are logged like any other.
+func AccessLog(logger *slog.Logger, quiet ...string) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			start := time.Now()
@@ -90,8 +94,14 @@ func AccessLog(logger *slog.Logger) func(http.Handler) http.Handler {
 				status = http.StatusOK
 			}
 			level := slog.LevelInfo
-			if status >= 500 {
+			switch {
+			case status >= 500:
 				level = slog.LevelError
+			case status < 400 && hasAnyPrefix(r.URL.Path, quiet):
+				level = slog.LevelDebug
+			}
+			if !logger.Enabled(r.Context(), level) {
+				return
 			}
 			logger.LogAttrs(r.Context(), level, "http",
 				slog.String("request_id", RequestID(r.Context())),
@@ -104,6 +114,15 @@ func AccessLog(logger *slog.Logger) func(http.Handler) http.Handler {
 			)
 		})
 	}
+}
+
+func hasAnyPrefix(s string, prefixes []string) bool {
+	for _, p := range prefixes {
+		if strings.HasPrefix(s, p) {
+			return true
+		}
+	}
+	return false
 }
 
 // MaxBody caps request bodies at n bytes; DecodeJSON reports a larger body as
