@@ -52,12 +52,14 @@ func (n *Node) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	c.session = &Session{c: c}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
-	n.track(c)
+	if !n.track(c) {
+		ws.Close(websocket.StatusCode(wire.CloseGoingAway), "shutdown")
+		return
+	}
 	// The reader runs on a goroutine of its own and the handler returns, so
 	// nothing of the upgrade request (headers, router state, the deep
 	// handler stack) stays alive for the connection's lifetime: an idle
 	// connection keeps one small goroutine.
-	n.readers.Add(1)
 	go func() {
 		defer n.readers.Done()
 		c.serve()

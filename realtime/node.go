@@ -36,6 +36,7 @@ type Node struct {
 	byUser  map[string][]*Conn
 	offline map[string]*time.Timer // pending offline checks per user
 	noConns chan struct{}          // closed when conns turns empty during drain
+	stopped bool                   // Run has ended: no new readers
 
 	calls      clusterCalls
 	background sync.WaitGroup // goroutines started on the delivery path
@@ -105,6 +106,7 @@ func (n *Node) Run(ctx context.Context) error {
 	// Connections still open (no Drain, or one that ran out of time) end
 	// with the node.
 	n.mu.Lock()
+	n.stopped = true
 	for c := range n.conns {
 		c.ws.CloseNow()
 	}
@@ -184,15 +186,23 @@ func (n *Node) register(c *Conn) error {
 
 // track counts an upgraded connection. One that arrives while the node
 // drains (its upgrade raced the start of Drain) is drained at once.
-func (n *Node) track(c *Conn) {
+// It returns false when the node has stopped: Run no longer waits for
+// readers, so the connection must not start one.
+func (n *Node) track(c *Conn) bool {
 	n.mu.Lock()
+	if n.stopped {
+		n.mu.Unlock()
+		return false
+	}
 	n.conns[c] = struct{}{}
+	n.readers.Add(1) // under mu, so it never races Run's Wait
 	draining := n.draining.Load()
 	n.mu.Unlock()
 	n.metrics.connections.Inc()
 	if draining {
 		n.drainConn(c)
 	}
+	return true
 }
 
 // drainConn tells c to reconnect after a delay spread over the drain
