@@ -65,6 +65,7 @@ func startServer(t *testing.T) *testServer {
 	ctx, cancel := context.WithCancel(context.Background())
 	runDone := make(chan error, 1)
 	go func() { runDone <- node.Run(ctx) }()
+	<-node.Started()
 
 	mux := http.NewServeMux()
 	mux.Handle("/v1/ws", node)

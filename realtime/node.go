@@ -38,6 +38,9 @@ type Node struct {
 	noConns chan struct{}          // closed when conns turns empty during drain
 	stopped bool                   // Run has ended: no new readers
 
+	started   chan struct{} // closed when Run starts
+	startOnce sync.Once
+
 	calls      clusterCalls
 	background sync.WaitGroup // goroutines started on the delivery path
 	readers    sync.WaitGroup // connection readers
@@ -61,6 +64,7 @@ func New(opts Options) (*Node, error) {
 		conns:    map[*Conn]struct{}{},
 		byUser:   map[string][]*Conn{},
 		offline:  map[string]*time.Timer{},
+		started:  make(chan struct{}),
 	}
 	for _, ext := range opts.Extensions {
 		for _, ns := range ext.Namespaces() {
@@ -85,6 +89,10 @@ func New(opts Options) (*Node, error) {
 	return n, nil
 }
 
+// Started is closed once Run has started; connections are accepted from
+// then on (before, the handler answers 503).
+func (n *Node) Started() <-chan struct{} { return n.started }
+
 // ID returns the node id.
 func (n *Node) ID() string { return n.opts.NodeID }
 
@@ -95,6 +103,7 @@ func (n *Node) ID() string { return n.opts.NodeID }
 func (n *Node) Run(ctx context.Context) error {
 	n.running.Store(true)
 	defer n.running.Store(false)
+	n.startOnce.Do(func() { close(n.started) })
 	if reaper, ok := n.opts.Presence.(PresenceReaper); ok {
 		n.background.Add(1)
 		go func() {

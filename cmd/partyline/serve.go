@@ -145,6 +145,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		running++
 		go func() { nodeDone <- be.run(nodeCtx) }()
 	}
+	<-a.node.Started() // serve no WebSocket before the node runs
 	defer func() {
 		stopNode()
 		for ; running > 0; running-- {
