@@ -91,10 +91,15 @@ func startNode(t testing.TB, opts Options) *testNode {
 	return &testNode{Node: n, srv: srv, url: "ws" + strings.TrimPrefix(srv.URL, "http") + "/v1/ws"}
 }
 
-// eventually polls cond until it holds, failing the test after 10 s.
-func eventually(t testing.TB, what string, cond func() bool) {
+// eventually polls cond until it holds, failing the test after 10 s, or
+// after the wait given.
+func eventually(t testing.TB, what string, cond func() bool, wait ...time.Duration) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	d := 10 * time.Second
+	if len(wait) > 0 {
+		d = wait[0]
+	}
+	deadline := time.Now().Add(d)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)

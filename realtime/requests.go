@@ -276,12 +276,17 @@ func handleSub(ctx context.Context, s *Session, req *wire.Request) (any, error) 
 	c.subsMu.Unlock()
 	n.metrics.subscriptions.Inc()
 
-	c.replyOK(req.ID, reply)
-	now := time.Now()
-	for _, p := range pubs {
-		c.enqueue(wire.AppendMsg(make([]byte, 0, len(p.Payload)+len(ch)+64), ch, p.Position, p.Payload), now)
+	ok, err := wire.AppendOK(nil, req.ID, reply)
+	if err != nil {
+		c.leave(ctx, sub)
+		return nil, err
 	}
-	sub.goLive(cur)
+	first := make([][]byte, 0, 1+len(pubs))
+	first = append(first, ok)
+	for _, p := range pubs {
+		first = append(first, wire.AppendMsg(make([]byte, 0, len(p.Payload)+len(ch)+64), ch, p.Position, p.Payload))
+	}
+	sub.goLive(cur, first)
 
 	if presenceTracked(ch) {
 		first, err := n.opts.Presence.Join(ctx, ch, Member{ConnID: c.id, User: c.user, Node: n.opts.NodeID})

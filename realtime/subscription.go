@@ -66,11 +66,17 @@ func (s *subscription) deliverLive(frame []byte, pos Position, at time.Time) {
 	s.conn.enqueue(frame, at)
 }
 
-// goLive ends recovery: with the replay already queued up to start, it
-// queues the buffered deliveries after start and turns live. Holding mu
-// while flushing keeps a concurrent delivery from overtaking the buffer.
-func (s *subscription) goLive(start Position) {
+// goLive ends recovery: it queues first (the sub reply, then the replay up
+// to start), then the buffered deliveries after start, and turns live.
+// Holding mu throughout keeps a concurrent delivery from overtaking any of
+// it, and means a client that has seen the reply cannot trigger an event
+// that this subscription would drop as still recovering.
+func (s *subscription) goLive(start Position, first [][]byte) {
 	s.mu.Lock()
+	now := time.Now()
+	for _, b := range first {
+		s.conn.enqueue(b, now)
+	}
 	s.start = start
 	for _, p := range s.pending {
 		if p.pos.Epoch == start.Epoch && p.pos.Offset <= start.Offset {
