@@ -45,8 +45,11 @@
 //
 // Hub: a shard's RWMutex, then a channel's mu; a channel's brokerMu stripe
 // is never held together with a shard lock except briefly to re-check the
-// map. Conn: mu (queue and close state) and subsMu (subscriptions) are never
-// held together. A subscription's mu is taken with no other lock held,
-// except that goLive calls enqueue, which takes the Conn's mu. Node.mu is
-// taken alone.
+// map. The delivery path takes, in this order, a channel's seqMu (held while
+// a stream publication fans out), a subscription's mu (only while it is
+// recovering; goLive holds it too) and a Conn's mu (enqueue). A memory
+// Stream delivers under its channel lock, which therefore comes first of
+// all. Conn: mu (queue and close state) and subsMu (subscriptions) are never
+// held together. Node.mu is taken alone. The corkConn under a WebSocket
+// has its own mu, held across its socket writes and taken by nothing else.
 package realtime
