@@ -3,7 +3,6 @@ package realtime
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -339,9 +338,6 @@ func (n *Node) reap(ctx context.Context, r PresenceReaper) {
 		}
 	}
 }
-
-// ErrNotRunning is returned when the node is used before Run.
-var ErrNotRunning = errors.New("realtime: node is not running")
 
 // newMsgID returns a new time-sortable message id.
 func newMsgID() string { return ulid.Make().String() }
