@@ -1,6 +1,9 @@
 package partyline
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 // The domain error kinds. Callers test for them with errors.Is.
 var (
@@ -25,3 +28,18 @@ var (
 	// ErrUnavailable means a dependency is down; retry later (HTTP 503, unavailable).
 	ErrUnavailable = errors.New("unavailable")
 )
+
+// Errorf returns an error whose message is the formatted text alone and
+// which wraps kind, one of the errors above, so errors.Is finds the kind
+// while clients see a clean message.
+func Errorf(kind error, format string, args ...any) error {
+	return &kindError{kind: kind, msg: fmt.Sprintf(format, args...)}
+}
+
+type kindError struct {
+	kind error
+	msg  string
+}
+
+func (e *kindError) Error() string { return e.msg }
+func (e *kindError) Unwrap() error { return e.kind }

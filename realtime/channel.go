@@ -28,22 +28,22 @@ var knownNamespaces = map[string]bool{
 // and a non-empty name. Failures wrap partyline.ErrInvalid.
 func ParseChannel(ch string) (ns, name string, err error) {
 	if ch == "" {
-		return "", "", errorf(partyline.ErrInvalid, "channel is required")
+		return "", "", partyline.Errorf(partyline.ErrInvalid, "channel is required")
 	}
 	if len(ch) > wire.MaxChannelBytes {
-		return "", "", errorf(partyline.ErrInvalid, "channel is over %d bytes", wire.MaxChannelBytes)
+		return "", "", partyline.Errorf(partyline.ErrInvalid, "channel is over %d bytes", wire.MaxChannelBytes)
 	}
 	for i := 0; i < len(ch); i++ {
 		if !channelByte(ch[i]) {
-			return "", "", errorf(partyline.ErrInvalid, "channel has a character outside [A-Za-z0-9_.:-]")
+			return "", "", partyline.Errorf(partyline.ErrInvalid, "channel has a character outside [A-Za-z0-9_.:-]")
 		}
 	}
 	ns, name, ok := strings.Cut(ch, ":")
 	if !ok || name == "" {
-		return "", "", errorf(partyline.ErrInvalid, "channel must be namespace:name")
+		return "", "", partyline.Errorf(partyline.ErrInvalid, "channel must be namespace:name")
 	}
 	if !knownNamespaces[ns] {
-		return "", "", errorf(partyline.ErrInvalid, "unknown channel namespace %q", ns)
+		return "", "", partyline.Errorf(partyline.ErrInvalid, "unknown channel namespace %q", ns)
 	}
 	return ns, name, nil
 }

@@ -31,7 +31,7 @@ func (e *hookExt) Authorize(ctx context.Context, s *Session, ch string, act Acti
 	if strings.HasPrefix(s.User(), "member") {
 		return nil
 	}
-	return Errorf(partyline.ErrForbidden, "not a member of %s", ch)
+	return partyline.Errorf(partyline.ErrForbidden, "not a member of %s", ch)
 }
 
 func (e *hookExt) Requests() map[string]RequestHandler { return nil }

@@ -3,7 +3,6 @@ package realtime
 import (
 	"context"
 	"errors"
-	"fmt"
 
 	"github.com/partyline/partyline"
 	"github.com/partyline/partyline/realtime/wire"
@@ -33,21 +32,3 @@ func ErrorCode(err error) string {
 	}
 	return wire.CodeInternal
 }
-
-// errorf returns an error with the message msg that wraps kind.
-func errorf(kind error, format string, args ...any) error {
-	return &kindError{kind: kind, msg: fmt.Sprintf(format, args...)}
-}
-
-type kindError struct {
-	kind error
-	msg  string
-}
-
-func (e *kindError) Error() string { return e.msg }
-func (e *kindError) Unwrap() error { return e.kind }
-
-// Errorf returns an error whose message is the formatted text and which
-// wraps kind, one of the partyline error kinds; extensions use it so the
-// client sees a clean message with the right code.
-func Errorf(kind error, format string, args ...any) error { return errorf(kind, format, args...) }

@@ -143,7 +143,7 @@ func (c *Conn) handleMessage(msg []byte) error {
 	if err != nil {
 		var bad *wire.BadRequestError
 		if errors.As(err, &bad) {
-			c.replyError(bad.ID, errorf(partyline.ErrInvalid, "%s", bad.Reason))
+			c.replyError(bad.ID, partyline.Errorf(partyline.ErrInvalid, "%s", bad.Reason))
 			return nil
 		}
 		c.closeAfterFlush(wire.CloseProtocol, truncate(err.Error(), 120))
@@ -154,7 +154,7 @@ func (c *Conn) handleMessage(msg []byte) error {
 		case req.Type == wire.TypeHello:
 			c.hello(&req)
 		case req.ID != 0:
-			c.replyError(req.ID, errorf(partyline.ErrUnauthorized, "say hello first"))
+			c.replyError(req.ID, partyline.Errorf(partyline.ErrUnauthorized, "say hello first"))
 		}
 		return nil
 	}

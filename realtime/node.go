@@ -178,11 +178,11 @@ func (n *Node) register(c *Conn) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.draining.Load() {
-		return errorf(partyline.ErrUnavailable, "node is draining")
+		return partyline.Errorf(partyline.ErrUnavailable, "node is draining")
 	}
 	set := n.byUser[c.user]
 	if len(set) >= n.opts.MaxConnsPerUser {
-		return errorf(partyline.ErrLimitExceeded, "user has %d connections on this node", len(set))
+		return partyline.Errorf(partyline.ErrLimitExceeded, "user has %d connections on this node", len(set))
 	}
 	n.byUser[c.user] = append(set, c)
 	if t := n.offline[c.user]; t != nil {

@@ -23,7 +23,7 @@ func (n *Node) builtin(typ string) RequestHandler {
 	switch typ {
 	case wire.TypeHello:
 		return func(ctx context.Context, s *Session, req *wire.Request) (any, error) {
-			return nil, errorf(partyline.ErrInvalid, "already said hello")
+			return nil, partyline.Errorf(partyline.ErrInvalid, "already said hello")
 		}
 	case wire.TypePing:
 		return func(ctx context.Context, s *Session, req *wire.Request) (any, error) {
@@ -144,7 +144,7 @@ func (c *Conn) allowPublish() error {
 	if !c.abuse.Allow() {
 		c.closeAfterReply = wire.CloseRateLimitAbused // after the rate_limited reply
 	}
-	return errorf(partyline.ErrRateLimited, "over %v publishes per second", c.node.opts.PublishRate)
+	return partyline.Errorf(partyline.ErrRateLimited, "over %v publishes per second", c.node.opts.PublishRate)
 }
 
 // AllowPublish applies the connection's publish rate limit; extensions call
@@ -160,24 +160,24 @@ func (n *Node) authorize(ctx context.Context, s *Session, ch string, act Action)
 	switch ns {
 	case NSUser:
 		if act == ActionPublish {
-			return errorf(partyline.ErrForbidden, "only the server publishes on %s", ch)
+			return partyline.Errorf(partyline.ErrForbidden, "only the server publishes on %s", ch)
 		}
 		if name != s.User() {
-			return errorf(partyline.ErrForbidden, "%s belongs to another user", ch)
+			return partyline.Errorf(partyline.ErrForbidden, "%s belongs to another user", ch)
 		}
 		return nil
 	case NSStatus, NSBroadcast:
 		if act == ActionPublish {
-			return errorf(partyline.ErrForbidden, "only the server publishes on %s", ch)
+			return partyline.Errorf(partyline.ErrForbidden, "only the server publishes on %s", ch)
 		}
 		if ns == NSStatus && !ValidID(name) {
-			return errorf(partyline.ErrInvalid, "%s: not a valid user id", ch)
+			return partyline.Errorf(partyline.ErrInvalid, "%s: not a valid user id", ch)
 		}
 		return nil
 	}
 	ext := n.ns[ns]
 	if ext == nil {
-		return errorf(partyline.ErrForbidden, "%s channels are not enabled on this server", ns)
+		return partyline.Errorf(partyline.ErrForbidden, "%s channels are not enabled on this server", ns)
 	}
 	return ext.Authorize(ctx, s, ch, act)
 }
@@ -214,7 +214,7 @@ func handleSub(ctx context.Context, s *Session, req *wire.Request) (any, error) 
 	count := len(c.subs)
 	c.subsMu.Unlock()
 	if old == nil && count >= n.opts.MaxSubscriptions {
-		return nil, errorf(partyline.ErrLimitExceeded, "at most %d subscriptions per connection", n.opts.MaxSubscriptions)
+		return nil, partyline.Errorf(partyline.ErrLimitExceeded, "at most %d subscriptions per connection", n.opts.MaxSubscriptions)
 	}
 	if err := n.authorize(ctx, s, ch, ActionSubscribe); err != nil {
 		return nil, err
@@ -225,7 +225,7 @@ func handleSub(ctx context.Context, s *Session, req *wire.Request) (any, error) 
 	sub := &subscription{conn: c, channel: ch}
 	if err := n.hub.add(ctx, sub); err != nil {
 		n.metrics.brokerErrors.Inc()
-		return nil, errorf(partyline.ErrUnavailable, "subscribe %s: broker unavailable", ch)
+		return nil, partyline.Errorf(partyline.ErrUnavailable, "subscribe %s: broker unavailable", ch)
 	}
 	var (
 		pubs  []Publication
@@ -253,7 +253,7 @@ func handleSub(ctx context.Context, s *Session, req *wire.Request) (any, error) 
 	if err != nil {
 		n.hub.remove(sub)
 		n.metrics.brokerErrors.Inc()
-		return nil, errorf(partyline.ErrUnavailable, "subscribe %s: stream unavailable", ch)
+		return nil, partyline.Errorf(partyline.ErrUnavailable, "subscribe %s: stream unavailable", ch)
 	}
 	reply.Epoch, reply.Offset = cur.Epoch, cur.Offset
 	n.hub.observe(ch, cur)
@@ -261,7 +261,7 @@ func handleSub(ctx context.Context, s *Session, req *wire.Request) (any, error) 
 		st, ok, err := n.opts.Presence.GetStatus(ctx, name)
 		if err != nil {
 			n.hub.remove(sub)
-			return nil, errorf(partyline.ErrUnavailable, "status of %s unavailable", name)
+			return nil, partyline.Errorf(partyline.ErrUnavailable, "status of %s unavailable", name)
 		}
 		if !ok {
 			st = Status{Status: wire.StatusOffline}
@@ -391,11 +391,11 @@ type PresenceReply struct {
 // ChannelPresence aggregates ch's presence per user, sorted by user id.
 func (n *Node) ChannelPresence(ctx context.Context, ch string) (PresenceReply, error) {
 	if !presenceTracked(ch) {
-		return PresenceReply{}, errorf(partyline.ErrInvalid, "presence is not tracked on user and status channels")
+		return PresenceReply{}, partyline.Errorf(partyline.ErrInvalid, "presence is not tracked on user and status channels")
 	}
 	members, err := n.opts.Presence.Members(ctx, ch)
 	if err != nil {
-		return PresenceReply{}, errorf(partyline.ErrUnavailable, "presence of %s unavailable", ch)
+		return PresenceReply{}, partyline.Errorf(partyline.ErrUnavailable, "presence of %s unavailable", ch)
 	}
 	counts := map[string]int{}
 	for _, m := range members {
@@ -424,10 +424,10 @@ const (
 
 func handleStatus(ctx context.Context, s *Session, req *wire.Request) (any, error) {
 	if !wire.ValidStatus(req.Status) {
-		return nil, errorf(partyline.ErrInvalid, "status must be online, idle, dnd, in_game or offline")
+		return nil, partyline.Errorf(partyline.ErrInvalid, "status must be online, idle, dnd, in_game or offline")
 	}
 	if len(req.Game) > maxStatusGame || len(req.Text) > maxStatusText {
-		return nil, errorf(partyline.ErrTooLarge, "game is at most %d bytes and text at most %d", maxStatusGame, maxStatusText)
+		return nil, partyline.Errorf(partyline.ErrTooLarge, "game is at most %d bytes and text at most %d", maxStatusGame, maxStatusText)
 	}
 	if err := s.c.allowPublish(); err != nil {
 		return nil, err
@@ -442,7 +442,7 @@ func handleStatus(ctx context.Context, s *Session, req *wire.Request) (any, erro
 // setStatus stores a user's status and publishes it on status:<user>.
 func (n *Node) setStatus(ctx context.Context, user string, st Status) error {
 	if err := n.opts.Presence.SetStatus(ctx, user, st); err != nil {
-		return errorf(partyline.ErrUnavailable, "status unavailable")
+		return partyline.Errorf(partyline.ErrUnavailable, "status unavailable")
 	}
 	data, _ := json.Marshal(st)
 	_, err := n.Publish(ctx, NSStatus+":"+user, newMsgID(), wire.KindStatus, user, data)

@@ -43,7 +43,7 @@ func (n *Node) requireAPIKey(next http.Handler) http.Handler {
 		}
 		got, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		if subtle.ConstantTimeCompare([]byte(got), []byte(n.opts.APIKey)) != 1 {
-			httpx.Error(w, r, errorf(partyline.ErrUnauthorized, "missing or wrong API key"))
+			httpx.Error(w, r, partyline.Errorf(partyline.ErrUnauthorized, "missing or wrong API key"))
 			return
 		}
 		next.ServeHTTP(w, r)
@@ -74,7 +74,7 @@ func (n *Node) ServerPublish(r *http.Request, ch, kind string, data json.RawMess
 		return ext.ServerPublish(r.Context(), ch, kind, data)
 	}
 	if ns == NSRoom || ns == NSDM {
-		return Position{}, errorf(partyline.ErrNotFound, "%s channels are not enabled on this server", ns)
+		return Position{}, partyline.Errorf(partyline.ErrNotFound, "%s channels are not enabled on this server", ns)
 	}
 	return n.Publish(r.Context(), ch, newMsgID(), kind, "", data)
 }
@@ -83,14 +83,14 @@ func (n *Node) ServerPublish(r *http.Request, ch, kind string, data json.RawMess
 // the data compacted: raw newlines inside it would split the frame.
 func checkKindData(kind string, data json.RawMessage) (json.RawMessage, error) {
 	if !kindPattern.MatchString(kind) {
-		return nil, errorf(partyline.ErrInvalid, "kind must match [A-Za-z0-9_.-]{1,64}")
+		return nil, partyline.Errorf(partyline.ErrInvalid, "kind must match [A-Za-z0-9_.-]{1,64}")
 	}
 	if len(data) == 0 || string(data) == "null" {
-		return nil, errorf(partyline.ErrInvalid, "data is required")
+		return nil, partyline.Errorf(partyline.ErrInvalid, "data is required")
 	}
 	var buf bytes.Buffer
 	if err := json.Compact(&buf, data); err != nil {
-		return nil, errorf(partyline.ErrInvalid, "data is not valid JSON")
+		return nil, partyline.Errorf(partyline.ErrInvalid, "data is not valid JSON")
 	}
 	return buf.Bytes(), nil
 }
@@ -134,7 +134,7 @@ func (n *Node) apiBroadcast(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if len(req.Channels) == 0 || len(req.Channels) > maxBroadcastChannels {
-		httpx.Error(w, r, errorf(partyline.ErrInvalid, "channels must list 1 to %d channels", maxBroadcastChannels))
+		httpx.Error(w, r, partyline.Errorf(partyline.ErrInvalid, "channels must list 1 to %d channels", maxBroadcastChannels))
 		return
 	}
 	data, err := checkKindData(req.Kind, req.Data)
@@ -145,7 +145,7 @@ func (n *Node) apiBroadcast(w http.ResponseWriter, r *http.Request) {
 	req.Data = data
 	for _, ch := range req.Channels {
 		if _, _, err := ParseChannel(ch); err != nil {
-			httpx.Error(w, r, errorf(partyline.ErrInvalid, "channel %q: %v", truncate(ch, 140), err))
+			httpx.Error(w, r, partyline.Errorf(partyline.ErrInvalid, "channel %q: %v", truncate(ch, 140), err))
 			return
 		}
 	}
@@ -184,23 +184,23 @@ func (n *Node) apiDisconnect(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !ValidID(req.User) {
-		httpx.Error(w, r, errorf(partyline.ErrInvalid, "user must match [A-Za-z0-9_-]{1,64}"))
+		httpx.Error(w, r, partyline.Errorf(partyline.ErrInvalid, "user must match [A-Za-z0-9_-]{1,64}"))
 		return
 	}
 	if req.Code == 0 {
 		req.Code = wire.CloseUnauthorized
 	}
 	if !validServerClose(req.Code) {
-		httpx.Error(w, r, errorf(partyline.ErrInvalid, "code must be 1000, 1001, 1012, 1013 or 4000-4999"))
+		httpx.Error(w, r, partyline.Errorf(partyline.ErrInvalid, "code must be 1000, 1001, 1012, 1013 or 4000-4999"))
 		return
 	}
 	if len(req.Reason) > 120 {
-		httpx.Error(w, r, errorf(partyline.ErrInvalid, "reason is at most 120 bytes"))
+		httpx.Error(w, r, partyline.Errorf(partyline.ErrInvalid, "reason is at most 120 bytes"))
 		return
 	}
 	closed, err := n.DisconnectEverywhere(r.Context(), req.User, req.Code, req.Reason)
 	if err != nil {
-		httpx.Error(w, r, errorf(partyline.ErrUnavailable, "disconnect: %v", err))
+		httpx.Error(w, r, partyline.Errorf(partyline.ErrUnavailable, "disconnect: %v", err))
 		return
 	}
 	httpx.JSON(w, http.StatusOK, map[string]int{"closed": closed})

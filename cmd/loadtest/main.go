@@ -1,8 +1,3 @@
-// Command loadtest measures a running partyline gateway from a separate
-// process. See docs/benchmarks.md for the figures and how they were made.
-//
-//	loadtest idle   [flags]   memory per idle connection
-//	loadtest fanout [flags]   end-to-end fan-out latency and throughput
 package main
 
 import (

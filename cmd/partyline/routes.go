@@ -88,7 +88,7 @@ func (a *app) requireUser(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		tok, ok := auth.BearerToken(r)
 		if !ok {
-			httpx.Error(w, r, errorf(partyline.ErrUnauthorized, "missing bearer token"))
+			httpx.Error(w, r, partyline.Errorf(partyline.ErrUnauthorized, "missing bearer token"))
 			return
 		}
 		u, _, err := a.authn.Authenticate(r.Context(), tok)
@@ -132,7 +132,7 @@ func (a *app) handleDevToken(w http.ResponseWriter, r *http.Request) {
 	if req.TTL != "" {
 		d, err := time.ParseDuration(req.TTL)
 		if err != nil || d <= 0 || d > 30*24*time.Hour {
-			httpx.Error(w, r, errorf(partyline.ErrInvalid, "ttl must be a positive duration up to 720h"))
+			httpx.Error(w, r, partyline.Errorf(partyline.ErrInvalid, "ttl must be a positive duration up to 720h"))
 			return
 		}
 		ttl = d

@@ -111,7 +111,7 @@ func DecodeJSON(r *http.Request, v any) error {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt := strings.TrimSpace(strings.ToLower(strings.SplitN(ct, ";", 2)[0]))
 		if mt != "application/json" && !strings.HasSuffix(mt, "+json") {
-			return errorsJoin(partyline.ErrUnsupported, "content type must be application/json")
+			return partyline.Errorf(partyline.ErrUnsupported, "content type must be application/json")
 		}
 	}
 	dec := json.NewDecoder(r.Body)
@@ -119,23 +119,12 @@ func DecodeJSON(r *http.Request, v any) error {
 	if err := dec.Decode(v); err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return errorsJoin(partyline.ErrTooLarge, "request body is over the limit")
+			return partyline.Errorf(partyline.ErrTooLarge, "request body is over the limit")
 		}
-		return errorsJoin(partyline.ErrInvalid, "invalid JSON body: "+err.Error())
+		return partyline.Errorf(partyline.ErrInvalid, "invalid JSON body: %v", err)
 	}
 	if dec.More() {
-		return errorsJoin(partyline.ErrInvalid, "invalid JSON body: more than one value")
+		return partyline.Errorf(partyline.ErrInvalid, "invalid JSON body: more than one value")
 	}
 	return nil
 }
-
-type wrapped struct {
-	kind error
-	msg  string
-}
-
-func (e wrapped) Error() string { return e.msg }
-func (e wrapped) Unwrap() error { return e.kind }
-
-// errorsJoin returns an error whose message is msg and that wraps kind.
-func errorsJoin(kind error, msg string) error { return wrapped{kind: kind, msg: msg} }

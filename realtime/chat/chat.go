@@ -175,7 +175,7 @@ func (c *Chat) access(ctx context.Context, user, ch string, act realtime.Action,
 		return Room{}, checkDM(ch, name, user)
 	case realtime.NSRoom:
 	default:
-		return Room{}, realtime.Errorf(partyline.ErrInvalid, "%s is not a room or dm channel", ch)
+		return Room{}, partyline.Errorf(partyline.ErrInvalid, "%s is not a room or dm channel", ch)
 	}
 	room, err := c.room(ctx, name)
 	if err != nil {
@@ -189,12 +189,12 @@ func (c *Chat) access(ctx context.Context, user, ch string, act realtime.Action,
 		return Room{}, &depError{op: "get member of room " + room.ID, err: err}
 	}
 	if act == realtime.ActionPublish || room.Visibility != Public {
-		return Room{}, realtime.Errorf(partyline.ErrForbidden, "not a member of %s", ch)
+		return Room{}, partyline.Errorf(partyline.ErrForbidden, "not a member of %s", ch)
 	}
 	if join {
 		if err := c.store.PutMember(ctx, room.ID, user, RoleMember); err != nil {
 			if errors.Is(err, partyline.ErrNotFound) {
-				return Room{}, realtime.Errorf(partyline.ErrNotFound, "no such room")
+				return Room{}, partyline.Errorf(partyline.ErrNotFound, "no such room")
 			}
 			return Room{}, &depError{op: "join room " + room.ID, err: err}
 		}
@@ -205,11 +205,11 @@ func (c *Chat) access(ctx context.Context, user, ch string, act realtime.Action,
 // room returns the room with the given id, or not_found.
 func (c *Chat) room(ctx context.Context, id string) (Room, error) {
 	if !realtime.ValidID(id) {
-		return Room{}, realtime.Errorf(partyline.ErrNotFound, "no such room")
+		return Room{}, partyline.Errorf(partyline.ErrNotFound, "no such room")
 	}
 	room, err := c.store.GetRoom(ctx, id)
 	if errors.Is(err, partyline.ErrNotFound) {
-		return Room{}, realtime.Errorf(partyline.ErrNotFound, "no such room")
+		return Room{}, partyline.Errorf(partyline.ErrNotFound, "no such room")
 	}
 	if err != nil {
 		return Room{}, &depError{op: "get room " + id, err: err}
@@ -222,10 +222,10 @@ func (c *Chat) room(ctx context.Context, id string) (Room, error) {
 func dmUsers(ch, name string) (a, b string, err error) {
 	a, b, ok := strings.Cut(name, ":")
 	if !ok || !realtime.ValidID(a) || !realtime.ValidID(b) {
-		return "", "", realtime.Errorf(partyline.ErrInvalid, "%s: a dm channel is dm:<user>:<user>", ch)
+		return "", "", partyline.Errorf(partyline.ErrInvalid, "%s: a dm channel is dm:<user>:<user>", ch)
 	}
 	if a >= b {
-		return "", "", realtime.Errorf(partyline.ErrInvalid, "%s: the two user ids must be distinct and sorted", ch)
+		return "", "", partyline.Errorf(partyline.ErrInvalid, "%s: the two user ids must be distinct and sorted", ch)
 	}
 	return a, b, nil
 }
@@ -236,7 +236,7 @@ func checkDM(ch, name, user string) error {
 		return err
 	}
 	if user != a && user != b {
-		return realtime.Errorf(partyline.ErrForbidden, "%s is between two other users", ch)
+		return partyline.Errorf(partyline.ErrForbidden, "%s is between two other users", ch)
 	}
 	return nil
 }
@@ -261,10 +261,10 @@ func (c *Chat) ServerPublish(ctx context.Context, ch, kind string, data json.Raw
 			return realtime.Position{}, err
 		}
 	default:
-		return realtime.Position{}, realtime.Errorf(partyline.ErrInvalid, "chat publishes only on room and dm channels, not %s", ch)
+		return realtime.Position{}, partyline.Errorf(partyline.ErrInvalid, "chat publishes only on room and dm channels, not %s", ch)
 	}
 	if kind == "" {
-		return realtime.Position{}, realtime.Errorf(partyline.ErrInvalid, "kind is required")
+		return realtime.Position{}, partyline.Errorf(partyline.ErrInvalid, "kind is required")
 	}
 	data, err = c.checkData(data)
 	if err != nil {
@@ -325,5 +325,5 @@ func (c *Chat) clean(ctx context.Context, s *realtime.Session, op, ch string, re
 	}
 	c.log.WarnContext(ctx, "chat request failed", "session", s.ID(), "request_id", reqID,
 		"op", op, "channel", ch, "err", de)
-	return realtime.Errorf(partyline.ErrUnavailable, "chat is unavailable; retry later")
+	return partyline.Errorf(partyline.ErrUnavailable, "chat is unavailable; retry later")
 }

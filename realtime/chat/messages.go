@@ -94,18 +94,18 @@ func newMessage(ch, author string, data json.RawMessage, idem string) Message {
 func (c *Chat) checkData(data json.RawMessage) (json.RawMessage, error) {
 	d := bytes.TrimSpace(data)
 	if len(d) == 0 || string(d) == "null" {
-		return nil, realtime.Errorf(partyline.ErrInvalid, "data is required")
+		return nil, partyline.Errorf(partyline.ErrInvalid, "data is required")
 	}
 	if len(d) > c.maxBytes {
-		return nil, realtime.Errorf(partyline.ErrTooLarge, "data is over %d bytes", c.maxBytes)
+		return nil, partyline.Errorf(partyline.ErrTooLarge, "data is over %d bytes", c.maxBytes)
 	}
 	if d[0] != '{' {
-		return nil, realtime.Errorf(partyline.ErrInvalid, "data must be a JSON object")
+		return nil, partyline.Errorf(partyline.ErrInvalid, "data must be a JSON object")
 	}
 	var buf bytes.Buffer
 	buf.Grow(len(d))
 	if err := json.Compact(&buf, d); err != nil {
-		return nil, realtime.Errorf(partyline.ErrInvalid, "data is not valid JSON")
+		return nil, partyline.Errorf(partyline.ErrInvalid, "data is not valid JSON")
 	}
 	return buf.Bytes(), nil
 }
@@ -114,55 +114,55 @@ func (c *Chat) checkData(data json.RawMessage) (json.RawMessage, error) {
 // [A-Za-z0-9_.:-].
 func checkIdem(idem string) error {
 	if len(idem) > maxIdemBytes {
-		return realtime.Errorf(partyline.ErrInvalid, "idem is over %d bytes", maxIdemBytes)
+		return partyline.Errorf(partyline.ErrInvalid, "idem is over %d bytes", maxIdemBytes)
 	}
 	for i := 0; i < len(idem); i++ {
 		b := idem[i]
 		if !(b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9' ||
 			b == '_' || b == '.' || b == ':' || b == '-') {
-			return realtime.Errorf(partyline.ErrInvalid, "idem has a character outside [A-Za-z0-9_.:-]")
+			return partyline.Errorf(partyline.ErrInvalid, "idem has a character outside [A-Za-z0-9_.:-]")
 		}
 	}
 	return nil
 }
 
-// pubChannel checks that a client may publish on ch at all: room and dm
-// channels only; every other namespace is the server's.
-func pubChannel(ch string) error {
+// chatChannel checks that ch is a room or dm channel, the only ones chat
+// serves. Any other valid channel gets an error of kind why (forbidden for
+// publishing, which is the server's there; invalid for history and read,
+// which it does not keep), with msg after the channel name.
+func chatChannel(ch string, why error, msg string) error {
 	ns, _, err := realtime.ParseChannel(ch)
 	if err != nil {
 		return err
 	}
 	if ns != realtime.NSRoom && ns != realtime.NSDM {
-		return realtime.Errorf(partyline.ErrForbidden, "only the server publishes on %s", ch)
+		return partyline.Errorf(why, "%s: %s", ch, msg)
 	}
 	return nil
 }
 
-// storedChannel checks that ch keeps durable history: room and dm only.
+// pubChannel checks that a client may publish on ch at all.
+func pubChannel(ch string) error {
+	return chatChannel(ch, partyline.ErrForbidden, "only the server publishes there")
+}
+
+// storedChannel checks that ch keeps durable history.
 func storedChannel(ch string) error {
-	ns, _, err := realtime.ParseChannel(ch)
-	if err != nil {
-		return err
-	}
-	if ns != realtime.NSRoom && ns != realtime.NSDM {
-		return realtime.Errorf(partyline.ErrInvalid, "%s keeps no history: history and read are for room and dm channels", ch)
-	}
-	return nil
+	return chatChannel(ch, partyline.ErrInvalid, "history and read are for room and dm channels")
 }
 
 // message returns the message id of channel ch, deleted or not, or
 // not_found when there is none in that channel.
 func (c *Chat) message(ctx context.Context, ch, id string) (Message, error) {
 	if id == "" {
-		return Message{}, realtime.Errorf(partyline.ErrInvalid, "msg_id is required")
+		return Message{}, partyline.Errorf(partyline.ErrInvalid, "msg_id is required")
 	}
 	if !realtime.ValidID(id) {
-		return Message{}, realtime.Errorf(partyline.ErrInvalid, "msg_id is not a message id")
+		return Message{}, partyline.Errorf(partyline.ErrInvalid, "msg_id is not a message id")
 	}
 	m, err := c.store.GetMessage(ctx, id)
 	if errors.Is(err, partyline.ErrNotFound) || err == nil && m.Channel != ch {
-		return Message{}, realtime.Errorf(partyline.ErrNotFound, "no message %s in %s", id, ch)
+		return Message{}, partyline.Errorf(partyline.ErrNotFound, "no message %s in %s", id, ch)
 	}
 	if err != nil {
 		return Message{}, &depError{op: "get message " + id, err: err}
@@ -274,7 +274,7 @@ func (c *Chat) handlePub(ctx context.Context, s *realtime.Session, req *wire.Req
 	} else {
 		release()
 		if stored.Channel != req.Channel {
-			return nil, realtime.Errorf(partyline.ErrConflict, "idem %s was used for a message in another channel", req.Idem)
+			return nil, partyline.Errorf(partyline.ErrConflict, "idem %s was used for a message in another channel", req.Idem)
 		}
 		pos, err = c.settle(ctx, stored)
 	}
@@ -294,7 +294,7 @@ func (c *Chat) handleEdit(ctx context.Context, s *realtime.Session, req *wire.Re
 		return nil, err
 	}
 	if req.MsgID == "" {
-		return nil, realtime.Errorf(partyline.ErrInvalid, "msg_id is required")
+		return nil, partyline.Errorf(partyline.ErrInvalid, "msg_id is required")
 	}
 	data, err := c.checkData(req.Data)
 	if err != nil {
@@ -308,14 +308,14 @@ func (c *Chat) handleEdit(ctx context.Context, s *realtime.Session, req *wire.Re
 		return nil, err
 	}
 	if !m.DeletedAt.IsZero() {
-		return nil, realtime.Errorf(partyline.ErrNotFound, "message %s was deleted", m.ID)
+		return nil, partyline.Errorf(partyline.ErrNotFound, "message %s was deleted", m.ID)
 	}
 	if m.Author != s.User() {
-		return nil, realtime.Errorf(partyline.ErrForbidden, "only the author edits a message")
+		return nil, partyline.Errorf(partyline.ErrForbidden, "only the author edits a message")
 	}
 	if _, err := c.store.EditMessage(ctx, m.ID, data, time.Now()); err != nil {
 		if errors.Is(err, partyline.ErrNotFound) {
-			return nil, realtime.Errorf(partyline.ErrNotFound, "message %s was deleted", m.ID)
+			return nil, partyline.Errorf(partyline.ErrNotFound, "message %s was deleted", m.ID)
 		}
 		return nil, &depError{op: "edit message " + m.ID, err: err}
 	}
@@ -336,7 +336,7 @@ func (c *Chat) handleDelete(ctx context.Context, s *realtime.Session, req *wire.
 		return nil, err
 	}
 	if req.MsgID == "" {
-		return nil, realtime.Errorf(partyline.ErrInvalid, "msg_id is required")
+		return nil, partyline.Errorf(partyline.ErrInvalid, "msg_id is required")
 	}
 	room, err := c.access(ctx, s.User(), req.Channel, realtime.ActionPublish, false)
 	if err != nil {
@@ -347,14 +347,14 @@ func (c *Chat) handleDelete(ctx context.Context, s *realtime.Session, req *wire.
 		return nil, err
 	}
 	if !m.DeletedAt.IsZero() {
-		return nil, realtime.Errorf(partyline.ErrNotFound, "message %s was already deleted", m.ID)
+		return nil, partyline.Errorf(partyline.ErrNotFound, "message %s was already deleted", m.ID)
 	}
 	if m.Author != s.User() && (room.ID == "" || room.Owner != s.User()) {
-		return nil, realtime.Errorf(partyline.ErrForbidden, "only the author or the room's owner deletes a message")
+		return nil, partyline.Errorf(partyline.ErrForbidden, "only the author or the room's owner deletes a message")
 	}
 	if _, err := c.store.DeleteMessage(ctx, m.ID, time.Now()); err != nil {
 		if errors.Is(err, partyline.ErrNotFound) {
-			return nil, realtime.Errorf(partyline.ErrNotFound, "message %s was already deleted", m.ID)
+			return nil, partyline.Errorf(partyline.ErrNotFound, "message %s was already deleted", m.ID)
 		}
 		return nil, &depError{op: "delete message " + m.ID, err: err}
 	}
@@ -370,7 +370,7 @@ func (c *Chat) handleDelete(ctx context.Context, s *realtime.Session, req *wire.
 func historyLimit(n int) (int, error) {
 	switch {
 	case n < 0:
-		return 0, realtime.Errorf(partyline.ErrInvalid, "limit must not be negative")
+		return 0, partyline.Errorf(partyline.ErrInvalid, "limit must not be negative")
 	case n == 0:
 		return wire.DefaultHistoryLimit, nil
 	case n > wire.MaxHistoryLimit:
@@ -382,7 +382,7 @@ func historyLimit(n int) (int, error) {
 // history reads a page of ch's messages, newest first.
 func (c *Chat) history(ctx context.Context, ch, before string, limit int) (historyReply, error) {
 	if before != "" && !realtime.ValidID(before) {
-		return historyReply{}, realtime.Errorf(partyline.ErrInvalid, "before is not a message id")
+		return historyReply{}, partyline.Errorf(partyline.ErrInvalid, "before is not a message id")
 	}
 	limit, err := historyLimit(limit)
 	if err != nil {
@@ -423,7 +423,7 @@ func (c *Chat) handleRead(ctx context.Context, s *realtime.Session, req *wire.Re
 	}
 	if err := c.store.SetReadMarker(ctx, req.Channel, s.User(), m.ID); err != nil {
 		if errors.Is(err, partyline.ErrNotFound) {
-			return nil, realtime.Errorf(partyline.ErrForbidden, "not a member of %s", req.Channel)
+			return nil, partyline.Errorf(partyline.ErrForbidden, "not a member of %s", req.Channel)
 		}
 		return nil, &depError{op: "set read marker on " + req.Channel, err: err}
 	}

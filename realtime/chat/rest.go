@@ -94,7 +94,7 @@ func (c *Chat) RoomRoutes() http.Handler {
 func user(r *http.Request) (string, error) {
 	u, ok := auth.UserFrom(r.Context())
 	if !ok || u.ID == "" {
-		return "", realtime.Errorf(partyline.ErrUnauthorized, "no authenticated user")
+		return "", partyline.Errorf(partyline.ErrUnauthorized, "no authenticated user")
 	}
 	return u.ID, nil
 }
@@ -115,7 +115,7 @@ func (c *Chat) visibleRoom(ctx context.Context, user, id string) (Room, *Member,
 	case room.Visibility == Public:
 		return room, nil, nil
 	}
-	return Room{}, nil, realtime.Errorf(partyline.ErrNotFound, "no such room")
+	return Room{}, nil, partyline.Errorf(partyline.ErrNotFound, "no such room")
 }
 
 func (c *Chat) handleCreateRoom(w http.ResponseWriter, r *http.Request) {
@@ -131,11 +131,11 @@ func (c *Chat) handleCreateRoom(w http.ResponseWriter, r *http.Request) {
 	}
 	name := strings.TrimSpace(req.Name)
 	if n := utf8.RuneCountInString(name); n == 0 || n > maxRoomName {
-		httpx.Error(w, r, realtime.Errorf(partyline.ErrInvalid, "name must be 1 to %d characters", maxRoomName))
+		httpx.Error(w, r, partyline.Errorf(partyline.ErrInvalid, "name must be 1 to %d characters", maxRoomName))
 		return
 	}
 	if strings.IndexFunc(name, unicode.IsControl) >= 0 || !utf8.ValidString(name) {
-		httpx.Error(w, r, realtime.Errorf(partyline.ErrInvalid, "name must be printable text"))
+		httpx.Error(w, r, partyline.Errorf(partyline.ErrInvalid, "name must be printable text"))
 		return
 	}
 	switch req.Visibility {
@@ -143,7 +143,7 @@ func (c *Chat) handleCreateRoom(w http.ResponseWriter, r *http.Request) {
 		req.Visibility = Private
 	case Public, Private:
 	default:
-		httpx.Error(w, r, realtime.Errorf(partyline.ErrInvalid, "visibility must be public or private"))
+		httpx.Error(w, r, partyline.Errorf(partyline.ErrInvalid, "visibility must be public or private"))
 		return
 	}
 	room := Room{
@@ -197,12 +197,12 @@ func (c *Chat) handlePutMember(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if room.Owner != u {
-		httpx.Error(w, r, realtime.Errorf(partyline.ErrForbidden, "only the room's owner adds members"))
+		httpx.Error(w, r, partyline.Errorf(partyline.ErrForbidden, "only the room's owner adds members"))
 		return
 	}
 	target := chi.URLParam(r, "user")
 	if !realtime.ValidID(target) {
-		httpx.Error(w, r, realtime.Errorf(partyline.ErrInvalid, "user id must match [A-Za-z0-9_-]{1,64}"))
+		httpx.Error(w, r, partyline.Errorf(partyline.ErrInvalid, "user id must match [A-Za-z0-9_-]{1,64}"))
 		return
 	}
 	m, err := c.store.GetMember(r.Context(), room.ID, target)
@@ -213,7 +213,7 @@ func (c *Chat) handlePutMember(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		if errors.Is(err, partyline.ErrNotFound) {
-			err = realtime.Errorf(partyline.ErrNotFound, "no such room")
+			err = partyline.Errorf(partyline.ErrNotFound, "no such room")
 		} else {
 			err = &depError{op: "add member to room " + room.ID, err: err}
 		}
@@ -238,20 +238,20 @@ func (c *Chat) handleDeleteMember(w http.ResponseWriter, r *http.Request) {
 	}
 	target := chi.URLParam(r, "user")
 	if !realtime.ValidID(target) {
-		httpx.Error(w, r, realtime.Errorf(partyline.ErrInvalid, "user id must match [A-Za-z0-9_-]{1,64}"))
+		httpx.Error(w, r, partyline.Errorf(partyline.ErrInvalid, "user id must match [A-Za-z0-9_-]{1,64}"))
 		return
 	}
 	switch {
 	case target == room.Owner && u == room.Owner:
-		httpx.Error(w, r, realtime.Errorf(partyline.ErrConflict, "the owner cannot leave their room"))
+		httpx.Error(w, r, partyline.Errorf(partyline.ErrConflict, "the owner cannot leave their room"))
 		return
 	case u != room.Owner && u != target:
-		httpx.Error(w, r, realtime.Errorf(partyline.ErrForbidden, "only the room's owner removes other members"))
+		httpx.Error(w, r, partyline.Errorf(partyline.ErrForbidden, "only the room's owner removes other members"))
 		return
 	}
 	if err := c.store.RemoveMember(r.Context(), room.ID, target); err != nil {
 		if errors.Is(err, partyline.ErrNotFound) {
-			err = realtime.Errorf(partyline.ErrNotFound, "%s is not a member of room %s", target, room.ID)
+			err = partyline.Errorf(partyline.ErrNotFound, "%s is not a member of room %s", target, room.ID)
 		} else {
 			err = &depError{op: "remove member from room " + room.ID, err: err}
 		}
@@ -283,7 +283,7 @@ func (c *Chat) handleRoomMessages(w http.ResponseWriter, r *http.Request) {
 	limit := 0
 	if s := q.Get("limit"); s != "" {
 		if limit, err = strconv.Atoi(s); err != nil {
-			httpx.Error(w, r, realtime.Errorf(partyline.ErrInvalid, "limit must be an integer"))
+			httpx.Error(w, r, partyline.Errorf(partyline.ErrInvalid, "limit must be an integer"))
 			return
 		}
 	}
