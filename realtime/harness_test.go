@@ -119,11 +119,12 @@ type wsClient struct {
 	mu      sync.Mutex
 	replies map[uint64]wire.Message
 	notes   []wire.Message
-	frames  int
 	closed  error
 	cond    chan struct{} // closed and replaced on every change
 
 	paused chan struct{} // while non-nil, the reader waits before reading
+	parked bool          // the reader is waiting on paused
+	stop   chan struct{} // closed by cleanup: a parked reader returns
 	done   chan struct{}
 }
 
@@ -141,9 +142,10 @@ func dial(t testing.TB, url string) *wsClient {
 		t.Fatalf("dial: %v", err)
 	}
 	ws.SetReadLimit(1 << 24)
-	c := &wsClient{t: t, ws: ws, replies: map[uint64]wire.Message{}, cond: make(chan struct{}), done: make(chan struct{})}
+	c := &wsClient{t: t, ws: ws, replies: map[uint64]wire.Message{}, cond: make(chan struct{}), stop: make(chan struct{}), done: make(chan struct{})}
 	go c.readLoop()
 	t.Cleanup(func() {
+		close(c.stop)
 		c.ws.CloseNow()
 		<-c.done
 	})
@@ -167,7 +169,18 @@ func (c *wsClient) readLoop() {
 		p := c.paused
 		c.mu.Unlock()
 		if p != nil {
-			<-p
+			c.mu.Lock()
+			c.parked = true
+			c.signal()
+			c.mu.Unlock()
+			select {
+			case <-p:
+			case <-c.stop:
+				return
+			}
+			c.mu.Lock()
+			c.parked = false
+			c.mu.Unlock()
 		}
 		_, data, err := c.ws.Read(context.Background())
 		c.mu.Lock()
@@ -177,7 +190,6 @@ func (c *wsClient) readLoop() {
 			c.mu.Unlock()
 			return
 		}
-		c.frames++
 		_ = wire.Split(data, func(msg []byte) error {
 			m, err := wire.DecodeMessage(append([]byte(nil), msg...))
 			if err != nil {
@@ -203,15 +215,15 @@ func (c *wsClient) signal() {
 
 // pause stops reading until resume, so the server's writes back up and
 // its pings go unanswered. The reader may be blocked in a read already, so
-// pause sends a ping request whose reply ends that read.
+// pause sends a ping request whose reply ends that read, then waits until
+// the reader is parked.
 func (c *wsClient) pause() {
 	c.t.Helper()
 	c.mu.Lock()
 	c.paused = make(chan struct{})
-	frames := c.frames
 	c.mu.Unlock()
 	c.send(map[string]any{"type": "ping"})
-	c.waitUntil("the reader to stop", 5*time.Second, func() bool { return c.frames > frames })
+	c.waitUntil("the reader to stop", 5*time.Second, func() bool { return c.parked || c.closed != nil })
 }
 
 func (c *wsClient) resume() {
