@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -28,6 +29,8 @@ type nodeMsg struct {
 	Reason  string `json:"reason,omitempty"`
 	Closed  int    `json:"closed,omitempty"`
 	Channel string `json:"channel,omitempty"`
+
+	Body json.RawMessage `json:"body,omitempty"` // an extension's message
 }
 
 const (
@@ -106,6 +109,10 @@ func (n *Node) DeliverNode(b []byte) {
 	var m nodeMsg
 	if err := json.Unmarshal(b, &m); err != nil {
 		n.opts.Logger.Warn("bad node message", "err", err)
+		return
+	}
+	if strings.HasPrefix(m.Op, extPrefix) {
+		n.deliverExt(m)
 		return
 	}
 	switch m.Op {
