@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -20,7 +21,8 @@ import (
 // come from the server, and their Raw is nil.
 const (
 	// TypeDisconnected reports a lost connection that the client is about to
-	// replace. Reason holds the cause. Pending requests have failed with
+	// replace. Reason holds the cause, and Code the close code in decimal
+	// when the connection ended with a close frame. Pending requests have failed with
 	// ErrDisconnected by the time it is delivered.
 	TypeDisconnected = "client.disconnected"
 	// TypeReconnected reports a new connection: hello succeeded and every
@@ -266,7 +268,11 @@ func (c *Client) run(conn *websocket.Conn) {
 		if time.Since(began) >= c.opts.BackoffCap {
 			attempt = 0
 		}
-		if !c.deliver(wire.Message{Type: TypeDisconnected, Reason: cause.Error()}) {
+		lost := wire.Message{Type: TypeDisconnected, Reason: cause.Error()}
+		if code := CloseCode(cause); code > 0 {
+			lost.Code = strconv.Itoa(code)
+		}
+		if !c.deliver(lost) {
 			err = ErrClosed
 			return
 		}

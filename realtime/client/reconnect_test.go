@@ -304,7 +304,7 @@ func TestReconnectNotice(t *testing.T) {
 		t.Fatalf("first message = %+v, want the reconnect notice", m)
 	}
 	d := recv(t, c)
-	if d.Type != TypeDisconnected || !strings.Contains(d.Reason, "1012") {
+	if d.Type != TypeDisconnected || !strings.Contains(d.Reason, "1012") || d.Code != "1012" {
 		t.Errorf("second message = %+v, want %s with the 1012 close", d, TypeDisconnected)
 	}
 	if m := recv(t, c); m.Type != TypeReconnected {
