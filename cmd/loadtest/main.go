@@ -24,8 +24,14 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
 	stop()
+	var ee *exitError
 	switch {
 	case errors.Is(err, flag.ErrHelp):
+	case errors.As(err, &ee):
+		if ee.code != exitThresholds {
+			fmt.Fprintln(os.Stderr, "loadtest:", err)
+		}
+		os.Exit(ee.code)
 	case err != nil:
 		fmt.Fprintln(os.Stderr, "loadtest:", err)
 		os.Exit(2)
@@ -35,10 +41,12 @@ func main() {
 const usage = `usage: loadtest <command> [flags]
 
 commands:
+  run      run a test: scenarios, executors and thresholds as in k6 (loadtest run -h)
   idle     open idle connections and report the server's memory per connection
   fanout   publish through the server API and report delivery latency and throughput
 
-Run "loadtest <command> -h" for the flags. Only loopback servers are accepted.
+Run "loadtest <command> -h" for the flags. idle and fanout accept only
+loopback servers.
 `
 
 // run is the whole command; main only wires the process into it.
@@ -48,6 +56,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return errors.New("no command given")
 	}
 	switch args[0] {
+	case "run":
+		return runRun(ctx, args[1:], getenv, stdout, stderr)
 	case "idle":
 		return runIdle(ctx, args[1:], getenv, stdout, stderr)
 	case "fanout":

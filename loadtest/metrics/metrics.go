@@ -251,9 +251,19 @@ func (h *Handle) ObserveValue(v float64) {
 
 func (h *Handle) record(units int64, v float64) {
 	units = min(max(units, 0), maxUnits)
+	// The histogram's extremes are bucket edges; the exact ones are kept
+	// beside it, in the trend's unit.
+	exact := float64(units) / unitsPerValue
 	h.s.mu.Lock()
 	_ = h.s.h.RecordValue(units)
 	_ = h.s.ih.RecordValue(units)
+	if h.s.total == 0 || exact < h.s.min {
+		h.s.min = exact
+	}
+	if h.s.total == 0 || exact > h.s.max {
+		h.s.max = exact
+	}
+	h.s.total++
 	h.s.mu.Unlock()
 	h.emit(v)
 }
@@ -266,7 +276,8 @@ func (h *Handle) emit(v float64) {
 
 // sink is one tag set's state. The meaning of sum and total depends on the
 // type: a counter's sum and number of adds, a gauge's last value and number
-// of sets, a rate's trues and samples. A trend uses h.
+// of sets, a rate's trues and samples. A trend keeps its samples in h, and
+// their number and exact extremes in total, min and max.
 type sink struct {
 	mu       sync.Mutex
 	tags     Tags
@@ -328,7 +339,7 @@ func (m *Metric) Stats(filter Tags, elapsed time.Duration) Stats {
 	m.mu.Lock()
 	sinks := slices.Collect(maps.Values(m.sinks))
 	m.mu.Unlock()
-	var gaugeSeen bool
+	var gaugeSeen, trendSeen bool
 	for _, s := range sinks {
 		if !s.tags.Matches(filter) {
 			continue
@@ -354,6 +365,15 @@ func (m *Metric) Stats(filter Tags, elapsed time.Duration) Stats {
 			st.Fails += s.total - int64(s.sum)
 		case Trend:
 			st.h.Merge(s.h)
+			if s.total > 0 {
+				if !trendSeen || s.min < st.Min {
+					st.Min = s.min
+				}
+				if !trendSeen || s.max > st.Max {
+					st.Max = s.max
+				}
+				trendSeen = true
+			}
 		}
 		s.mu.Unlock()
 	}
@@ -370,8 +390,6 @@ func (m *Metric) Stats(filter Tags, elapsed time.Duration) Stats {
 	case Trend:
 		if n := st.h.TotalCount(); n > 0 {
 			st.Count = float64(n)
-			st.Min = float64(st.h.Min()) / unitsPerValue
-			st.Max = float64(st.h.Max()) / unitsPerValue
 			st.Avg = st.h.Mean() / unitsPerValue
 			st.Med = float64(st.h.ValueAtQuantile(50)) / unitsPerValue
 		}

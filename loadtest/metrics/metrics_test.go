@@ -44,7 +44,7 @@ func TestTypes(t *testing.T) {
 	}
 	got := tr.Stats(nil, 0)
 	approx := func(a, b float64) bool { return a > b*0.99 && a < b*1.01 }
-	if got.Count != 100 || !approx(got.Min, 1) || !approx(got.Max, 100) || !approx(got.Avg, 50.5) ||
+	if got.Count != 100 || got.Min != 1 || got.Max != 100 || !approx(got.Avg, 50.5) ||
 		!approx(got.Med, 50) || !approx(got.Percentile(95), 95) {
 		t.Errorf("trend stats = %+v p95=%v, want 1..100 ms", got, got.Percentile(95))
 	}

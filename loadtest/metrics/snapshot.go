@@ -106,6 +106,15 @@ func (r *Registry) Merge(snap Snapshot) error {
 				}
 			case Trend:
 				s.h.Merge(hdrhistogram.Import(ss.Hist))
+				if ss.Total > 0 {
+					if s.total == 0 || ss.Min < s.min {
+						s.min = ss.Min
+					}
+					if s.total == 0 || ss.Max > s.max {
+						s.max = ss.Max
+					}
+					s.total += ss.Total
+				}
 			}
 			s.mu.Unlock()
 		}

@@ -1,0 +1,100 @@
+package loadtest
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/partyline/partyline/internal/auth"
+	"github.com/partyline/partyline/internal/httpx"
+	"github.com/partyline/partyline/realtime"
+	"github.com/partyline/partyline/realtime/chat"
+	"github.com/partyline/partyline/store/sqlite"
+)
+
+// appAuth adapts the JWT authenticator to the gateway, upserting users as
+// the server does.
+type appAuth struct{ a *auth.Authenticator }
+
+func (a appAuth) Authenticate(ctx context.Context, token string) (string, time.Time, error) {
+	u, c, err := a.a.Authenticate(ctx, token)
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	return u.ID, c.ExpiresAt, nil
+}
+
+// startApp runs a gateway with chat and the rooms API on an embedded
+// store: what the scenarios talk to. It returns the base URL.
+func startApp(t *testing.T) string {
+	t.Helper()
+	ctx := context.Background()
+	db, err := sqlite.Open(ctx, sqlite.Options{Path: filepath.Join(t.TempDir(), "lt.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if err := db.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	v, err := auth.NewVerifier(auth.Options{Secret: []byte(testSecret)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	authn := auth.NewAuthenticator(v, db)
+	c, err := chat.New(chat.Options{Store: db, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	node, err := realtime.New(realtime.Options{
+		NodeID: "lt-test", Auth: appAuth{authn}, Extensions: []realtime.Extension{c},
+		APIKey: testAPIKey, MaxConnsPerUser: 100, Logger: slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetPublisher(node)
+	runCtx, stop := context.WithCancel(ctx)
+	ran := make(chan error, 1)
+	go func() { ran <- node.Run(runCtx) }()
+	<-node.Started()
+
+	r := chi.NewRouter()
+	r.Handle("/v1/ws", node)
+	r.Route("/v1", func(r chi.Router) {
+		r.Mount("/server", node.ServerAPI())
+		r.Group(func(r chi.Router) {
+			r.Use(func(next http.Handler) http.Handler {
+				return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					tok, _ := auth.BearerToken(r)
+					u, _, err := authn.Authenticate(r.Context(), tok)
+					if err != nil {
+						httpx.Error(w, r, err)
+						return
+					}
+					next.ServeHTTP(w, r.WithContext(auth.WithUser(r.Context(), u)))
+				})
+			})
+			r.Mount("/rooms", c.RoomRoutes())
+		})
+	})
+	srv := httptest.NewServer(r)
+	t.Cleanup(func() {
+		dctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = node.Drain(dctx)
+		cancel()
+		srv.CloseClientConnections()
+		srv.Close()
+		stop()
+		if err := <-ran; err != nil {
+			t.Errorf("node.Run: %v", err)
+		}
+	})
+	return srv.URL
+}

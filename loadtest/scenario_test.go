@@ -1,0 +1,236 @@
+package loadtest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/partyline/partyline/loadtest/summary"
+)
+
+// runShort runs one scenario against a fresh in-process server for a
+// short while and returns the outcome.
+func runShort(t *testing.T, yaml string) *Outcome {
+	t.Helper()
+	url := startApp(t)
+	cfg, err := ParseConfig([]byte("target: "+url+"\n"+yaml), ".yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokens, err := NewSecretTokens(testSecret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	out, err := Run(ctx, RunOptions{Config: cfg, Tokens: tokens, APIKey: testAPIKey, ThresholdInterval: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	var b bytes.Buffer
+	if err := summary.Text(&b, out.SummaryInput()); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("summary:\n%s", b.String())
+	return out
+}
+
+func count(o *Outcome, metric string) float64 {
+	m := o.Registry.Lookup(metric)
+	if m == nil {
+		return 0
+	}
+	return m.Stats(nil, o.Elapsed).Count
+}
+
+func TestScenarioConnectIdle(t *testing.T) {
+	out := runShort(t, `
+scenarios:
+  idle:
+    exec: connect-idle
+    executor: constant-vus
+    vus: 20
+    duration: 1s
+thresholds:
+  ws_connect_errors: ["count==0"]
+  ws_sessions: ["count==20"]
+`)
+	if out.ThresholdsFailed() {
+		t.Errorf("thresholds failed: %+v", out.Thresholds)
+	}
+	if got := out.Registry.Lookup("ws_connecting").Stats(nil, 0).Count; got != 20 {
+		t.Errorf("ws_connecting has %v samples, want 20", got)
+	}
+}
+
+func TestScenarioChatFanout(t *testing.T) {
+	out := runShort(t, `
+scenarios:
+  chat:
+    exec: chat-fanout
+    executor: constant-vus
+    vus: 8
+    duration: 2s
+    gracefulStop: 1s
+    options: {room_size: 4, rate: 5}
+thresholds:
+  ws_fanout_latency{scenario:chat}: ["p(95)<2000"]
+  checks: ["rate==1"]
+`)
+	if out.ThresholdsFailed() {
+		t.Errorf("thresholds failed: %+v", out.Thresholds)
+	}
+	sent := count(out, "ws_msgs_sent")
+	fan := out.Registry.Lookup("ws_fanout_latency").Stats(nil, 0).Count
+	// Every publication reaches the other 3 members of its room; those
+	// still in flight at the end may be missing.
+	if sent < 10 || fan < 3*(sent-8)-24 || fan > 3*sent {
+		t.Errorf("%v publications gave %v fan-out samples, want about 3 each", sent, fan)
+	}
+}
+
+func TestScenarioPresenceChurn(t *testing.T) {
+	out := runShort(t, `
+scenarios:
+  churn:
+    exec: presence-churn
+    executor: constant-vus
+    vus: 6
+    duration: 2s
+    gracefulStop: 3s
+    options: {room_size: 3, hold: 300ms, reconnect: 100ms, timeout: 2s}
+thresholds:
+  presence_timeouts: ["count==0"]
+`)
+	if out.ThresholdsFailed() {
+		t.Errorf("thresholds failed: %+v", out.Thresholds)
+	}
+	if got := out.Registry.Lookup("presence_convergence").Stats(nil, 0).Count; got < 4 {
+		t.Errorf("presence_convergence has %v samples, want joins and leaves measured", got)
+	}
+}
+
+func TestScenarioRecovery(t *testing.T) {
+	out := runShort(t, `
+scenarios:
+  rec:
+    exec: recovery
+    executor: constant-vus
+    vus: 4
+    duration: 2s
+    gracefulStop: 2s
+    options: {room_size: 4, publish_rate: 10, online: 300ms}
+thresholds:
+  recovery_gaps: ["count==0"]
+  recovery_duplicates: ["count==0"]
+  recovery_failed: ["count==0"]
+`)
+	if out.ThresholdsFailed() {
+		t.Errorf("thresholds failed: %+v", out.Thresholds)
+	}
+	if got := count(out, "recovery_resumes"); got < 4 {
+		t.Errorf("%v drops, want several", got)
+	}
+	if got := count(out, "ws_reconnects"); got < 2 {
+		t.Errorf("%v reconnects, want the drops to have been resumed", got)
+	}
+}
+
+func TestScenarioOverlay(t *testing.T) {
+	out := runShort(t, `
+scenarios:
+  overlay:
+    exec: overlay
+    executor: constant-vus
+    vus: 5
+    duration: 1500ms
+    gracefulStop: 1s
+    options: {room_pool: 3, think: 50ms, weights: {chat: 3, status: 2, typing: 1, history: 1, presence: 1}}
+thresholds:
+  checks: ["rate==1"]
+`)
+	if out.ThresholdsFailed() {
+		t.Errorf("thresholds failed: %+v", out.Thresholds)
+	}
+	if got := count(out, "iterations"); got < 10 {
+		t.Errorf("%v iterations, want the overlay users to act", got)
+	}
+}
+
+func TestAbortOnFail(t *testing.T) {
+	start := time.Now()
+	out := runShort(t, `
+scenarios:
+  idle:
+    exec: connect-idle
+    executor: constant-vus
+    vus: 2
+    duration: 30s
+    gracefulStop: 0s
+thresholds:
+  ws_sessions:
+    - threshold: "count>100"
+      abortOnFail: true
+`)
+	if !out.Aborted || !out.ThresholdsFailed() {
+		t.Errorf("aborted %v, failed %v: want the failing threshold to stop the run", out.Aborted, out.ThresholdsFailed())
+	}
+	if d := time.Since(start); d > 20*time.Second {
+		t.Errorf("the run took %v: it was not aborted", d)
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	tokens, _ := NewSecretTokens(testSecret)
+	for _, tc := range []struct{ yaml, want string }{
+		{"target: http://127.0.0.1:1\nscenarios: {a: {exec: nope, executor: constant-vus, duration: 1s}}", "unknown exec"},
+		{"target: http://127.0.0.1:1\nscenarios: {a: {exec: chat-fanout, executor: constant-vus, duration: 1s, options: {rate: 0}}}", "rate"},
+		{"target: http://127.0.0.1:1\nscenarios: {a: {exec: chat-fanout, executor: constant-vus, duration: 1s, options: {colour: red}}}", "unknown field"},
+		{"target: http://127.0.0.1:1\nscenarios: {a: {exec: connect-idle, executor: constant-vus, duration: 1s}}\nthresholds: {nope_metric: [\"count==0\"]}", "no metric named"},
+		{"target: http://127.0.0.1:1\nscenarios: {a: {exec: connect-idle, executor: constant-vus, duration: 1s}}\nthresholds: {iterations: [\"p(95)<<1\"]}", "threshold"},
+		{"target: ftp://x\nscenarios: {a: {exec: connect-idle, executor: constant-vus, duration: 1s}}", "target"},
+		{"scenarios: {a: {exec: connect-idle, executor: constant-vus, duration: 1s}}", "no target"},
+		{"target: http://127.0.0.1:1\nscenarios: {a: {exec: connect-idle, executor: warp, duration: 1s}}", "unknown executor"},
+		{"target: http://127.0.0.1:1\nscenarioz: {}", "unknown field"},
+	} {
+		cfg, err := ParseConfig([]byte(tc.yaml), ".yaml")
+		if err == nil {
+			_, err = Run(context.Background(), RunOptions{Config: cfg, Tokens: tokens})
+		}
+		var ce *ConfigError
+		if !errors.As(err, &ce) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: error %v, want a config error containing %q", tc.yaml, err, tc.want)
+		}
+	}
+}
+
+func TestSegment(t *testing.T) {
+	cfg, err := ParseConfig([]byte(`
+target: http://127.0.0.1:1
+scenarios:
+  a: {exec: connect-idle, executor: constant-vus, vus: 5, duration: 1s}
+  b: {exec: connect-idle, executor: constant-arrival-rate, rate: 9, duration: 1s, preAllocatedVUs: 3, maxVUs: 7}
+  c: {exec: connect-idle, executor: shared-iterations, vus: 1, iterations: 1}
+`), ".yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var vus, maxVUs int64
+	var rate float64
+	cs := 0
+	for i := range 2 {
+		s := cfg.segment(i, 2)
+		vus += s.Scenarios["a"].VUs
+		rate += s.Scenarios["b"].Rate
+		maxVUs += s.Scenarios["b"].MaxVUs
+		if s.Scenarios["c"] != nil {
+			cs++
+		}
+	}
+	if vus != 5 || rate != 9 || maxVUs != 7 || cs != 1 {
+		t.Errorf("segments add up to %d VUs, rate %v, %d maxVUs, scenario c on %d agents; want 5, 9, 7, 1", vus, rate, maxVUs, cs)
+	}
+}
