@@ -26,6 +26,12 @@ type VU struct {
 	Scheduled time.Time
 	// State is the scenario's own, such as the VU's connection.
 	State any
+	// Ending is closed when the executor will start no more iterations on
+	// this VU: at the end of the duration, or when ramping-vus retires it.
+	// An iteration that holds something open until the end, such as an
+	// idle connection, returns on it instead of waiting for the graceful
+	// stop to cancel it.
+	Ending <-chan struct{}
 }
 
 // Options configures one scenario's run.
@@ -199,6 +205,7 @@ func (r *run) runVUs(startCtx, iterCtx context.Context, n int64, more func(*VU) 
 	var wg sync.WaitGroup
 	for range n {
 		vu := r.newVU()
+		vu.Ending = startCtx.Done()
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -250,6 +257,7 @@ func (r *run) rampVUs(startCtx, iterCtx context.Context, start time.Time) {
 			loopCtx, stop := context.WithCancel(startCtx)
 			runCtx, cancel := context.WithCancel(iterCtx)
 			s := &slot{vu: r.newVU(), stop: stop, cancel: cancel}
+			s.vu.Ending = loopCtx.Done()
 			slots = append(slots, s)
 			wg.Add(1)
 			go func() {
@@ -289,6 +297,7 @@ func (r *run) arrivals(startCtx, iterCtx context.Context, start, end time.Time, 
 	work := map[*VU]chan time.Time{}
 	spawn := func() *VU {
 		vu := r.newVU()
+		vu.Ending = startCtx.Done()
 		ch := make(chan time.Time, 1)
 		work[vu] = ch
 		wg.Add(1)
