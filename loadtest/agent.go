@@ -45,7 +45,10 @@ type AgentState struct {
 type Agent struct {
 	// LocalIPs, when set, override a job's: they are this host's.
 	LocalIPs []netip.Addr
-	Logger   *slog.Logger
+	// Target, when set, overrides the job's target, so that each agent
+	// of a run can drive its own node of a cluster.
+	Target string
+	Logger *slog.Logger
 
 	mu      sync.Mutex
 	reg     *metrics.Registry
@@ -98,6 +101,11 @@ func (a *Agent) start(job AgentJob) error {
 	ips := job.LocalIPs
 	if len(a.LocalIPs) > 0 {
 		ips = a.LocalIPs
+	}
+	if a.Target != "" {
+		cfg := *job.Config
+		cfg.Target = a.Target
+		job.Config = &cfg
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	a.reg, a.cancel, a.running, a.done, a.err = metrics.NewRegistry(), cancel, true, false, nil

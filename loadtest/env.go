@@ -40,6 +40,10 @@ type Env struct {
 	// HTTP is the client for REST and WebSocket handshakes; its dialer
 	// spreads connections over the local addresses.
 	HTTP *http.Client
+	// Segment is this process's share of a distributed run (0 alone):
+	// work that must happen once per test, such as one publisher, runs on
+	// segment 0.
+	Segment int
 	// Loopback is true when the target is a loopback address: voice
 	// participants then keep ICE on loopback.
 	Loopback bool

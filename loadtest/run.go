@@ -138,7 +138,7 @@ func Run(ctx context.Context, o RunOptions) (*Outcome, error) {
 		env := &Env{
 			Scenario: name, Tags: metrics.Tags{"scenario": name}, Target: target,
 			Tokens: o.Tokens, APIKey: o.APIKey, UserPrefix: prefix, Metrics: reg,
-			HTTP: httpClient, Loopback: isLoopbackHost(target.Hostname()),
+			HTTP: httpClient, Loopback: isLoopbackHost(target.Hostname()), Segment: o.Segment,
 			Logger: logger.With("scenario", name),
 		}
 		impl, err := lookupScenario(sc.Exec)(env, sc.Options)

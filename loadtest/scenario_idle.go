@@ -10,7 +10,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/partyline/partyline/loadtest/executor"
-	"github.com/partyline/partyline/realtime/wire"
+	"github.com/partyline/partyline/loadtest/metrics"
 )
 
 func init() {
@@ -29,18 +29,76 @@ type connectIdle struct {
 		Hold executor.Duration `json:"hold"`
 		// Timeout bounds the dial, hello and sub.
 		Timeout executor.Duration `json:"timeout"`
+		// Broadcast is a channel every connection also subscribes to, such
+		// as "broadcast:lt". With BroadcastEvery, the first agent publishes
+		// to it through the server API (--api-key) that often, and every
+		// connection records the delivery latency in ws_fanout_latency.
+		Broadcast      string            `json:"broadcast"`
+		BroadcastEvery executor.Duration `json:"broadcast_every"`
 	}
 	dial DialOptions
+	pub  *Publisher
+	errs *metrics.Handle // broadcast_errors
+	stop chan struct{}
+	done chan struct{}
 }
 
 func newConnectIdle(env *Env, raw json.RawMessage) (Scenario, error) {
-	s := &connectIdle{env: env, m: newWSMetrics(env)}
+	s := &connectIdle{env: env, m: newWSMetrics(env), errs: env.Metrics.Counter("broadcast_errors").With(env.Tags)}
 	s.opts.Timeout = executor.Duration(15 * time.Second)
 	if err := decodeOptions(raw, &s.opts); err != nil {
 		return nil, err
 	}
 	s.dial = DialOptions{URL: env.WSURL(), Timeout: time.Duration(s.opts.Timeout), HTTPClient: &http.Client{Transport: env.HTTP.Transport}}
+	if s.opts.BroadcastEvery > 0 {
+		if s.opts.Broadcast == "" || env.APIKey == "" {
+			return nil, configErrorf("connect-idle: broadcast_every needs broadcast and --api-key")
+		}
+		if env.Segment == 0 {
+			pub, err := NewPublisher(env.Target.String(), env.APIKey, 1, 64)
+			if err != nil {
+				return nil, &ConfigError{err}
+			}
+			s.pub = pub
+		}
+	}
 	return s, nil
+}
+
+// Setup starts the broadcast publisher, which runs until Close.
+func (s *connectIdle) Setup(ctx context.Context) error {
+	if s.pub == nil {
+		return nil
+	}
+	s.stop, s.done = make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(s.done)
+		t := time.NewTicker(time.Duration(s.opts.BroadcastEvery))
+		defer t.Stop()
+		for {
+			select {
+			case <-s.stop:
+				return
+			case <-t.C:
+			}
+			pctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			if err := s.pub.Publish(pctx, s.opts.Broadcast, time.Now().UnixNano()); err != nil {
+				s.errs.Add(1)
+			}
+			cancel()
+		}
+	}()
+	return nil
+}
+
+// Close stops the publisher.
+func (s *connectIdle) Close() error {
+	if s.pub != nil && s.stop != nil {
+		close(s.stop)
+		<-s.done
+		s.pub.Close()
+	}
+	return nil
 }
 
 func (s *connectIdle) Iterate(ctx context.Context, vu *executor.VU) error {
@@ -50,7 +108,11 @@ func (s *connectIdle) Iterate(ctx context.Context, vu *executor.VU) error {
 		return err
 	}
 	began := time.Now()
-	sub, err := dialOne(ctx, &s.dial, token, "user:"+user)
+	channels := []string{"user:" + user}
+	if s.opts.Broadcast != "" {
+		channels = append(channels, s.opts.Broadcast)
+	}
+	sub, err := dialOne(ctx, &s.dial, token, channels...)
 	if err != nil {
 		s.m.connectErr.Add(1)
 		return fmt.Errorf("connect %s: %w", user, err)
@@ -58,8 +120,8 @@ func (s *connectIdle) Iterate(ctx context.Context, vu *executor.VU) error {
 	opened := time.Now()
 	s.m.connecting.Observe(opened.Sub(began))
 	s.m.sessions.Add(1)
-	s.m.sent.Add(2) // hello and sub
-	s.m.received.Add(2)
+	s.m.sent.Add(float64(1 + len(channels))) // hello and subs
+	s.m.received.Add(float64(1 + len(channels)))
 	readErr := make(chan error, 1)
 	go func() { readErr <- s.read(sub.ws) }()
 	hold := time.Duration(s.opts.Hold)
@@ -88,7 +150,8 @@ func (s *connectIdle) Iterate(ctx context.Context, vu *executor.VU) error {
 	return nil
 }
 
-// read counts what the server sends until the connection ends.
+// read counts what the server sends until the connection ends, and
+// records the latency of broadcast publications.
 func (s *connectIdle) read(ws *websocket.Conn) error {
 	ctx := context.Background() // never done: no per-read cancellation is armed
 	for {
@@ -96,10 +159,21 @@ func (s *connectIdle) read(ws *websocket.Conn) error {
 		if err != nil {
 			return err
 		}
+		now := time.Now().UnixNano()
 		bp := frameBufs.Get().(*[]byte)
 		buf, err := readAll((*bp)[:0], r)
 		n := 0
-		_ = wire.Split(buf, func([]byte) error { n++; return nil })
+		for rest := buf; len(rest) > 0; {
+			var msg []byte
+			msg, rest = nextMessage(rest)
+			if len(msg) == 0 {
+				continue
+			}
+			n++
+			if sc := scanMessage(msg); sc.kind == kindMsg && sc.hasSent {
+				s.m.fanout.Observe(time.Duration(now - sc.sent))
+			}
+		}
 		*bp = buf[:0]
 		frameBufs.Put(bp)
 		if err != nil {

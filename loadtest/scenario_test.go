@@ -53,16 +53,22 @@ scenarios:
     exec: connect-idle
     executor: constant-vus
     vus: 20
-    duration: 1s
+    duration: 1500ms
+    options: {broadcast: "broadcast:lt", broadcast_every: 200ms}
 thresholds:
   ws_connect_errors: ["count==0"]
   ws_sessions: ["count==20"]
+  broadcast_errors: ["count==0"]
 `)
 	if out.ThresholdsFailed() {
 		t.Errorf("thresholds failed: %+v", out.Thresholds)
 	}
 	if got := out.Registry.Lookup("ws_connecting").Stats(nil, 0).Count; got != 20 {
 		t.Errorf("ws_connecting has %v samples, want 20", got)
+	}
+	// Each broadcast reaches all 20 connections.
+	if got := out.Registry.Lookup("ws_fanout_latency").Stats(nil, 0).Count; got < 20 || int(got)%20 != 0 {
+		t.Errorf("ws_fanout_latency has %v samples, want whole broadcasts to 20 connections", got)
 	}
 }
 

@@ -162,9 +162,10 @@ type reply struct {
 	Offset  uint64 `json:"offset"`
 }
 
-// dialOne connects, and sends hello and sub in one frame (the protocol lets
-// a client pack messages), then waits for both replies.
-func dialOne(ctx context.Context, opts *DialOptions, token, channel string) (*Sub, error) {
+// dialOne connects, and sends hello and a sub for each channel in one frame
+// (the protocol lets a client pack messages), then waits for every reply.
+// The Sub's offset is the first channel's.
+func dialOne(ctx context.Context, opts *DialOptions, token string, channels ...string) (*Sub, error) {
 	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
 	defer cancel()
 	ws, _, err := websocket.Dial(ctx, opts.URL, &websocket.DialOptions{
@@ -176,15 +177,17 @@ func dialOne(ctx context.Context, opts *DialOptions, token, channel string) (*Su
 		return nil, err
 	}
 	ws.SetReadLimit(maxReadBytes)
-	hello, _ := json.Marshal(map[string]any{"type": "hello", "id": 1, "token": token, "client": "loadtest"})
-	sub, _ := json.Marshal(map[string]any{"type": "sub", "id": 2, "channel": channel})
-	frame := append(append(hello, '\n'), sub...)
+	frame, _ := json.Marshal(map[string]any{"type": "hello", "id": 1, "token": token, "client": "loadtest"})
+	for i, ch := range channels {
+		sub, _ := json.Marshal(map[string]any{"type": "sub", "id": 2 + i, "channel": ch})
+		frame = append(append(frame, '\n'), sub...)
+	}
 	if err := ws.Write(ctx, websocket.MessageText, frame); err != nil {
 		ws.CloseNow()
 		return nil, err
 	}
 	s := &Sub{ws: ws}
-	pending := 2
+	pending := 1 + len(channels)
 	for pending > 0 {
 		_, data, err := ws.Read(ctx)
 		if err != nil {
@@ -197,12 +200,12 @@ func dialOne(ctx context.Context, opts *DialOptions, token, channel string) (*Su
 				return fmt.Errorf("reply %q: %w", msg, err)
 			}
 			switch {
-			case r.Type == "error" && (r.ID == 1 || r.ID == 2):
+			case r.Type == "error" && r.ID >= 1 && r.ID <= 1+len(channels):
 				return fmt.Errorf("request %d: %s: %s", r.ID, r.Code, r.Message)
 			case r.Type == "ok" && r.ID == 2:
 				s.last = r.Offset
 				pending--
-			case r.Type == "ok" && r.ID == 1:
+			case r.Type == "ok" && r.ID >= 1 && r.ID <= 1+len(channels):
 				pending--
 			}
 			return nil

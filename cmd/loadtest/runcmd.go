@@ -64,7 +64,7 @@ type runFlags struct {
 func runRun(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	var f runFlags
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	fs.StringVar(&f.url, "url", "", "the server's base URL, such as http://127.0.0.1:8080 (or target: in the config)")
+	fs.StringVar(&f.url, "url", "", "the server's base URL, such as http://127.0.0.1:8080 (or target: in the config); for an agent, the node it drives")
 	fs.StringVar(&f.tokenURL, "token-url", "", "a dev-mode token endpoint, such as http://127.0.0.1:8080/v1/dev/token")
 	fs.StringVar(&f.jwtSecret, "jwt-secret", getenv("PARTYLINE_JWT_SECRET"), "the server's HS256 secret, to mint tokens (env PARTYLINE_JWT_SECRET)")
 	fs.StringVar(&f.apiKey, "api-key", getenv("PARTYLINE_API_KEY"), "the server API key, for scenarios that publish server-side (env PARTYLINE_API_KEY)")
@@ -111,7 +111,7 @@ func runRun(ctx context.Context, args []string, getenv func(string) string, stdo
 		return &exitError{exitConfig, err}
 	}
 	if f.agent {
-		return serveAgent(ctx, f.listen, ips, logger, stderr)
+		return serveAgent(ctx, f.listen, f.url, ips, logger, stderr)
 	}
 
 	cfg, err := buildConfig(&f, files)
@@ -289,12 +289,12 @@ func preflight(w io.Writer, cfg *loadtest.Config) {
 }
 
 // serveAgent serves the agent API until ctx ends.
-func serveAgent(ctx context.Context, addr string, ips []netip.Addr, logger *slog.Logger, stderr io.Writer) error {
+func serveAgent(ctx context.Context, addr, target string, ips []netip.Addr, logger *slog.Logger, stderr io.Writer) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return &exitError{exitConfig, err}
 	}
-	a := &loadtest.Agent{LocalIPs: ips, Logger: logger}
+	a := &loadtest.Agent{LocalIPs: ips, Target: target, Logger: logger}
 	srv := &http.Server{Handler: a, ReadHeaderTimeout: 10 * time.Second}
 	fmt.Fprintf(stderr, "agent: listening on %s\n", ln.Addr())
 	go func() {
