@@ -156,18 +156,23 @@ func Run(ctx context.Context, o RunOptions) (*Outcome, error) {
 		closeAll(runs, func(p prepared) Scenario { return p.impl })
 		return nil, &ConfigError{err}
 	}
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	for _, p := range runs {
 		if s, ok := p.impl.(Setupper); ok {
-			if err := s.Setup(ctx); err != nil {
+			if err := s.Setup(runCtx); err != nil {
 				closeAll(runs, func(p prepared) Scenario { return p.impl })
 				return nil, fmt.Errorf("loadtest: scenario %s: setup: %w", p.name, err)
 			}
 		}
 	}
-	defer closeAll(runs, func(p prepared) Scenario { return p.impl })
+	closed := false
+	defer func() {
+		if !closed {
+			closeAll(runs, func(p prepared) Scenario { return p.impl })
+		}
+	}()
 
-	runCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	start := time.Now()
 	var aborted atomic.Bool
 	var errCount atomic.Int64
@@ -221,6 +226,11 @@ func Run(ctx context.Context, o RunOptions) (*Outcome, error) {
 		})
 	}
 	runErr := g.Wait()
+	// Scenarios may hold work past their executors (connections held for
+	// their time): it belongs to the run, so it ends before the metrics
+	// are read.
+	closeAll(runs, func(p prepared) Scenario { return p.impl })
+	closed = true
 	close(monitorDone)
 	monitor.Wait()
 	out.Elapsed = time.Since(start)

@@ -21,12 +21,16 @@ type Scenario interface {
 }
 
 // Setupper is a Scenario with work before the first VU starts, such as
-// creating rooms.
+// creating rooms. Its ctx is the run's: it ends when the run is
+// interrupted or aborted.
 type Setupper interface {
 	Setup(ctx context.Context) error
 }
 
-// Closer is a Scenario with work after its last VU retired.
+// Closer is a Scenario with work after its last VU retired. Close runs
+// before the run's final metrics are read, so it may wait for work that
+// outlives the executor, as long as it returns soon when the run's context
+// (given to Setup) is done.
 type Closer interface {
 	Close() error
 }

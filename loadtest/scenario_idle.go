@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -24,8 +26,11 @@ type connectIdle struct {
 	env  *Env
 	m    *wsMetrics
 	opts struct {
-		// Hold is how long each connection is held; zero means until the
-		// end of the scenario.
+		// Hold is how long each connection is held. Zero means until the
+		// end of the scenario, with one connection per VU. Otherwise an
+		// iteration only opens its connection, which then lives on its
+		// own, so that an arrival-rate executor sets the connect rate;
+		// the run ends when the last connection has been held.
 		Hold executor.Duration `json:"hold"`
 		// Timeout bounds the dial, hello and sub.
 		Timeout executor.Duration `json:"timeout"`
@@ -39,12 +44,19 @@ type connectIdle struct {
 	dial DialOptions
 	pub  *Publisher
 	errs *metrics.Handle // broadcast_errors
-	stop chan struct{}
-	done chan struct{}
+
+	runCtx  context.Context // the run's, from Setup
+	conns   atomic.Int64    // detached connections opened
+	readers sync.WaitGroup  // of detached connections
+	mu      sync.Mutex
+	held    map[*websocket.Conn]struct{}
+	stop    chan struct{}
+	done    chan struct{}
 }
 
 func newConnectIdle(env *Env, raw json.RawMessage) (Scenario, error) {
-	s := &connectIdle{env: env, m: newWSMetrics(env), errs: env.Metrics.Counter("broadcast_errors").With(env.Tags)}
+	s := &connectIdle{env: env, m: newWSMetrics(env), errs: env.Metrics.Counter("broadcast_errors").With(env.Tags),
+		runCtx: context.Background(), held: map[*websocket.Conn]struct{}{}}
 	s.opts.Timeout = executor.Duration(15 * time.Second)
 	if err := decodeOptions(raw, &s.opts); err != nil {
 		return nil, err
@@ -67,6 +79,7 @@ func newConnectIdle(env *Env, raw json.RawMessage) (Scenario, error) {
 
 // Setup starts the broadcast publisher, which runs until Close.
 func (s *connectIdle) Setup(ctx context.Context) error {
+	s.runCtx = ctx
 	if s.pub == nil {
 		return nil
 	}
@@ -91,8 +104,22 @@ func (s *connectIdle) Setup(ctx context.Context) error {
 	return nil
 }
 
-// Close stops the publisher.
+// Close waits until the detached connections have been held for their
+// time, or cuts them when the run is interrupted, then stops the
+// publisher.
 func (s *connectIdle) Close() error {
+	waited := make(chan struct{})
+	go func() { s.readers.Wait(); close(waited) }()
+	select {
+	case <-waited:
+	case <-s.runCtx.Done():
+		s.mu.Lock()
+		for ws := range s.held {
+			ws.CloseNow()
+		}
+		s.mu.Unlock()
+		<-waited
+	}
 	if s.pub != nil && s.stop != nil {
 		close(s.stop)
 		<-s.done
@@ -102,7 +129,13 @@ func (s *connectIdle) Close() error {
 }
 
 func (s *connectIdle) Iterate(ctx context.Context, vu *executor.VU) error {
+	hold := time.Duration(s.opts.Hold)
 	user := s.env.User(vu.ID)
+	if hold > 0 {
+		// Connections outlive iterations: each gets a user of its own, so
+		// a VU's many connections never hit the per-user limit.
+		user = s.env.User(s.conns.Add(1))
+	}
 	token, err := s.env.Tokens.Token(ctx, user)
 	if err != nil {
 		return err
@@ -114,7 +147,9 @@ func (s *connectIdle) Iterate(ctx context.Context, vu *executor.VU) error {
 	}
 	sub, err := dialOne(ctx, &s.dial, token, channels...)
 	if err != nil {
-		s.m.connectErr.Add(1)
+		if ctx.Err() == nil {
+			s.m.connectErr.Add(1)
+		}
 		return fmt.Errorf("connect %s: %w", user, err)
 	}
 	opened := time.Now()
@@ -122,16 +157,13 @@ func (s *connectIdle) Iterate(ctx context.Context, vu *executor.VU) error {
 	s.m.sessions.Add(1)
 	s.m.sent.Add(float64(1 + len(channels))) // hello and subs
 	s.m.received.Add(float64(1 + len(channels)))
+	if hold > 0 {
+		s.detach(sub.ws, opened, hold)
+		return nil
+	}
 	readErr := make(chan error, 1)
 	go func() { readErr <- s.read(sub.ws) }()
-	hold := time.Duration(s.opts.Hold)
-	if hold <= 0 {
-		hold = 365 * 24 * time.Hour
-	}
-	t := time.NewTimer(hold)
-	defer t.Stop()
 	select {
-	case <-t.C:
 	case <-vu.Ending:
 	case <-ctx.Done():
 	case err = <-readErr:
@@ -148,6 +180,30 @@ func (s *connectIdle) Iterate(ctx context.Context, vu *executor.VU) error {
 		return ctx.Err()
 	}
 	return nil
+}
+
+// detach hands a connection to its reader goroutine, which holds it for
+// hold and then closes it; the VU goes on to its next iteration. Close
+// waits for every detached connection.
+func (s *connectIdle) detach(ws *websocket.Conn, opened time.Time, hold time.Duration) {
+	s.mu.Lock()
+	s.held[ws] = struct{}{}
+	s.mu.Unlock()
+	s.readers.Add(1)
+	timer := time.AfterFunc(hold, func() { _ = ws.Close(websocket.StatusNormalClosure, "") })
+	go func() {
+		defer s.readers.Done()
+		err := s.read(ws)
+		code := websocket.CloseStatus(err)
+		if !timer.Stop() && code == -1 {
+			code = websocket.StatusNormalClosure // we closed it
+		}
+		s.m.closed(int(code))
+		s.m.duration.Observe(time.Since(opened))
+		s.mu.Lock()
+		delete(s.held, ws)
+		s.mu.Unlock()
+	}()
 }
 
 // read counts what the server sends until the connection ends, and

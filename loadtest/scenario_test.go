@@ -72,6 +72,32 @@ thresholds:
 	}
 }
 
+// TestConnectIdleDetached opens connections at a rate, each held on its
+// own after its iteration: the run lasts until the last one is done.
+func TestConnectIdleDetached(t *testing.T) {
+	out := runShort(t, `
+scenarios:
+  idle:
+    exec: connect-idle
+    executor: constant-arrival-rate
+    rate: 20
+    duration: 500ms
+    preAllocatedVUs: 2
+    options: {hold: 700ms}
+thresholds:
+  ws_connect_errors: ["count==0"]
+  ws_sessions: ["count==10"]
+  ws_session_duration: ["min>=690"]
+  iterations: ["count==10"]
+`)
+	if out.ThresholdsFailed() {
+		t.Errorf("thresholds failed: %+v", out.Thresholds)
+	}
+	if got := out.Registry.Lookup("vus_max").Stats(nil, 0).Value; got > 3 {
+		t.Errorf("%v VUs for 10 connections: connections should not hold VUs", got)
+	}
+}
+
 func TestScenarioChatFanout(t *testing.T) {
 	out := runShort(t, `
 scenarios:
