@@ -4,12 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/coder/websocket"
 
 	"github.com/partyline/partyline/loadtest/executor"
 	"github.com/partyline/partyline/loadtest/metrics"
@@ -19,9 +18,9 @@ func init() {
 	RegisterScenario("connect-idle", "open connections, subscribe each to its user: channel and hold them", newConnectIdle)
 }
 
-// connectIdle holds one lean connection per VU: no SDK, one reader
-// goroutine that borrows a buffer only while a frame is in hand, so the
-// harness stays far cheaper per connection than the server.
+// connectIdle holds lean connections (rawConn): no SDK, one reader
+// goroutine and no buffer while idle, so the harness stays far cheaper
+// per connection than the server.
 type connectIdle struct {
 	env  *Env
 	m    *wsMetrics
@@ -41,27 +40,27 @@ type connectIdle struct {
 		Broadcast      string            `json:"broadcast"`
 		BroadcastEvery executor.Duration `json:"broadcast_every"`
 	}
-	dial DialOptions
-	pub  *Publisher
-	errs *metrics.Handle // broadcast_errors
+	dialer func(ctx context.Context, network, addr string) (net.Conn, error)
+	pub    *Publisher
+	errs   *metrics.Handle // broadcast_errors
 
 	runCtx  context.Context // the run's, from Setup
 	conns   atomic.Int64    // detached connections opened
 	readers sync.WaitGroup  // of detached connections
 	mu      sync.Mutex
-	held    map[*websocket.Conn]struct{}
+	held    map[*rawConn]struct{}
 	stop    chan struct{}
 	done    chan struct{}
 }
 
 func newConnectIdle(env *Env, raw json.RawMessage) (Scenario, error) {
 	s := &connectIdle{env: env, m: newWSMetrics(env), errs: env.Metrics.Counter("broadcast_errors").With(env.Tags),
-		runCtx: context.Background(), held: map[*websocket.Conn]struct{}{}}
+		runCtx: context.Background(), held: map[*rawConn]struct{}{}}
 	s.opts.Timeout = executor.Duration(15 * time.Second)
 	if err := decodeOptions(raw, &s.opts); err != nil {
 		return nil, err
 	}
-	s.dial = DialOptions{URL: env.WSURL(), Timeout: time.Duration(s.opts.Timeout), HTTPClient: &http.Client{Transport: env.HTTP.Transport}}
+	s.dialer = env.HTTP.Transport.(*http.Transport).DialContext
 	if s.opts.BroadcastEvery > 0 {
 		if s.opts.Broadcast == "" || env.APIKey == "" {
 			return nil, configErrorf("connect-idle: broadcast_every needs broadcast and --api-key")
@@ -114,8 +113,8 @@ func (s *connectIdle) Close() error {
 	case <-waited:
 	case <-s.runCtx.Done():
 		s.mu.Lock()
-		for ws := range s.held {
-			ws.CloseNow()
+		for rc := range s.held {
+			rc.closeNow()
 		}
 		s.mu.Unlock()
 		<-waited
@@ -145,7 +144,9 @@ func (s *connectIdle) Iterate(ctx context.Context, vu *executor.VU) error {
 	if s.opts.Broadcast != "" {
 		channels = append(channels, s.opts.Broadcast)
 	}
-	sub, err := dialOne(ctx, &s.dial, token, channels...)
+	dctx, cancel := context.WithTimeout(ctx, time.Duration(s.opts.Timeout))
+	rc, err := dialRaw(dctx, s.dialer, s.env.WSURL(), token, channels)
+	cancel()
 	if err != nil {
 		if ctx.Err() == nil {
 			s.m.connectErr.Add(1)
@@ -158,21 +159,21 @@ func (s *connectIdle) Iterate(ctx context.Context, vu *executor.VU) error {
 	s.m.sent.Add(float64(1 + len(channels))) // hello and subs
 	s.m.received.Add(float64(1 + len(channels)))
 	if hold > 0 {
-		s.detach(sub.ws, opened, hold)
+		s.detach(rc, opened, hold)
 		return nil
 	}
 	readErr := make(chan error, 1)
-	go func() { readErr <- s.read(sub.ws) }()
+	go func() { readErr <- s.read(rc) }()
 	select {
 	case <-vu.Ending:
 	case <-ctx.Done():
 	case err = <-readErr:
 		// The server ended the connection.
-		s.m.closed(int(websocket.CloseStatus(err)))
+		s.m.closed(closeCode(err))
 		s.m.duration.Observe(time.Since(opened))
 		return fmt.Errorf("%s: connection lost: %w", user, err)
 	}
-	_ = sub.ws.Close(websocket.StatusNormalClosure, "")
+	rc.close()
 	<-readErr
 	s.m.closed(1000)
 	s.m.duration.Observe(time.Since(opened))
@@ -185,41 +186,39 @@ func (s *connectIdle) Iterate(ctx context.Context, vu *executor.VU) error {
 // detach hands a connection to its reader goroutine, which holds it for
 // hold and then closes it; the VU goes on to its next iteration. Close
 // waits for every detached connection.
-func (s *connectIdle) detach(ws *websocket.Conn, opened time.Time, hold time.Duration) {
+func (s *connectIdle) detach(rc *rawConn, opened time.Time, hold time.Duration) {
 	s.mu.Lock()
-	s.held[ws] = struct{}{}
+	s.held[rc] = struct{}{}
 	s.mu.Unlock()
 	s.readers.Add(1)
-	timer := time.AfterFunc(hold, func() { _ = ws.Close(websocket.StatusNormalClosure, "") })
+	timer := time.AfterFunc(hold, rc.close)
 	go func() {
 		defer s.readers.Done()
-		err := s.read(ws)
-		code := websocket.CloseStatus(err)
-		if !timer.Stop() && code == -1 {
-			code = websocket.StatusNormalClosure // we closed it
+		err := s.read(rc)
+		code := closeCode(err)
+		if !timer.Stop() && code == 1006 {
+			code = 1000 // we closed it
 		}
-		s.m.closed(int(code))
+		s.m.closed(code)
 		s.m.duration.Observe(time.Since(opened))
 		s.mu.Lock()
-		delete(s.held, ws)
+		delete(s.held, rc)
 		s.mu.Unlock()
 	}()
 }
 
 // read counts what the server sends until the connection ends, and
-// records the latency of broadcast publications.
-func (s *connectIdle) read(ws *websocket.Conn) error {
-	ctx := context.Background() // never done: no per-read cancellation is armed
+// records the latency of broadcast publications. An idle connection holds
+// no buffer: a message's bytes are allocated when it arrives.
+func (s *connectIdle) read(rc *rawConn) error {
 	for {
-		_, r, err := ws.Reader(ctx)
+		frame, err := rc.next(nil)
 		if err != nil {
 			return err
 		}
 		now := time.Now().UnixNano()
-		bp := frameBufs.Get().(*[]byte)
-		buf, err := readAll((*bp)[:0], r)
 		n := 0
-		for rest := buf; len(rest) > 0; {
+		for rest := frame; len(rest) > 0; {
 			var msg []byte
 			msg, rest = nextMessage(rest)
 			if len(msg) == 0 {
@@ -229,11 +228,6 @@ func (s *connectIdle) read(ws *websocket.Conn) error {
 			if sc := scanMessage(msg); sc.kind == kindMsg && sc.hasSent {
 				s.m.fanout.Observe(time.Duration(now - sc.sent))
 			}
-		}
-		*bp = buf[:0]
-		frameBufs.Put(bp)
-		if err != nil {
-			return err
 		}
 		s.m.received.Add(float64(n))
 	}
