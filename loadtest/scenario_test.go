@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -26,7 +27,8 @@ func runShort(t *testing.T, yaml string) *Outcome {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	out, err := Run(ctx, RunOptions{Config: cfg, Tokens: tokens, APIKey: testAPIKey, ThresholdInterval: 200 * time.Millisecond})
+	logger := slog.New(slog.NewTextHandler(tWriter{t}, nil))
+	out, err := Run(ctx, RunOptions{Config: cfg, Tokens: tokens, APIKey: testAPIKey, ThresholdInterval: 200 * time.Millisecond, Logger: logger})
 	if err != nil {
 		t.Fatalf("Run: %v", err)
 	}
@@ -37,6 +39,11 @@ func runShort(t *testing.T, yaml string) *Outcome {
 	t.Logf("summary:\n%s", b.String())
 	return out
 }
+
+// tWriter logs through t, so iteration errors show with the test.
+type tWriter struct{ t *testing.T }
+
+func (w tWriter) Write(p []byte) (int, error) { w.t.Log(strings.TrimSpace(string(p))); return len(p), nil }
 
 func count(o *Outcome, metric string) float64 {
 	m := o.Registry.Lookup(metric)
@@ -66,9 +73,10 @@ thresholds:
 	if got := out.Registry.Lookup("ws_connecting").Stats(nil, 0).Count; got != 20 {
 		t.Errorf("ws_connecting has %v samples, want 20", got)
 	}
-	// Each broadcast reaches all 20 connections.
-	if got := out.Registry.Lookup("ws_fanout_latency").Stats(nil, 0).Count; got < 20 || int(got)%20 != 0 {
-		t.Errorf("ws_fanout_latency has %v samples, want whole broadcasts to 20 connections", got)
+	// Each broadcast reaches all 20 connections; the last one may be cut
+	// short by the end of the run.
+	if got := out.Registry.Lookup("ws_fanout_latency").Stats(nil, 0).Count; got < 20 || got > 20*8 {
+		t.Errorf("ws_fanout_latency has %v samples, want about 7 broadcasts to 20 connections", got)
 	}
 }
 
