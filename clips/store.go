@@ -100,4 +100,29 @@ type Store interface {
 	// RecordEvent stores an engagement event; a view also counts toward Views.
 	// A missing clip is ErrNotFound.
 	RecordEvent(ctx context.Context, e Event) error
+
+	// EditClip replaces what an owner edits: title, game, tags and
+	// visibility, and sets UpdatedAt (now when zero). Status and media
+	// fields are left alone, so an edit never undoes a concurrent
+	// TransitionClip. A missing clip is ErrNotFound.
+	EditClip(ctx context.Context, c Clip) error
+	// TransitionClip moves the clip from status from to c.Status in one
+	// conditional write, replacing the status, fail reason and media fields
+	// (size, content type, sha256, duration, width, height, media and
+	// thumbnail keys) and UpdatedAt (now when zero). Title, game, tags,
+	// visibility and counters are left alone. When the stored status is not
+	// from it changes nothing and returns ErrConflict, which is how an upload
+	// is accepted only once; a missing clip is ErrNotFound.
+	TransitionClip(ctx context.Context, c Clip, from string) error
+	// PublicUserClips is UserClips restricted to the owner's public clips
+	// whose status is ready: what everyone else may list. Same cursor
+	// format and errors as UserClips.
+	PublicUserClips(ctx context.Context, owner, cursor string, limit int) (clips []Clip, next string, err error)
+	// ClipsWithStatus returns up to limit clips in the status, oldest
+	// first: how processing resumes after a restart.
+	ClipsWithStatus(ctx context.Context, status string, limit int) ([]Clip, error)
+	// GetComment returns the comment, or ErrNotFound.
+	GetComment(ctx context.Context, id string) (Comment, error)
+	// DeleteComment removes the comment and uncounts it, or ErrNotFound.
+	DeleteComment(ctx context.Context, id string) error
 }

@@ -32,6 +32,7 @@ type config struct {
 	DrainWindow      time.Duration
 	VoiceUDPAddr     string
 	VoicePublicIP    string
+	MaxUploadBytes   int
 }
 
 // optBool is a boolean setting that remembers whether it was set at all, and
@@ -97,6 +98,7 @@ func (c *config) settings() []setting {
 		{"PARTYLINE_DRAIN_WINDOW", "drain-window", "how long shutdown spreads reconnect notices over", &c.DrainWindow, "10s"},
 		{"PARTYLINE_VOICE_UDP_ADDR", "voice-udp-addr", "the one ICE UDP address; empty means the host of --addr, port 7882", &c.VoiceUDPAddr, ""},
 		{"PARTYLINE_VOICE_PUBLIC_IP", "voice-public-ip", "public IP to advertise for voice (NAT); empty means the bound addresses", &c.VoicePublicIP, ""},
+		{"PARTYLINE_MAX_UPLOAD_BYTES", "max-upload-bytes", "largest clip media upload, in bytes", &c.MaxUploadBytes, "524288000"},
 	}
 }
 
@@ -183,6 +185,8 @@ func (c *config) validate() error {
 		return fmt.Errorf("--max-conns-per-user must be at least 1, got %d", c.MaxConnsPerUser)
 	case c.DrainWindow < 0:
 		return fmt.Errorf("--drain-window must not be negative, got %v", c.DrainWindow)
+	case c.MaxUploadBytes < 1:
+		return fmt.Errorf("--max-upload-bytes must be at least 1, got %d", c.MaxUploadBytes)
 	case c.JWTSecret != "" && c.JWTPublicKey != "":
 		return fmt.Errorf("set either --jwt-secret or --jwt-public-key, not both")
 	}

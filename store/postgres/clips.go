@@ -7,6 +7,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/partyline/partyline"
 	"github.com/partyline/partyline/clips"
 	"github.com/partyline/partyline/store/internal/keyset"
 	"github.com/partyline/partyline/store/internal/record"
@@ -238,6 +239,128 @@ func (db *DB) RecordEvent(ctx context.Context, e clips.Event) error {
 	})
 	if err != nil {
 		return fmt.Errorf("postgres: record %s event on clip %s: %w", e.Kind, e.ClipID, classify(err))
+	}
+	return nil
+}
+
+// EditClip replaces the clip's title, game, tags and visibility.
+func (db *DB) EditClip(ctx context.Context, c clips.Clip) error {
+	check := c
+	check.Status = clips.StatusReady // only the visibility is the caller's here
+	if err := record.ClipFields(check); err != nil {
+		return fmt.Errorf("postgres: edit clip: %w", err)
+	}
+	tag, err := db.pool.Exec(ctx,
+		`UPDATE clips SET title = $2, game = $3, tags = $4, visibility = $5, updated_at = $6 WHERE id = $1`,
+		c.ID, c.Title, c.Game, record.Tags(c.Tags), c.Visibility, record.TimeOrNow(c.UpdatedAt))
+	if err != nil {
+		return fmt.Errorf("postgres: edit clip %s: %w", c.ID, classify(err))
+	}
+	if tag.RowsAffected() == 0 {
+		return notFound("edit clip", c.ID)
+	}
+	return nil
+}
+
+// TransitionClip moves the clip from status from to c.Status with its media
+// fields, in one conditional UPDATE.
+func (db *DB) TransitionClip(ctx context.Context, c clips.Clip, from string) error {
+	check := c
+	check.Visibility = clips.Public // only the status is the caller's here
+	if err := record.ClipFields(check); err != nil {
+		return fmt.Errorf("postgres: transition clip: %w", err)
+	}
+	tag, err := db.pool.Exec(ctx,
+		`UPDATE clips SET status = $3, fail_reason = $4, size_bytes = $5, content_type = $6, sha256 = $7,
+		   duration_ms = $8, width = $9, height = $10, media_key = $11, thumbnail_key = $12, updated_at = $13
+		 WHERE id = $1 AND status = $2`,
+		c.ID, from, c.Status, c.FailReason, c.SizeBytes, c.ContentType, c.SHA256, c.DurationMS, c.Width, c.Height,
+		c.MediaKey, c.ThumbnailKey, record.TimeOrNow(c.UpdatedAt))
+	if err != nil {
+		return fmt.Errorf("postgres: transition clip %s: %w", c.ID, classify(err))
+	}
+	if tag.RowsAffected() == 1 {
+		return nil
+	}
+	var status string
+	err = db.pool.QueryRow(ctx, `SELECT status FROM clips WHERE id = $1`, c.ID).Scan(&status)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return notFound("transition clip", c.ID)
+	case err != nil:
+		return fmt.Errorf("postgres: transition clip %s: %w", c.ID, err)
+	}
+	return fmt.Errorf("postgres: transition clip %s from %s: it is %s: %w", c.ID, from, status, partyline.ErrConflict)
+}
+
+// PublicUserClips lists the owner's public ready clips newest first.
+func (db *DB) PublicUserClips(ctx context.Context, owner, cursor string, limit int) ([]clips.Clip, string, error) {
+	limit = keyset.Limit(limit)
+	before := "\U0010FFFF" // above every id, so one statement serves the first page
+	if cursor != "" {
+		var err error
+		if before, err = keyset.DecodeID(cursor); err != nil {
+			return nil, "", fmt.Errorf("postgres: public clips of %s: %w", owner, err)
+		}
+	}
+	rows, err := db.pool.Query(ctx,
+		`SELECT `+clipCols+` FROM clips
+		 WHERE owner = $1 AND visibility = 'public' AND status = 'ready' AND id < $2
+		 ORDER BY id DESC LIMIT $3`, owner, before, limit+1)
+	if err != nil {
+		return nil, "", fmt.Errorf("postgres: public clips of %s: %w", owner, err)
+	}
+	cs, err := collect(rows, scanClip)
+	if err != nil {
+		return nil, "", fmt.Errorf("postgres: public clips of %s: %w", owner, err)
+	}
+	cs, next := keyset.Page(cs, limit, func(c clips.Clip) string { return keyset.EncodeID(c.ID) })
+	return cs, next, nil
+}
+
+// ClipsWithStatus returns up to limit clips in the status, oldest first.
+func (db *DB) ClipsWithStatus(ctx context.Context, status string, limit int) ([]clips.Clip, error) {
+	rows, err := db.pool.Query(ctx,
+		`SELECT `+clipCols+` FROM clips WHERE status = $1 ORDER BY id LIMIT $2`, status, keyset.Limit(limit))
+	if err != nil {
+		return nil, fmt.Errorf("postgres: clips with status %s: %w", status, err)
+	}
+	cs, err := collect(rows, scanClip)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: clips with status %s: %w", status, err)
+	}
+	return cs, nil
+}
+
+// GetComment returns the comment, or ErrNotFound.
+func (db *DB) GetComment(ctx context.Context, id string) (clips.Comment, error) {
+	c, err := scanComment(db.pool.QueryRow(ctx,
+		`SELECT id, clip_id, author, body, created_at FROM comments WHERE id = $1`, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return clips.Comment{}, notFound("get comment", id)
+	}
+	if err != nil {
+		return clips.Comment{}, fmt.Errorf("postgres: get comment %s: %w", id, err)
+	}
+	return c, nil
+}
+
+// DeleteComment removes the comment and uncounts it in one transaction.
+func (db *DB) DeleteComment(ctx context.Context, id string) error {
+	err := db.inTx(ctx, func(tx pgx.Tx) error {
+		var clipID string
+		err := tx.QueryRow(ctx, `DELETE FROM comments WHERE id = $1 RETURNING clip_id`, id).Scan(&clipID)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return notFound("delete comment", id)
+		}
+		if err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `UPDATE clips SET comments = comments - 1 WHERE id = $1`, clipID)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("postgres: delete comment %s: %w", id, err)
 	}
 	return nil
 }

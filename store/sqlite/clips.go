@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/partyline/partyline"
 	"github.com/partyline/partyline/clips"
 	"github.com/partyline/partyline/store/internal/keyset"
 	"github.com/partyline/partyline/store/internal/record"
@@ -265,6 +266,132 @@ func (db *DB) RecordEvent(ctx context.Context, e clips.Event) error {
 	})
 	if err != nil {
 		return fmt.Errorf("sqlite: record %s event on clip %s: %w", e.Kind, e.ClipID, classify(err))
+	}
+	return nil
+}
+
+// EditClip replaces the clip's title, game, tags and visibility.
+func (db *DB) EditClip(ctx context.Context, c clips.Clip) error {
+	check := c
+	check.Status = clips.StatusReady // only the visibility is the caller's here
+	if err := record.ClipFields(check); err != nil {
+		return fmt.Errorf("sqlite: edit clip: %w", err)
+	}
+	res, err := db.w.ExecContext(ctx,
+		`UPDATE clips SET title = ?, game = ?, tags = ?, visibility = ?, updated_at = ? WHERE id = ?`,
+		c.Title, c.Game, tagsJSON(c.Tags), c.Visibility, ms(record.TimeOrNow(c.UpdatedAt)), c.ID)
+	if err != nil {
+		return fmt.Errorf("sqlite: edit clip %s: %w", c.ID, classify(err))
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		return errors.Join(err, notFound("edit clip", c.ID))
+	}
+	return nil
+}
+
+// TransitionClip moves the clip from status from to c.Status with its media
+// fields, in one conditional UPDATE.
+func (db *DB) TransitionClip(ctx context.Context, c clips.Clip, from string) error {
+	check := c
+	check.Visibility = clips.Public // only the status is the caller's here
+	if err := record.ClipFields(check); err != nil {
+		return fmt.Errorf("sqlite: transition clip: %w", err)
+	}
+	res, err := db.w.ExecContext(ctx,
+		`UPDATE clips SET status = ?, fail_reason = ?, size_bytes = ?, content_type = ?, sha256 = ?,
+		   duration_ms = ?, width = ?, height = ?, media_key = ?, thumbnail_key = ?, updated_at = ?
+		 WHERE id = ? AND status = ?`,
+		c.Status, c.FailReason, c.SizeBytes, c.ContentType, c.SHA256, c.DurationMS, c.Width, c.Height,
+		c.MediaKey, c.ThumbnailKey, ms(record.TimeOrNow(c.UpdatedAt)), c.ID, from)
+	if err != nil {
+		return fmt.Errorf("sqlite: transition clip %s: %w", c.ID, classify(err))
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("sqlite: transition clip %s: %w", c.ID, err)
+	}
+	if n == 1 {
+		return nil
+	}
+	var status string
+	err = db.w.QueryRowContext(ctx, `SELECT status FROM clips WHERE id = ?`, c.ID).Scan(&status)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return notFound("transition clip", c.ID)
+	case err != nil:
+		return fmt.Errorf("sqlite: transition clip %s: %w", c.ID, err)
+	}
+	return fmt.Errorf("sqlite: transition clip %s from %s: it is %s: %w", c.ID, from, status, partyline.ErrConflict)
+}
+
+// PublicUserClips lists the owner's public ready clips newest first.
+func (db *DB) PublicUserClips(ctx context.Context, owner, cursor string, limit int) ([]clips.Clip, string, error) {
+	limit = keyset.Limit(limit)
+	before := "\U0010FFFF" // above every id, so one statement serves the first page
+	if cursor != "" {
+		var err error
+		if before, err = keyset.DecodeID(cursor); err != nil {
+			return nil, "", fmt.Errorf("sqlite: public clips of %s: %w", owner, err)
+		}
+	}
+	rows, err := db.r.QueryContext(ctx,
+		`SELECT `+clipCols+` FROM clips
+		 WHERE owner = ? AND visibility = 'public' AND status = 'ready' AND id < ?
+		 ORDER BY id DESC LIMIT ?`, owner, before, limit+1)
+	if err != nil {
+		return nil, "", fmt.Errorf("sqlite: public clips of %s: %w", owner, err)
+	}
+	cs, err := collect(rows, scanClip)
+	if err != nil {
+		return nil, "", fmt.Errorf("sqlite: public clips of %s: %w", owner, err)
+	}
+	cs, next := keyset.Page(cs, limit, func(c clips.Clip) string { return keyset.EncodeID(c.ID) })
+	return cs, next, nil
+}
+
+// ClipsWithStatus returns up to limit clips in the status, oldest first.
+func (db *DB) ClipsWithStatus(ctx context.Context, status string, limit int) ([]clips.Clip, error) {
+	rows, err := db.r.QueryContext(ctx,
+		`SELECT `+clipCols+` FROM clips WHERE status = ? ORDER BY id LIMIT ?`, status, keyset.Limit(limit))
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: clips with status %s: %w", status, err)
+	}
+	cs, err := collect(rows, scanClip)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: clips with status %s: %w", status, err)
+	}
+	return cs, nil
+}
+
+// GetComment returns the comment, or ErrNotFound.
+func (db *DB) GetComment(ctx context.Context, id string) (clips.Comment, error) {
+	c, err := scanComment(db.r.QueryRowContext(ctx,
+		`SELECT id, clip_id, author, body, created_at FROM comments WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return clips.Comment{}, notFound("get comment", id)
+	}
+	if err != nil {
+		return clips.Comment{}, fmt.Errorf("sqlite: get comment %s: %w", id, err)
+	}
+	return c, nil
+}
+
+// DeleteComment removes the comment and uncounts it in one transaction.
+func (db *DB) DeleteComment(ctx context.Context, id string) error {
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		var clipID string
+		err := tx.QueryRowContext(ctx, `DELETE FROM comments WHERE id = ? RETURNING clip_id`, id).Scan(&clipID)
+		if errors.Is(err, sql.ErrNoRows) {
+			return notFound("delete comment", id)
+		}
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE clips SET comments = comments - 1 WHERE id = ?`, clipID)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("sqlite: delete comment %s: %w", id, err)
 	}
 	return nil
 }

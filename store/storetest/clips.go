@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -378,4 +379,177 @@ func pageAll(t *testing.T, list func(cursor string) (keys []string, next string,
 			during(page)
 		}
 	}
+}
+
+func testClipWrites(t *testing.T, s Store) {
+	ctx := t.Context()
+	ensureUsers(t, s, "ada", "bo")
+	up := newClip("c_up", "ada", base)
+	up.Status, up.SizeBytes, up.ContentType, up.SHA256, up.DurationMS = clips.StatusUploading, 0, "", "", 0
+	up.Width, up.Height, up.MediaKey, up.ThumbnailKey = 0, 0, "", ""
+	must(t, "CreateClip", s.CreateClip(ctx, up))
+
+	t.Run("EditClip", func(t *testing.T) {
+		e := getClip(t, s, "c_up")
+		e.Title, e.Game, e.Tags, e.Visibility = "edited", "cs2", []string{"eco"}, clips.Private
+		e.UpdatedAt = base.Add(time.Minute)
+		want := e
+		want.UpdatedAt = ms(e.UpdatedAt)
+		// Fields EditClip must leave alone.
+		e.Status, e.MediaKey, e.SHA256, e.Likes = clips.StatusReady, "sneaky", "ff", 9
+		must(t, "EditClip", s.EditClip(ctx, e))
+		if diff := cmp.Diff(want, getClip(t, s, "c_up")); diff != "" {
+			t.Errorf("after EditClip (-want +got):\n%s", diff)
+		}
+		e.Visibility = clips.Public
+		e.UpdatedAt = time.Time{}
+		must(t, "EditClip", s.EditClip(ctx, e))
+	})
+	t.Run("TransitionClip", func(t *testing.T) {
+		c := getClip(t, s, "c_up")
+		c.Status, c.SizeBytes, c.ContentType, c.SHA256, c.MediaKey = clips.StatusProcessing, 42, "video/mp4", "ab", "m/1"
+		c.UpdatedAt = base.Add(2 * time.Minute)
+		want := c
+		want.UpdatedAt = ms(c.UpdatedAt)
+		// Fields TransitionClip must leave alone.
+		c.Title, c.Visibility, c.Tags = "sneaky", clips.Private, []string{"x"}
+		must(t, "TransitionClip", s.TransitionClip(ctx, c, clips.StatusUploading))
+		if diff := cmp.Diff(want, getClip(t, s, "c_up")); diff != "" {
+			t.Errorf("after TransitionClip (-want +got):\n%s", diff)
+		}
+		// Only once: the clip is no longer uploading.
+		c.MediaKey = "m/2"
+		checkErr(t, "TransitionClip twice", s.TransitionClip(ctx, c, clips.StatusUploading), partyline.ErrConflict)
+		if got := getClip(t, s, "c_up").MediaKey; got != "m/1" {
+			t.Errorf("a refused transition changed the media key to %q", got)
+		}
+		c.Status, c.DurationMS, c.Width, c.Height, c.ThumbnailKey = clips.StatusReady, 2000, 320, 240, "t/1"
+		must(t, "TransitionClip to ready", s.TransitionClip(ctx, c, clips.StatusProcessing))
+		if got := getClip(t, s, "c_up"); got.Status != clips.StatusReady || got.DurationMS != 2000 || got.ThumbnailKey != "t/1" {
+			t.Errorf("after the second transition: %+v", got)
+		}
+	})
+	t.Run("ConcurrentTransitions", func(t *testing.T) {
+		c := newClip("c_race", "ada", base)
+		c.Status = clips.StatusUploading
+		must(t, "CreateClip", s.CreateClip(ctx, c))
+		const n = 8
+		errs := make(chan error, n)
+		for i := range n {
+			go func() {
+				c := c
+				c.Status, c.MediaKey = clips.StatusProcessing, fmt.Sprint("m/", i)
+				errs <- s.TransitionClip(ctx, c, clips.StatusUploading)
+			}()
+		}
+		won := 0
+		for range n {
+			switch err := <-errs; {
+			case err == nil:
+				won++
+			case !errors.Is(err, partyline.ErrConflict):
+				t.Errorf("TransitionClip: %v, want nil or ErrConflict", err)
+			}
+		}
+		if won != 1 {
+			t.Errorf("%d concurrent transitions from uploading succeeded, want exactly 1", won)
+		}
+	})
+	t.Run("Errors", func(t *testing.T) {
+		c := newClip("missing", "ada", base)
+		checkErr(t, "EditClip missing", s.EditClip(ctx, c), partyline.ErrNotFound)
+		checkErr(t, "TransitionClip missing", s.TransitionClip(ctx, c, clips.StatusUploading), partyline.ErrNotFound)
+		c = getClip(t, s, "c_up")
+		c.Visibility = "friends"
+		checkErr(t, "EditClip bad visibility", s.EditClip(ctx, c), partyline.ErrInvalid)
+		c = getClip(t, s, "c_up")
+		c.Status = "done"
+		checkErr(t, "TransitionClip bad status", s.TransitionClip(ctx, c, clips.StatusReady), partyline.ErrInvalid)
+	})
+	t.Run("ClipsWithStatus", func(t *testing.T) {
+		for i, id := range []string{"c_p2", "c_p1"} {
+			c := newClip(id, "bo", base.Add(time.Duration(i)*time.Second))
+			c.Status = clips.StatusProcessing
+			must(t, "CreateClip", s.CreateClip(ctx, c))
+		}
+		got, err := s.ClipsWithStatus(ctx, clips.StatusProcessing, 10)
+		must(t, "ClipsWithStatus", err)
+		var ids []string
+		for _, c := range got {
+			ids = append(ids, c.ID)
+		}
+		// By id, oldest first; the winner of ConcurrentTransitions is processing too.
+		if diff := cmp.Diff([]string{"c_p1", "c_p2", "c_race"}, ids); diff != "" {
+			t.Errorf("ClipsWithStatus(processing) (-want +got):\n%s", diff)
+		}
+		got, err = s.ClipsWithStatus(ctx, clips.StatusProcessing, 1)
+		must(t, "ClipsWithStatus", err)
+		if len(got) != 1 {
+			t.Errorf("ClipsWithStatus limit 1 gave %d clips", len(got))
+		}
+	})
+	t.Run("Comments", func(t *testing.T) {
+		c := clips.Comment{ID: idAt(base), ClipID: "c_up", Author: "bo", Body: "nice", CreatedAt: base}
+		must(t, "AddComment", s.AddComment(ctx, c))
+		must(t, "AddComment", s.AddComment(ctx, clips.Comment{ID: idAt(base.Add(time.Second)), ClipID: "c_up", Author: "ada", Body: "ty"}))
+		got, err := s.GetComment(ctx, c.ID)
+		must(t, "GetComment", err)
+		c.CreatedAt = ms(base)
+		if diff := cmp.Diff(c, got); diff != "" {
+			t.Errorf("GetComment (-want +got):\n%s", diff)
+		}
+		must(t, "DeleteComment", s.DeleteComment(ctx, c.ID))
+		if n := getClip(t, s, "c_up").Comments; n != 1 {
+			t.Errorf("comments after DeleteComment = %d, want 1", n)
+		}
+		_, err = s.GetComment(ctx, c.ID)
+		checkErr(t, "GetComment deleted", err, partyline.ErrNotFound)
+		checkErr(t, "DeleteComment twice", s.DeleteComment(ctx, c.ID), partyline.ErrNotFound)
+		if n := getClip(t, s, "c_up").Comments; n != 1 {
+			t.Errorf("comments after a second DeleteComment = %d, want 1", n)
+		}
+	})
+}
+
+func testPublicClipPaging(t *testing.T, s Store) {
+	ctx := t.Context()
+	ensureUsers(t, s, "ada", "bo")
+	var want []string // newest first: only public and ready
+	for i := range 30 {
+		at := base.Add(time.Duration(i) * time.Second)
+		c := newClip("c_"+idAt(at), "ada", at)
+		switch i % 5 {
+		case 1:
+			c.Visibility = clips.Private
+		case 2:
+			c.Visibility = clips.Unlisted
+		case 3:
+			c.Status = clips.StatusProcessing
+		default:
+			want = append([]string{c.ID}, want...)
+		}
+		must(t, "CreateClip", s.CreateClip(ctx, c))
+	}
+	must(t, "CreateClip", s.CreateClip(ctx, newClip("c_"+idAt(base.Add(time.Hour)), "bo", base)))
+	for _, limit := range []int{1, 4, 200} {
+		t.Run(fmt.Sprintf("Limit%d", limit), func(t *testing.T) {
+			got := pageAll(t, func(cursor string) ([]string, string, error) {
+				cs, next, err := s.PublicUserClips(ctx, "ada", cursor, limit)
+				out := make([]string, len(cs))
+				for i, c := range cs {
+					out[i] = c.ID
+				}
+				return out, next, err
+			}, nil)
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("paged PublicUserClips (-want +got):\n%s", diff)
+			}
+		})
+	}
+	t.Run("InvalidCursor", func(t *testing.T) {
+		for _, cursor := range []string{"!!not base64!!", keyset.EncodeTimeID(base, want[0])} {
+			_, _, err := s.PublicUserClips(ctx, "ada", cursor, 5)
+			checkErr(t, "PublicUserClips cursor "+cursor, err, partyline.ErrInvalid)
+		}
+	})
 }

@@ -1,0 +1,49 @@
+package clips_test
+
+import (
+	"net/http"
+	"sync"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/partyline/partyline/clips"
+)
+
+// TestEngagementHooks checks that stored views, new likes and comments
+// reach OnEvent and OnComment, as the feed needs, and that a repeated like
+// or a refused request does not.
+func TestEngagementHooks(t *testing.T) {
+	var mu sync.Mutex
+	var got []string
+	s := newStack(t, stackOpts{edit: func(o *clips.Options) {
+		o.OnEvent = func(ev clips.Event) {
+			mu.Lock()
+			defer mu.Unlock()
+			if ev.At.IsZero() {
+				t.Errorf("event %+v without a time", ev)
+			}
+			got = append(got, ev.Kind+" "+ev.UserID)
+		}
+		o.OnComment = func(c clips.Comment) {
+			mu.Lock()
+			defer mu.Unlock()
+			got = append(got, "comment "+c.Author+" "+c.Body)
+		}
+	}})
+	c := s.create("u_owner", "public")
+	s.upload("u_owner", c.ID, fakeMP4(4096), "video/mp4")
+	s.waitStatus("u_owner", c.ID, "ready")
+
+	s.want(http.StatusNoContent, req{method: "POST", path: "/v1/clips/" + c.ID + "/views", user: "u_fan", body: map[string]any{"watched_ms": 1500}})
+	s.want(http.StatusOK, req{method: "PUT", path: "/v1/clips/" + c.ID + "/like", user: "u_fan"})
+	s.want(http.StatusOK, req{method: "PUT", path: "/v1/clips/" + c.ID + "/like", user: "u_fan"}) // already liked
+	s.want(http.StatusCreated, req{method: "POST", path: "/v1/clips/" + c.ID + "/comments", user: "u_fan", body: map[string]any{"body": "gg"}})
+	s.want(http.StatusBadRequest, req{method: "POST", path: "/v1/clips/" + c.ID + "/views", user: "u_fan", body: map[string]any{"watched_ms": -1}})
+
+	mu.Lock()
+	defer mu.Unlock()
+	if diff := cmp.Diff([]string{"view u_fan", "like u_fan", "comment u_fan gg"}, got); diff != "" {
+		t.Errorf("hooks (-want +got):\n%s", diff)
+	}
+}

@@ -1,0 +1,135 @@
+package clips
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/partyline/partyline"
+)
+
+func TestSniffVideo(t *testing.T) {
+	webm := []byte{0x1A, 0x45, 0xDF, 0xA3, 0x9F, 0x42, 0x86, 0x81, 0x01, 0x42, 0xF7, 0x81, 0x01, 0x42, 0x82, 0x84, 'w', 'e', 'b', 'm', 0x42, 0x87}
+	for _, tc := range []struct {
+		name string
+		head []byte
+		want string
+	}{
+		{"mp4 isom", []byte("\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2"), TypeMP4},
+		{"mp4 by compatible brand", []byte("\x00\x00\x00\x1cftypXYZW\x00\x00\x00\x00abcdmp42efgh"), TypeMP4},
+		{"quicktime", []byte("\x00\x00\x00\x14ftypqt  \x00\x00\x00\x00qt  "), ""},
+		{"ftyp with a silly size", []byte("\xff\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2"), ""},
+		{"webm", webm, TypeWebM},
+		{"matroska", bytes.Replace(webm, []byte("webm"), []byte("mkvx"), 1), ""},
+		{"html", []byte("<!doctype html><html></html>"), ""},
+		{"html then ftyp", []byte("<html>\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isom"), ""},
+		{"short", []byte("\x00\x00"), ""},
+		{"empty", nil, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := sniffVideo(tc.head); got != tc.want {
+				t.Errorf("sniffVideo = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+func FuzzSniffVideo(f *testing.F) {
+	f.Add([]byte("\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2"))
+	f.Add([]byte{0x1A, 0x45, 0xDF, 0xA3, 0x42, 0x82, 0xFF})
+	f.Fuzz(func(t *testing.T, b []byte) { _ = sniffVideo(b) })
+}
+
+func TestLimiterBounded(t *testing.T) {
+	l := newLimiter("likes", RateLimit{Burst: 2, Per: time.Hour}, RateLimit{}, 3)
+	for i := range 10 {
+		if err := l.allow(httptest.NewRecorder(), fmt.Sprint("u", i)); err != nil {
+			t.Fatalf("first request of a user: %v", err)
+		}
+		if n := l.size(); n > 3 {
+			t.Fatalf("%d limiters kept, want at most 3", n)
+		}
+	}
+	w := httptest.NewRecorder()
+	_ = l.allow(w, "u9")
+	if err := l.allow(w, "u9"); !errors.Is(err, partyline.ErrRateLimited) {
+		t.Errorf("third request within the burst of 2: %v, want rate limited", err)
+	}
+	off := newLimiter("x", RateLimit{Burst: -1}, RateLimit{Burst: 1, Per: time.Hour}, 3)
+	for range 5 {
+		if err := off.allow(httptest.NewRecorder(), "u"); err != nil {
+			t.Fatalf("a limit turned off refused: %v", err)
+		}
+	}
+}
+
+type failingReader struct{ n int }
+
+func (r *failingReader) Read(p []byte) (int, error) {
+	if r.n <= 0 {
+		return 0, partyline.Errorf(partyline.ErrTooLarge, "boom")
+	}
+	m := min(len(p), r.n)
+	r.n -= m
+	return m, nil
+}
+
+func TestDirBlobs(t *testing.T) {
+	root := t.TempDir()
+	ctx := context.Background()
+	// A crashed Put's temporary file is removed at start.
+	if err := os.MkdirAll(filepath.Join(root, tmpDir), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, tmpDir, "left"), []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d, err := NewDir(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if entries, _ := os.ReadDir(filepath.Join(root, tmpDir)); len(entries) != 0 {
+		t.Errorf("NewDir left %d temporary files", len(entries))
+	}
+	// A failed Put leaves nothing, and its error is the reader's.
+	_, err = d.Put(ctx, "clips/c_1/media", &failingReader{n: 3 << 20})
+	if !errors.Is(err, partyline.ErrTooLarge) {
+		t.Errorf("Put with a failing reader: %v, want the reader's error", err)
+	}
+	if _, err := d.Get(ctx, "clips/c_1/media"); !errors.Is(err, partyline.ErrNotFound) {
+		t.Errorf("Get after a failed Put: %v, want not found", err)
+	}
+	if entries, _ := os.ReadDir(filepath.Join(root, tmpDir)); len(entries) != 0 {
+		t.Errorf("a failed Put left %d temporary files", len(entries))
+	}
+	n, err := d.Put(ctx, "clips/c_1/media", bytes.NewReader([]byte("hello")))
+	if err != nil || n != 5 {
+		t.Fatalf("Put: %d, %v", n, err)
+	}
+	b, err := d.Get(ctx, "clips/c_1/media")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(b.Content)
+	b.Content.Close()
+	if string(got) != "hello" || b.Size != 5 {
+		t.Errorf("Get = %q size %d", got, b.Size)
+	}
+	for range 2 {
+		if err := d.Delete(ctx, "clips/c_1/media"); err != nil {
+			t.Errorf("Delete: %v", err)
+		}
+	}
+	for _, key := range []string{"", "../x", "a//b", ".tmp/x", "a/../../b", "a b"} {
+		if _, err := d.Put(ctx, key, bytes.NewReader(nil)); !errors.Is(err, partyline.ErrInvalid) {
+			t.Errorf("Put(%q): %v, want invalid", key, err)
+		}
+	}
+}
