@@ -32,17 +32,36 @@ func (a *app) routes() (http.Handler, error) {
 	r.Get("/readyz", a.handleReadyz)
 
 	r.Handle("/v1/ws", a.node)
+	// Clip media uploads stream up to --max-upload-bytes, so they live
+	// outside the /v1 group and its JSON body limit.
+	r.Group(func(r chi.Router) {
+		r.Use(a.optionalUser)
+		r.Put("/v1/clips/{id}/media", a.clips.HandleUpload)
+		r.Mount("/v1/uploads", a.clips.UploadRoutes())
+	})
 	r.Route("/v1", func(r chi.Router) {
 		r.Use(httpx.MaxBody(maxJSONBody))
 		r.Mount("/server", a.node.ServerAPI())
 		if a.dev && a.signer != nil {
 			r.Post("/dev/token", a.handleDevToken)
 		}
+		r.Get("/openapi.json", a.handleOpenAPI)
+		// Clips: reads serve public clips to anonymous callers, so the user
+		// is optional here and the handlers decide.
+		r.Group(func(r chi.Router) {
+			r.Use(a.optionalUser)
+			r.Mount("/clips", a.clips.Routes())
+			r.Get("/users/{id}/clips", a.clips.HandleUserClips)
+		})
 		r.Group(func(r chi.Router) {
 			r.Use(a.requireUser)
 			r.Get("/me", a.handleMe)
 			r.Get("/me/rooms", a.chat.HandleMyRooms)
 			r.Mount("/rooms", a.chat.RoomRoutes())
+			// Feed: follows and profiles under /users/{id} (beside clips'
+			// /users/{id}/clips) and the feeds under /feed.
+			a.feed.MountUsers(r)
+			r.Mount("/feed", a.feed.Routes())
 		})
 	})
 	return r, nil

@@ -22,6 +22,8 @@ Usage:
   partyline migrate [flags]            apply the database migrations and exit
   partyline token --user NAME [--ttl 24h]
                                        print a token signed with the configured secret
+  partyline feed-eval [--seed N] [--json]
+                                       evaluate the feed's ranking model on a synthetic world
   partyline version                    print the version
 
 Run "partyline serve -h" for every setting. Each flag is also a PARTYLINE_*
@@ -46,6 +48,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return migrate(ctx, rest, getenv, stdout, stderr)
 	case "token":
 		return token(rest, getenv, stdout, stderr)
+	case "feed-eval":
+		return feedEval(rest, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "partyline", buildVersion())
 		return nil

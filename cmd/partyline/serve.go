@@ -20,6 +20,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/partyline/partyline/clips"
+	"github.com/partyline/partyline/feed"
 	"github.com/partyline/partyline/internal/auth"
 	"github.com/partyline/partyline/internal/httpx"
 	"github.com/partyline/partyline/realtime"
@@ -41,6 +43,8 @@ type app struct {
 	registry *prometheus.Registry
 	node     *realtime.Node
 	chat     *chat.Chat
+	clips    *clips.Service
+	feed     *feed.Feed // follows and feeds; see setupFeed
 	backend  *backend
 	ready    atomic.Bool
 	// drainHooks run, in order, after readiness turns false and before the
@@ -97,6 +101,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	defer be.close()
 	a.backend = be
 
+	if err := a.setupClips(); err != nil {
+		return err
+	}
+	if err := a.setupFeed(); err != nil {
+		return err
+	}
 	if err := a.setupRealtime(); err != nil {
 		return err
 	}
@@ -154,10 +164,23 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 			}
 		}
 	}()
+	// Clips work off the request path (processing, live counters, clip.new)
+	// until the HTTP servers have shut down, so no request is left without
+	// it; the node and then the store stop after.
+	clipsCtx, stopClips := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopClips()
+	g.Go(func() error { return a.clips.Run(clipsCtx) })
+	// The feed learns and saves its model until the HTTP servers have shut
+	// down; its Run saves once more as it stops, before the store closes.
+	feedCtx, stopFeed := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopFeed()
+	g.Go(func() error { return a.feed.Run(feedCtx) })
 	g.Go(func() error { return serveHTTP(mainSrv, mainLn, "main") })
 	g.Go(func() error { return serveHTTP(adminSrv, adminLn, "admin") })
 	g.Go(func() error {
 		<-gctx.Done()
+		defer stopClips()
+		defer stopFeed()
 		return a.shutdown(mainSrv, adminSrv)
 	})
 	err = g.Wait()
@@ -209,7 +232,7 @@ func (a *app) setupRealtime() error {
 	node, err := realtime.New(realtime.Options{
 		NodeID:           a.cfg.NodeID,
 		Auth:             tokenAuth{a.authn},
-		Extensions:       []realtime.Extension{ch},
+		Extensions:       []realtime.Extension{ch, a.clips},
 		Broker:           a.backend.broker,
 		Stream:           a.backend.stream,
 		Presence:         a.backend.presence,
@@ -226,6 +249,7 @@ func (a *app) setupRealtime() error {
 		return err
 	}
 	ch.SetPublisher(node)
+	a.clips.SetNotifier(node)
 	a.node, a.chat = node, ch
 	a.drainHooks = append(a.drainHooks, node.Drain)
 	return nil
@@ -304,4 +328,17 @@ func buildAuth(cfg config, dev bool) (*auth.Verifier, *auth.Signer, error) {
 		return nil, nil, fmt.Errorf("jwt: %w", err)
 	}
 	return v, s, nil
+}
+
+// setupFeed builds the feed: follows, the following, trending and for-you
+// feeds, and the ranking model, which its Run loads from and saves to the
+// store. Engagement reaches the model through feed.Observe and
+// feed.ObserveComment.
+func (a *app) setupFeed() error {
+	f, err := feed.New(feed.Options{Store: a.store, Logger: a.logger, Registerer: a.registry})
+	if err != nil {
+		return err
+	}
+	a.feed = f
+	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/partyline/partyline"
+	"github.com/partyline/partyline/clips"
 	"github.com/partyline/partyline/feed"
 	"github.com/partyline/partyline/store/internal/keyset"
 )
@@ -211,4 +212,331 @@ func testFollowPaging(t *testing.T, s Store) {
 			t.Errorf("Followers limit 0 = %d edges, next %q; want all %d and no next", len(fs), next, n)
 		}
 	})
+}
+
+// feedClip returns a listable clip of owner and game made at at.
+func feedClip(id, owner, game string, at time.Time) clips.Clip {
+	c := newClip(id, owner, at)
+	c.Game = game
+	return c
+}
+
+func clipIDs(cs []clips.Clip) []string {
+	out := make([]string, len(cs))
+	for i, c := range cs {
+		out[i] = c.ID
+	}
+	return out
+}
+
+func sortedIDs(cs []clips.Clip) []string {
+	out := clipIDs(cs)
+	sort.Strings(out)
+	return out
+}
+
+func testFeedProfile(t *testing.T, s Store) {
+	ctx := t.Context()
+	ensureUsers(t, s, "ada", "bo", "cy")
+	for _, f := range [][2]string{{"bo", "ada"}, {"cy", "ada"}, {"ada", "bo"}} {
+		_, err := s.Follow(ctx, f[0], f[1])
+		must(t, "Follow", err)
+	}
+	for i, vis := range []string{clips.Public, clips.Public, clips.Unlisted, clips.Private} {
+		c := newClip(fmt.Sprintf("c_%d", i), "ada", base.Add(time.Duration(i)*time.Second))
+		c.Visibility = vis
+		must(t, "CreateClip", s.CreateClip(ctx, c))
+	}
+	processing := newClip("c_proc", "ada", base)
+	processing.Status = clips.StatusProcessing
+	must(t, "CreateClip", s.CreateClip(ctx, processing))
+
+	for _, tc := range []struct {
+		user, viewer string
+		want         feed.Profile
+	}{
+		{"ada", "ada", feed.Profile{ID: "ada", Followers: 2, Following: 1, Clips: 5}},
+		{"ada", "bo", feed.Profile{ID: "ada", Followers: 2, Following: 1, Clips: 2, Followed: true}},
+		{"ada", "", feed.Profile{ID: "ada", Followers: 2, Following: 1, Clips: 2}},
+		{"cy", "ada", feed.Profile{ID: "cy", Following: 1}},
+	} {
+		t.Run(tc.user+" seen by "+tc.viewer, func(t *testing.T) {
+			got, err := s.Profile(ctx, tc.user, tc.viewer)
+			must(t, "Profile", err)
+			if got.CreatedAt.IsZero() {
+				t.Errorf("Profile CreatedAt is zero")
+			}
+			got.CreatedAt = time.Time{}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("Profile (-want +got):\n%s", diff)
+			}
+		})
+	}
+	_, err := s.Profile(ctx, "nobody", "ada")
+	checkErr(t, "Profile(nobody)", err, partyline.ErrNotFound)
+}
+
+func testFollowingClips(t *testing.T, s Store) {
+	ctx := t.Context()
+	ensureUsers(t, s, "fan", "a", "b", "c", "stranger")
+	for _, u := range []string{"a", "b", "c"} {
+		_, err := s.Follow(ctx, "fan", u)
+		must(t, "Follow", err)
+	}
+	// 30 listable clips over three followees, several in each millisecond,
+	// so the id breaks ties; plus clips that must never be listed.
+	var want []string
+	for i := range 30 {
+		owner := []string{"a", "b", "c"}[i%3]
+		at := base.Add(time.Duration(i/4) * time.Millisecond)
+		id := fmt.Sprintf("c_%02d", (i*11)%30)
+		must(t, "CreateClip", s.CreateClip(ctx, feedClip(id, owner, "valorant", at)))
+		want = append(want, fmt.Sprintf("%d/%s", ms(at).UnixMilli(), id))
+	}
+	sort.Sort(sort.Reverse(sort.StringSlice(want)))
+	hidden := []clips.Clip{feedClip("h_unlisted", "a", "g", base), feedClip("h_private", "b", "g", base),
+		feedClip("h_processing", "c", "g", base), feedClip("h_stranger", "stranger", "g", base)}
+	hidden[0].Visibility, hidden[1].Visibility, hidden[2].Status = clips.Unlisted, clips.Private, clips.StatusProcessing
+	for _, c := range hidden {
+		must(t, "CreateClip", s.CreateClip(ctx, c))
+	}
+	key := func(c clips.Clip) string { return fmt.Sprintf("%d/%s", c.CreatedAt.UnixMilli(), c.ID) }
+	pageKeys := func(t *testing.T, limit int, during func(page int)) []string {
+		return pageAll(t, func(cursor string) ([]string, string, error) {
+			cs, next, err := s.FollowingClips(ctx, "fan", cursor, limit)
+			out := make([]string, len(cs))
+			for i, c := range cs {
+				out[i] = key(c)
+				if c.Visibility != clips.Public || c.Status != clips.StatusReady {
+					t.Errorf("FollowingClips listed %s (%s, %s)", c.ID, c.Visibility, c.Status)
+				}
+			}
+			return out, next, err
+		}, during)
+	}
+	for _, limit := range []int{1, 7, 30, 200} {
+		t.Run(fmt.Sprintf("Limit%d", limit), func(t *testing.T) {
+			if diff := cmp.Diff(want, pageKeys(t, limit, nil)); diff != "" {
+				t.Errorf("following feed (-want +got):\n%s", diff)
+			}
+		})
+	}
+	t.Run("FullClip", func(t *testing.T) {
+		cs, _, err := s.FollowingClips(ctx, "fan", "", 1)
+		must(t, "FollowingClips", err)
+		got := getClip(t, s, cs[0].ID)
+		if diff := cmp.Diff(got, cs[0]); diff != "" {
+			t.Errorf("a feed clip differs from GetClip (-get +feed):\n%s", diff)
+		}
+	})
+	t.Run("StableUnderInserts", func(t *testing.T) {
+		got := pageKeys(t, 4, func(page int) {
+			c := feedClip(fmt.Sprintf("n_%02d", page), "a", "valorant", time.Now())
+			must(t, "CreateClip", s.CreateClip(ctx, c))
+		})
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("paging while clips arrive (-want +got):\n%s", diff)
+		}
+		first, _, err := s.FollowingClips(ctx, "fan", "", 1)
+		must(t, "FollowingClips", err)
+		if len(first) != 1 || first[0].ID[:2] != "n_" {
+			t.Errorf("first clip after new posts = %v, want a new one at once", clipIDs(first))
+		}
+	})
+	t.Run("ManyFollowees", func(t *testing.T) {
+		// Stores may plan differently for someone who follows many; the
+		// answer must not change.
+		ensureUsers(t, s, "superfan")
+		var want []string
+		for i := range 130 {
+			u := fmt.Sprintf("m%03d", i)
+			ensureUsers(t, s, u)
+			_, err := s.Follow(ctx, "superfan", u)
+			must(t, "Follow", err)
+			if i%2 == 0 {
+				at := base.Add(time.Duration(i%7) * time.Millisecond)
+				id := fmt.Sprintf("m_%03d", i)
+				must(t, "CreateClip", s.CreateClip(ctx, feedClip(id, u, "valorant", at)))
+				want = append(want, fmt.Sprintf("%d/%s", ms(at).UnixMilli(), id))
+			}
+		}
+		sort.Sort(sort.Reverse(sort.StringSlice(want)))
+		got := pageAll(t, func(cursor string) ([]string, string, error) {
+			cs, next, err := s.FollowingClips(ctx, "superfan", cursor, 9)
+			out := make([]string, len(cs))
+			for i, c := range cs {
+				out[i] = key(c)
+			}
+			return out, next, err
+		}, nil)
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("following feed of someone following 130 (-want +got):\n%s", diff)
+		}
+	})
+	t.Run("NotFollowing", func(t *testing.T) {
+		cs, next, err := s.FollowingClips(ctx, "stranger", "", 10)
+		must(t, "FollowingClips", err)
+		if len(cs) != 0 || next != "" {
+			t.Errorf("FollowingClips of someone following nobody = %v, %q", clipIDs(cs), next)
+		}
+	})
+	t.Run("InvalidCursor", func(t *testing.T) {
+		for _, cursor := range []string{"%%%", keyset.EncodeID("c_01")} {
+			_, _, err := s.FollowingClips(ctx, "fan", cursor, 5)
+			checkErr(t, "FollowingClips cursor "+cursor, err, partyline.ErrInvalid)
+		}
+	})
+}
+
+func testFeedCandidates(t *testing.T, s Store) {
+	ctx := t.Context()
+	ensureUsers(t, s, "a", "b")
+	for i := range 6 {
+		must(t, "CreateClip", s.CreateClip(ctx, feedClip(fmt.Sprintf("a_%d", i), "a", "cs2", base.Add(time.Duration(i)*time.Minute))))
+		must(t, "CreateClip", s.CreateClip(ctx, feedClip(fmt.Sprintf("b_%d", i), "b", "dota", base.Add(time.Duration(i)*time.Minute))))
+	}
+	priv := feedClip("a_private", "a", "cs2", base.Add(time.Hour))
+	priv.Visibility = clips.Private
+	unl := feedClip("b_unlisted", "b", "dota", base.Add(time.Hour))
+	unl.Visibility = clips.Unlisted
+	up := feedClip("a_uploading", "a", "cs2", base.Add(time.Hour))
+	up.Status = clips.StatusUploading
+	for _, c := range []clips.Clip{priv, unl, up} {
+		must(t, "CreateClip", s.CreateClip(ctx, c))
+	}
+
+	for _, tc := range []struct {
+		name string
+		list func() ([]clips.Clip, error)
+		want []string
+	}{
+		{"GameClips", func() ([]clips.Clip, error) { return s.GameClips(ctx, []string{"cs2", "dota", "none"}, 2) },
+			[]string{"a_4", "a_5", "b_4", "b_5"}},
+		{"GameClipsNone", func() ([]clips.Clip, error) { return s.GameClips(ctx, nil, 2) }, []string{}},
+		{"CreatorClips", func() ([]clips.Clip, error) { return s.CreatorClips(ctx, []string{"a"}, 3) },
+			[]string{"a_3", "a_4", "a_5"}},
+		{"CreatorClipsZero", func() ([]clips.Clip, error) { return s.CreatorClips(ctx, []string{"a"}, 0) }, []string{}},
+		{"ListableClips", func() ([]clips.Clip, error) {
+			return s.ListableClips(ctx, []string{"a_1", "b_2", "a_private", "b_unlisted", "a_uploading", "missing", "a_1"})
+		}, []string{"a_1", "b_2"}},
+		{"ListableClipsNone", func() ([]clips.Clip, error) { return s.ListableClips(ctx, nil) }, []string{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := tc.list()
+			must(t, tc.name, err)
+			if got == nil {
+				t.Errorf("%s returned nil, want an empty slice", tc.name)
+			}
+			if diff := cmp.Diff(tc.want, sortedIDs(got)); diff != "" {
+				t.Errorf("%s (-want +got):\n%s", tc.name, diff)
+			}
+		})
+	}
+}
+
+func testFeedEngagement(t *testing.T, s Store) {
+	ctx := t.Context()
+	ensureUsers(t, s, "ada", "bo", "cy")
+	now := ms(time.Now())
+	hour := now.Truncate(time.Hour)
+	c := feedClip("c_hot", "ada", "apex", now.Add(-2*time.Hour))
+	c.DurationMS = 20000
+	must(t, "CreateClip", s.CreateClip(ctx, c))
+	hidden := feedClip("c_hidden", "ada", "apex", now.Add(-2*time.Hour))
+	hidden.Visibility = clips.Unlisted
+	must(t, "CreateClip", s.CreateClip(ctx, hidden))
+	old := now.Add(-48 * time.Hour)
+	for _, e := range []clips.Event{
+		{ClipID: "c_hot", UserID: "bo", Kind: clips.EventView, WatchedMS: 19000, At: now},   // complete
+		{ClipID: "c_hot", UserID: "cy", Kind: clips.EventView, WatchedMS: 5000, At: now},    // partial
+		{ClipID: "c_hot", UserID: "cy", Kind: clips.EventSkip, WatchedMS: 900, At: now},     // skip
+		{ClipID: "c_hot", UserID: "bo", Kind: clips.EventShare, At: now},                    // share
+		{ClipID: "c_hot", UserID: "bo", Kind: clips.EventLike, At: now},                     // counted from likes
+		{ClipID: "c_hot", UserID: "bo", Kind: clips.EventView, WatchedMS: 20000, At: old},   // too old
+		{ClipID: "c_hidden", UserID: "bo", Kind: clips.EventView, WatchedMS: 1000, At: now}, // not listable
+	} {
+		must(t, "RecordEvent", s.RecordEvent(ctx, e))
+	}
+	_, err := s.Like(ctx, "c_hot", "bo")
+	must(t, "Like", err)
+	_, err = s.Like(ctx, "c_hidden", "bo")
+	must(t, "Like", err)
+	must(t, "AddComment", s.AddComment(ctx, clips.Comment{ID: idAt(now), ClipID: "c_hot", Author: "cy", Body: "gg", CreatedAt: now}))
+
+	got, err := s.Engagement(ctx, now.Add(-time.Hour))
+	must(t, "Engagement", err)
+	// Likes and comments carry the store's clock; allow the hour to have
+	// turned between the events and the likes.
+	sum := feed.Engagement{ClipID: "c_hot", Owner: "ada", Game: "apex", DurationMS: 20000, CreatedAt: ms(c.CreatedAt), Hour: hour}
+	for _, e := range got {
+		if e.ClipID != "c_hot" {
+			t.Errorf("Engagement lists %s, which is not listable", e.ClipID)
+			continue
+		}
+		if e.Hour.Before(hour) || !e.Hour.Equal(e.Hour.Truncate(time.Hour)) {
+			t.Errorf("Engagement hour %v, want a whole hour from %v", e.Hour, hour)
+		}
+		sum.Views += e.Views
+		sum.Completes += e.Completes
+		sum.Skips += e.Skips
+		sum.Likes += e.Likes
+		sum.Shares += e.Shares
+		sum.Comments += e.Comments
+	}
+	want := feed.Engagement{ClipID: "c_hot", Owner: "ada", Game: "apex", DurationMS: 20000, CreatedAt: ms(c.CreatedAt), Hour: hour,
+		Views: 2, Completes: 1, Skips: 1, Likes: 1, Shares: 1, Comments: 1}
+	if diff := cmp.Diff(want, sum); diff != "" {
+		t.Errorf("Engagement summed over hours (-want +got):\n%s", diff)
+	}
+
+	t.Run("ViewerHistory", func(t *testing.T) {
+		hs, err := s.ViewerHistory(ctx, "bo", 100)
+		must(t, "ViewerHistory", err)
+		var kinds []string
+		for i, h := range hs {
+			kinds = append(kinds, h.ClipID+"/"+h.Kind)
+			if i > 0 && h.At.After(hs[i-1].At) {
+				t.Errorf("ViewerHistory not newest first: %v after %v", h.At, hs[i-1].At)
+			}
+			if h.Owner != "ada" || h.Game != "apex" {
+				t.Errorf("ViewerHistory event %+v lacks the clip's owner and game", h)
+			}
+		}
+		sort.Strings(kinds)
+		wantKinds := []string{"c_hidden/like", "c_hidden/view", "c_hot/like", "c_hot/share", "c_hot/view", "c_hot/view"}
+		if diff := cmp.Diff(wantKinds, kinds); diff != "" {
+			t.Errorf("ViewerHistory(bo) (-want +got):\n%s", diff)
+		}
+		hs, err = s.ViewerHistory(ctx, "bo", 2)
+		must(t, "ViewerHistory", err)
+		if len(hs) != 2 || hs[0].At.Before(now) {
+			t.Errorf("ViewerHistory limit 2 = %+v, want the two newest", hs)
+		}
+		hs, err = s.ViewerHistory(ctx, "nobody", 10)
+		must(t, "ViewerHistory", err)
+		if hs == nil || len(hs) != 0 {
+			t.Errorf("ViewerHistory(nobody) = %#v, want empty", hs)
+		}
+	})
+}
+
+func testFeedModel(t *testing.T, s Store) {
+	ctx := t.Context()
+	_, err := s.LoadModel(ctx, "ranker")
+	checkErr(t, "LoadModel before any save", err, partyline.ErrNotFound)
+	for _, blob := range [][]byte{{1, 2, 3}, {}, make([]byte, 1<<20)} {
+		must(t, "SaveModel", s.SaveModel(ctx, "ranker", blob))
+		got, err := s.LoadModel(ctx, "ranker")
+		must(t, "LoadModel", err)
+		if diff := cmp.Diff(blob, got); diff != "" {
+			t.Errorf("LoadModel after SaveModel of %d bytes (-want +got):\n%s", len(blob), diff)
+		}
+	}
+	must(t, "SaveModel", s.SaveModel(ctx, "other", []byte("x")))
+	got, err := s.LoadModel(ctx, "ranker")
+	must(t, "LoadModel", err)
+	if len(got) != 1<<20 {
+		t.Errorf("saving another name changed ranker: %d bytes", len(got))
+	}
+	checkErr(t, "SaveModel with no name", s.SaveModel(ctx, "", nil), partyline.ErrInvalid)
 }

@@ -1,0 +1,28 @@
+package feed
+
+// Internals the external tests use.
+
+// RefreshBoard rebuilds the trending boards now.
+func (f *Feed) RefreshBoard() { f.refreshBoard() }
+
+// Learned returns how many observations Run has processed.
+func (f *Feed) Learned() int64 { return f.learned() }
+
+// Predict returns the model's raw prediction for a fixed feature set, to
+// compare models.
+func (f *Feed) Predict(features ...string) float64 {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	hs := make([]uint64, len(features))
+	for i, s := range features {
+		hs[i] = hash(s)
+	}
+	return f.r.model.predict(hs)
+}
+
+// ModelState returns copies of the model's coordinates.
+func (f *Feed) ModelState() (z, n []float64) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return append([]float64(nil), f.r.model.z...), append([]float64(nil), f.r.model.n...)
+}

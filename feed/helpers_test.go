@@ -1,0 +1,304 @@
+package feed_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/partyline/partyline"
+	"github.com/partyline/partyline/clips"
+	"github.com/partyline/partyline/feed"
+	"github.com/partyline/partyline/internal/auth"
+	"github.com/partyline/partyline/internal/httpx"
+	"github.com/partyline/partyline/store/sqlite"
+)
+
+// waitFor bounds every wait; a wait that succeeds returns at once.
+const waitFor = 10 * time.Second
+
+// eventually polls cond until it holds, failing the test after waitFor.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(waitFor)
+	tick := time.NewTicker(2 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", waitFor, what)
+		}
+		<-tick.C
+	}
+}
+
+// clock is a settable clock.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Set(t time.Time) {
+	c.mu.Lock()
+	c.t = t
+	c.mu.Unlock()
+}
+
+// testStore is what the tests need of a store.
+type testStore interface {
+	feed.Store
+	clips.Store
+	auth.UserStore
+}
+
+// openSQLite returns a migrated SQLite store in a file of the test's
+// temporary directory; path is the file, so a test can open it again.
+func openSQLite(t *testing.T, path string) *sqlite.DB {
+	t.Helper()
+	if path == "" {
+		path = filepath.Join(t.TempDir(), "feed.db")
+	}
+	db, err := sqlite.Open(context.Background(), sqlite.Options{Path: path})
+	if err != nil {
+		t.Fatalf("sqlite.Open: %v", err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if err := db.Migrate(context.Background()); err != nil {
+		t.Fatalf("Migrate: %v", err)
+	}
+	return db
+}
+
+// env is a feed with its store, clock and HTTP server.
+type env struct {
+	t     *testing.T
+	db    testStore
+	clock *clock
+	feed  *feed.Feed
+	srv   *httptest.Server
+}
+
+// newEnv builds a feed over a fresh SQLite store; edit adjusts its options.
+// The feed's Run is not started; start does that.
+func newEnv(t *testing.T, db testStore, edit func(*feed.Options)) *env {
+	t.Helper()
+	if db == nil {
+		db = openSQLite(t, "")
+	}
+	c := &clock{t: time.Now().UTC().Truncate(time.Millisecond)}
+	opts := feed.Options{Store: db, Now: c.Now, Model: feed.ModelOptions{Bits: 16}, BoardInterval: time.Hour}
+	if edit != nil {
+		edit(&opts)
+	}
+	f, err := feed.New(opts)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	r := chi.NewRouter()
+	r.NotFound(httpx.NotFound)
+	r.MethodNotAllowed(httpx.MethodNotAllowed)
+	r.Route("/v1", func(r chi.Router) {
+		r.Use(bearerUser)
+		f.MountUsers(r)
+		r.Mount("/feed", f.Routes())
+	})
+	srv := httptest.NewServer(r)
+	t.Cleanup(srv.Close)
+	return &env{t: t, db: db, clock: c, feed: f, srv: srv}
+}
+
+// start runs the feed until the test ends, and waits for it to stop.
+func (e *env) start() {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- e.feed.Run(ctx) }()
+	e.t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			e.t.Errorf("Run: %v", err)
+		}
+	})
+}
+
+// bearerUser takes the bearer token as the user id, standing in for the
+// server's JWT middleware.
+func bearerUser(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tok, ok := auth.BearerToken(r)
+		if !ok {
+			httpx.Error(w, r, partyline.Errorf(partyline.ErrUnauthorized, "no bearer token"))
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(auth.WithUser(r.Context(), auth.User{ID: tok})))
+	})
+}
+
+// do sends a request as user ("" for none) and returns the status and body.
+func (e *env) do(method, path, user string) (int, []byte) {
+	e.t.Helper()
+	req, err := http.NewRequest(method, e.srv.URL+path, nil)
+	if err != nil {
+		e.t.Fatalf("NewRequest: %v", err)
+	}
+	if user != "" {
+		req.Header.Set("Authorization", "Bearer "+user)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		e.t.Fatalf("read body: %v", err)
+	}
+	if resp.StatusCode >= 400 {
+		if ct := resp.Header.Get("Content-Type"); ct != "application/problem+json" {
+			e.t.Errorf("%s %s: status %d with content type %q, want problem+json", method, path, resp.StatusCode, ct)
+		}
+	}
+	return resp.StatusCode, b
+}
+
+// want sends a request and fails the test unless the status is want.
+func (e *env) want(status int, method, path, user string) []byte {
+	e.t.Helper()
+	got, b := e.do(method, path, user)
+	if got != status {
+		e.t.Fatalf("%s %s as %q = %d, want %d; body %s", method, path, user, got, status, b)
+	}
+	return b
+}
+
+func decode[T any](t *testing.T, b []byte) T {
+	t.Helper()
+	var v T
+	if err := json.Unmarshal(b, &v); err != nil {
+		t.Fatalf("decode %s: %v", b, err)
+	}
+	return v
+}
+
+// page is a decoded feed page.
+type page struct {
+	Items []struct {
+		Clip struct {
+			ID    string `json:"id"`
+			Owner string `json:"owner"`
+			Game  string `json:"game"`
+		} `json:"clip"`
+		Source string   `json:"source"`
+		Score  *float64 `json:"score"`
+	} `json:"items"`
+	NextCursor string `json:"next_cursor"`
+	Restarted  bool   `json:"restarted"`
+}
+
+func (p page) ids() []string {
+	out := make([]string, len(p.Items))
+	for i, it := range p.Items {
+		out[i] = it.Clip.ID
+	}
+	return out
+}
+
+// pageAll reads every page of a feed path (with its query) as user, with
+// the given limit, calling during after each page but the last.
+func (e *env) pageAll(path, user string, limit int, during func(n int)) []page {
+	e.t.Helper()
+	sep := "?"
+	if strings.Contains(path, "?") {
+		sep = "&"
+	}
+	var out []page
+	cursor := ""
+	for n := 1; ; n++ {
+		p := decode[page](e.t, e.want(http.StatusOK, "GET", fmt.Sprintf("%s%slimit=%d&cursor=%s", path, sep, limit, cursor), user))
+		if p.Restarted {
+			e.t.Fatalf("page %d of %s restarted", n, path)
+		}
+		out = append(out, p)
+		if p.NextCursor == "" {
+			return out
+		}
+		if n > 500 {
+			e.t.Fatalf("no last page of %s after 500 pages", path)
+		}
+		cursor = p.NextCursor
+		if during != nil {
+			during(n)
+		}
+	}
+}
+
+func allIDs(pages []page) []string {
+	var out []string
+	for _, p := range pages {
+		out = append(out, p.ids()...)
+	}
+	return out
+}
+
+func (e *env) users(ids ...string) {
+	e.t.Helper()
+	for _, id := range ids {
+		if _, err := e.db.EnsureUser(context.Background(), id); err != nil {
+			e.t.Fatalf("EnsureUser: %v", err)
+		}
+	}
+}
+
+func (e *env) follow(follower, followee string) {
+	e.t.Helper()
+	if _, err := e.db.Follow(context.Background(), follower, followee); err != nil {
+		e.t.Fatalf("Follow: %v", err)
+	}
+}
+
+// clip stores a ready public clip of owner and game made at.
+func (e *env) clip(id, owner, game string, at time.Time, edit ...func(*clips.Clip)) {
+	e.t.Helper()
+	c := clips.Clip{ID: id, Owner: owner, Title: "clip " + id, Game: game, Visibility: clips.Public,
+		Status: clips.StatusReady, DurationMS: 20000, CreatedAt: at}
+	for _, fn := range edit {
+		fn(&c)
+	}
+	if err := e.db.CreateClip(context.Background(), c); err != nil {
+		e.t.Fatalf("CreateClip: %v", err)
+	}
+}
+
+// event stores an engagement event and observes it, as clips would.
+func (e *env) event(user, clipID, kind string, watchedMS int64) {
+	e.t.Helper()
+	ev := clips.Event{ClipID: clipID, UserID: user, Kind: kind, WatchedMS: watchedMS, At: e.clock.Now()}
+	if kind == clips.EventLike {
+		if _, err := e.db.Like(context.Background(), clipID, user); err != nil {
+			e.t.Fatalf("Like: %v", err)
+		}
+	}
+	if err := e.db.RecordEvent(context.Background(), ev); err != nil {
+		e.t.Fatalf("RecordEvent: %v", err)
+	}
+	e.feed.Observe(ev)
+}
+
+// decodeBody decodes and closes a response body.
+func decodeBody(resp *http.Response, v any) error {
+	defer resp.Body.Close()
+	return json.NewDecoder(resp.Body).Decode(v)
+}

@@ -1,0 +1,285 @@
+package feed
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/partyline/partyline"
+	"github.com/partyline/partyline/clips"
+	"github.com/partyline/partyline/internal/auth"
+	"github.com/partyline/partyline/internal/httpx"
+)
+
+// Page sizes of the feeds and lists.
+const (
+	defaultLimit = 20
+	maxLimit     = 100
+)
+
+// clipJSON is a clip as the feeds show it.
+type clipJSON struct {
+	ID         string    `json:"id"`
+	Owner      string    `json:"owner"`
+	Title      string    `json:"title"`
+	Game       string    `json:"game"`
+	Tags       []string  `json:"tags"`
+	DurationMS int64     `json:"duration_ms"`
+	Width      int       `json:"width"`
+	Height     int       `json:"height"`
+	Likes      int64     `json:"likes"`
+	Views      int64     `json:"views"`
+	Comments   int64     `json:"comments"`
+	CreatedAt  time.Time `json:"created_at"`
+}
+
+func toClipJSON(c clips.Clip) clipJSON {
+	tags := c.Tags
+	if tags == nil {
+		tags = []string{}
+	}
+	return clipJSON{
+		ID: c.ID, Owner: c.Owner, Title: c.Title, Game: c.Game, Tags: tags, DurationMS: c.DurationMS,
+		Width: c.Width, Height: c.Height, Likes: c.Likes, Views: c.Views, Comments: c.Comments,
+		CreatedAt: c.CreatedAt.UTC(),
+	}
+}
+
+// itemJSON is one feed entry.
+type itemJSON struct {
+	Clip   clipJSON `json:"clip"`
+	Source string   `json:"source"`
+	Score  *float64 `json:"score,omitempty"`
+}
+
+// pageJSON is one page of a feed.
+type pageJSON struct {
+	Items      []itemJSON `json:"items"`
+	NextCursor string     `json:"next_cursor"`
+	// Restarted is true when the cursor's snapshot was gone (expired, or
+	// kept by another node) and this is the first page of a new one.
+	Restarted bool `json:"restarted,omitempty"`
+}
+
+// Routes returns the feeds, which the caller mounts at /v1/feed behind a
+// middleware that puts the user in the context (auth.WithUser):
+//
+//	GET /following   ?cursor=&limit=        clips of the people you follow, newest first
+//	GET /trending    ?game=&cursor=&limit=  the trending board, overall or of one game
+//	GET /for-you     ?cursor=&limit=        your ranked feed
+//
+// Each answers {"items":[{"clip":{...},"source":"...","score":...}],
+// "next_cursor":"..."}; next_cursor is "" on the last page. Only public
+// ready clips are ever listed. limit is 1 to 100 (default 20). Errors are
+// problem+json: 401 without a user, 400 for a bad cursor, limit or game.
+func (f *Feed) Routes() http.Handler {
+	r := chi.NewRouter()
+	r.NotFound(httpx.NotFound)
+	r.MethodNotAllowed(httpx.MethodNotAllowed)
+	r.Get("/following", f.handleFollowing)
+	r.Get("/trending", f.handleTrending)
+	r.Get("/for-you", f.handleForYou)
+	return r
+}
+
+// viewer returns the authenticated user of a request.
+func viewer(r *http.Request) (string, error) {
+	u, ok := auth.UserFrom(r.Context())
+	if !ok || u.ID == "" {
+		return "", partyline.Errorf(partyline.ErrUnauthorized, "no authenticated user")
+	}
+	return u.ID, nil
+}
+
+// pageParams reads ?cursor= and ?limit=.
+func pageParams(r *http.Request, max int) (cursor string, limit int, err error) {
+	q := r.URL.Query()
+	cursor = q.Get("cursor")
+	if len(cursor) > 512 {
+		return "", 0, partyline.Errorf(partyline.ErrInvalid, "invalid cursor")
+	}
+	limit = defaultLimit
+	if s, ok := q["limit"]; ok {
+		n, err := strconv.Atoi(s[0])
+		if err != nil || n < 1 || n > max {
+			return "", 0, partyline.Errorf(partyline.ErrInvalid, "limit must be an integer from 1 to %d", max)
+		}
+		limit = n
+	}
+	return cursor, limit, nil
+}
+
+// storeError passes domain errors through and marks anything else as a
+// failed dependency.
+func storeError(op string, err error) error {
+	if errors.Is(err, partyline.ErrInvalid) || errors.Is(err, partyline.ErrNotFound) {
+		return err
+	}
+	return &depError{op: op, err: err}
+}
+
+// depError is a store failure: 503 to the client, logged by httpx.Error.
+type depError struct {
+	op  string
+	err error
+}
+
+func (e *depError) Error() string   { return fmt.Sprintf("feed: %s: %v", e.op, e.err) }
+func (e *depError) Unwrap() []error { return []error{partyline.ErrUnavailable, e.err} }
+
+func (f *Feed) handleFollowing(w http.ResponseWriter, r *http.Request) {
+	v, err := viewer(r)
+	if err != nil {
+		httpx.Error(w, r, err)
+		return
+	}
+	cursor, limit, err := pageParams(r, maxLimit)
+	if err != nil {
+		httpx.Error(w, r, err)
+		return
+	}
+	start := time.Now()
+	cs, next, err := f.store.FollowingClips(r.Context(), v, cursor, limit)
+	if err != nil {
+		if errors.Is(err, partyline.ErrInvalid) {
+			err = partyline.Errorf(partyline.ErrInvalid, "invalid cursor")
+		}
+		httpx.Error(w, r, storeError("following feed", err))
+		return
+	}
+	f.metrics.build.WithLabelValues("following").Observe(time.Since(start).Seconds())
+	out := pageJSON{Items: make([]itemJSON, len(cs)), NextCursor: next}
+	for i, c := range cs {
+		out.Items[i] = itemJSON{Clip: toClipJSON(c), Source: sourceFollowing}
+	}
+	httpx.JSON(w, http.StatusOK, out)
+}
+
+// maxGame is the longest game name the trending feed accepts.
+const maxGame = 64
+
+func (f *Feed) handleTrending(w http.ResponseWriter, r *http.Request) {
+	v, err := viewer(r)
+	if err != nil {
+		httpx.Error(w, r, err)
+		return
+	}
+	cursor, limit, err := pageParams(r, maxLimit)
+	if err != nil {
+		httpx.Error(w, r, err)
+		return
+	}
+	game := r.URL.Query().Get("game")
+	if len(game) > maxGame || !utf8.ValidString(game) || strings.IndexFunc(game, unicode.IsControl) >= 0 {
+		httpx.Error(w, r, partyline.Errorf(partyline.ErrInvalid, "game must be printable text of at most %d bytes", maxGame))
+		return
+	}
+	kind := "trending/" + game
+	f.servePage(w, r, v, kind, cursor, limit, func() ([]ranked, map[string]clips.Clip, error) {
+		return f.currentBoard().top(game, f.opts.TrendingSize), nil, nil
+	})
+}
+
+func (f *Feed) handleForYou(w http.ResponseWriter, r *http.Request) {
+	v, err := viewer(r)
+	if err != nil {
+		httpx.Error(w, r, err)
+		return
+	}
+	cursor, limit, err := pageParams(r, maxLimit)
+	if err != nil {
+		httpx.Error(w, r, err)
+		return
+	}
+	f.servePage(w, r, v, "for-you", cursor, limit, func() ([]ranked, map[string]clips.Clip, error) {
+		start := time.Now()
+		list, loaded, err := f.forYou(r.Context(), v)
+		if err == nil {
+			f.metrics.build.WithLabelValues("for-you").Observe(time.Since(start).Seconds())
+		}
+		return list, loaded, err
+	})
+}
+
+// servePage answers one page of a snapshot feed. Without a cursor, or
+// when the cursor's snapshot is gone, build makes a new ranked list, which
+// is kept as a snapshot; with one, the page comes from the snapshot. Each
+// page's clips are read from the store again, so a clip made private since
+// the snapshot is left out.
+func (f *Feed) servePage(w http.ResponseWriter, r *http.Request, v, kind, cursor string, limit int,
+	build func() ([]ranked, map[string]clips.Clip, error)) {
+	var (
+		items     []ranked
+		loaded    map[string]clips.Clip
+		id        string
+		offset    int
+		restarted bool
+	)
+	now := f.now()
+	if cursor != "" {
+		var err error
+		if id, offset, err = decodeSnapCursor(cursor, kind); err != nil {
+			httpx.Error(w, r, err)
+			return
+		}
+		if sn, ok := f.snaps.get(id, v, kind, now); ok {
+			if offset > len(sn.items) {
+				httpx.Error(w, r, partyline.Errorf(partyline.ErrInvalid, "invalid cursor"))
+				return
+			}
+			items = sn.items
+		} else {
+			restarted, offset = true, 0
+		}
+	}
+	if items == nil {
+		var err error
+		items, loaded, err = build()
+		if err != nil {
+			httpx.Error(w, r, storeError("build "+kind, err))
+			return
+		}
+		id = f.snaps.put(v, kind, items, now)
+	}
+	end := min(len(items), offset+limit)
+	page := items[offset:end]
+	var missing []string
+	for _, it := range page {
+		if _, ok := loaded[it.ID]; !ok {
+			missing = append(missing, it.ID)
+		}
+	}
+	if len(missing) > 0 {
+		cs, err := f.store.ListableClips(r.Context(), missing)
+		if err != nil {
+			httpx.Error(w, r, storeError("read clips of "+kind, err))
+			return
+		}
+		if loaded == nil {
+			loaded = make(map[string]clips.Clip, len(cs))
+		}
+		for _, c := range cs {
+			loaded[c.ID] = c
+		}
+	}
+	out := pageJSON{Items: make([]itemJSON, 0, len(page)), Restarted: restarted}
+	for _, it := range page {
+		c, ok := loaded[it.ID]
+		if !ok || c.Visibility != clips.Public || c.Status != clips.StatusReady {
+			continue
+		}
+		score := it.Score
+		out.Items = append(out.Items, itemJSON{Clip: toClipJSON(c), Source: it.Source, Score: &score})
+	}
+	if end < len(items) {
+		out.NextCursor = encodeSnapCursor(kind, id, end)
+	}
+	httpx.JSON(w, http.StatusOK, out)
+}

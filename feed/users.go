@@ -1,0 +1,204 @@
+package feed
+
+import (
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/partyline/partyline"
+	"github.com/partyline/partyline/internal/httpx"
+)
+
+// profileJSON is the body of GET /v1/users/{id}.
+type profileJSON struct {
+	ID        string    `json:"id"`
+	CreatedAt time.Time `json:"created_at"`
+	Followers int64     `json:"followers"`
+	Following int64     `json:"following"`
+	// Clips counts the clips the viewer may see: all of them for the user
+	// themself, public ready clips for everyone else.
+	Clips int64 `json:"clips"`
+	// Followed is whether the viewer follows the user.
+	Followed bool `json:"followed"`
+}
+
+// followJSON is one entry of a followers or following list: the other user
+// and when the edge was made.
+type followJSON struct {
+	User       string    `json:"user"`
+	FollowedAt time.Time `json:"followed_at"`
+}
+
+type followsPageJSON struct {
+	Items      []followJSON `json:"items"`
+	NextCursor string       `json:"next_cursor"`
+}
+
+// MountUsers adds the social graph's routes to r, the /v1 router, behind a
+// middleware that puts the user in the context (auth.WithUser):
+//
+//	GET    /users/{id}             profile: counts and whether you follow them
+//	PUT    /users/{id}/follow      follow (idempotent) -> 204
+//	DELETE /users/{id}/follow      unfollow (idempotent) -> 204
+//	GET    /users/{id}/followers   ?cursor=&limit=  newest edge first
+//	GET    /users/{id}/following   ?cursor=&limit=  newest edge first
+//
+// The routes are added as patterns rather than mounted as one subrouter
+// because /users/{id} is shared: clips adds /users/{id}/clips beside them.
+// Following yourself is 400, an unknown user 404, a malformed id 400.
+func (f *Feed) MountUsers(r chi.Router) {
+	r.Get("/users/{id}", f.handleProfile)
+	r.Put("/users/{id}/follow", f.handleFollow)
+	r.Delete("/users/{id}/follow", f.handleUnfollow)
+	r.Get("/users/{id}/followers", f.handleFollowers)
+	r.Get("/users/{id}/following", f.handleFollowingList)
+}
+
+// validID reports whether s is a well-formed user id: 1 to 64 of
+// [A-Za-z0-9_-], as the gateway and the store use.
+func validID(s string) bool {
+	if len(s) == 0 || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// target returns the viewer and the {id} of a users route, checked.
+func target(r *http.Request) (v, id string, err error) {
+	if v, err = viewer(r); err != nil {
+		return "", "", err
+	}
+	id = chi.URLParam(r, "id")
+	if !validID(id) {
+		return "", "", partyline.Errorf(partyline.ErrInvalid, "user id must match [A-Za-z0-9_-]{1,64}")
+	}
+	return v, id, nil
+}
+
+func noSuchUser(id string) error {
+	return partyline.Errorf(partyline.ErrNotFound, "no user %s", id)
+}
+
+func (f *Feed) handleProfile(w http.ResponseWriter, r *http.Request) {
+	v, id, err := target(r)
+	if err != nil {
+		httpx.Error(w, r, err)
+		return
+	}
+	p, err := f.store.Profile(r.Context(), id, v)
+	if err != nil {
+		if errors.Is(err, partyline.ErrNotFound) {
+			err = noSuchUser(id)
+		}
+		httpx.Error(w, r, storeError("profile", err))
+		return
+	}
+	httpx.JSON(w, http.StatusOK, profileJSON{
+		ID: p.ID, CreatedAt: p.CreatedAt.UTC(), Followers: p.Followers, Following: p.Following,
+		Clips: p.Clips, Followed: p.Followed,
+	})
+}
+
+func (f *Feed) handleFollow(w http.ResponseWriter, r *http.Request) {
+	v, id, err := target(r)
+	if err != nil {
+		httpx.Error(w, r, err)
+		return
+	}
+	if v == id {
+		httpx.Error(w, r, partyline.Errorf(partyline.ErrInvalid, "you cannot follow yourself"))
+		return
+	}
+	if _, err := f.store.Follow(r.Context(), v, id); err != nil {
+		if errors.Is(err, partyline.ErrNotFound) {
+			err = noSuchUser(id)
+		}
+		httpx.Error(w, r, storeError("follow", err))
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (f *Feed) handleUnfollow(w http.ResponseWriter, r *http.Request) {
+	v, id, err := target(r)
+	if err != nil {
+		httpx.Error(w, r, err)
+		return
+	}
+	removed, err := f.store.Unfollow(r.Context(), v, id)
+	if err != nil {
+		httpx.Error(w, r, storeError("unfollow", err))
+		return
+	}
+	if !removed {
+		// Idempotent for a user who exists; an unknown one is 404.
+		if err := f.userExists(r, id, v); err != nil {
+			httpx.Error(w, r, err)
+			return
+		}
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (f *Feed) userExists(r *http.Request, id, v string) error {
+	if _, err := f.store.Profile(r.Context(), id, v); err != nil {
+		if errors.Is(err, partyline.ErrNotFound) {
+			err = noSuchUser(id)
+		}
+		return storeError("profile", err)
+	}
+	return nil
+}
+
+func (f *Feed) handleFollowers(w http.ResponseWriter, r *http.Request) {
+	f.serveFollows(w, r, true)
+}
+
+func (f *Feed) handleFollowingList(w http.ResponseWriter, r *http.Request) {
+	f.serveFollows(w, r, false)
+}
+
+func (f *Feed) serveFollows(w http.ResponseWriter, r *http.Request, followers bool) {
+	v, id, err := target(r)
+	if err != nil {
+		httpx.Error(w, r, err)
+		return
+	}
+	cursor, limit, err := pageParams(r, 200)
+	if err != nil {
+		httpx.Error(w, r, err)
+		return
+	}
+	list, other := f.store.Following, func(fl Follow) string { return fl.Followee }
+	if followers {
+		list, other = f.store.Followers, func(fl Follow) string { return fl.Follower }
+	}
+	fs, next, err := list(r.Context(), id, cursor, limit)
+	if err != nil {
+		if errors.Is(err, partyline.ErrInvalid) {
+			err = partyline.Errorf(partyline.ErrInvalid, "invalid cursor")
+		}
+		httpx.Error(w, r, storeError("follows", err))
+		return
+	}
+	if len(fs) == 0 && cursor == "" {
+		// An empty first page: tell a user with no edges from an unknown one.
+		if err := f.userExists(r, id, v); err != nil {
+			httpx.Error(w, r, err)
+			return
+		}
+	}
+	out := followsPageJSON{Items: make([]followJSON, len(fs)), NextCursor: next}
+	for i, fl := range fs {
+		out.Items[i] = followJSON{User: other(fl), FollowedAt: fl.CreatedAt.UTC()}
+	}
+	httpx.JSON(w, http.StatusOK, out)
+}
