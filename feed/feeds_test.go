@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -383,4 +384,29 @@ func TestForYou(t *testing.T) {
 			t.Errorf("paged for-you holds other clips than one page of it (-one +paged):\n%s", diff)
 		}
 	})
+}
+
+// TestConcurrentForYou asks for several viewers' for-you feeds at once:
+// scoring runs under the read lock, so it must share no scratch (the race
+// detector checks).
+func TestConcurrentForYou(t *testing.T) {
+	e := newEnv(t, nil, nil)
+	e.users("ada", "bo", "cy", "di")
+	e.follow("ada", "bo")
+	e.follow("cy", "bo")
+	for i := range 12 {
+		e.clip(fmt.Sprintf("c_%d", i), "bo", "cs2", time.Now().Add(-time.Duration(i)*time.Minute))
+	}
+	var wg sync.WaitGroup
+	for _, viewer := range []string{"ada", "cy", "di", "ada", "cy", "di"} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			status, body := e.do("GET", "/v1/feed/for-you?limit=5", viewer)
+			if status != http.StatusOK {
+				t.Errorf("for-you of %s: %d %s", viewer, status, body)
+			}
+		}()
+	}
+	wg.Wait()
 }

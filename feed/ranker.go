@@ -174,7 +174,7 @@ type ranker struct {
 	creators map[string]*counts
 	profiles map[string]*profile
 	trend    trendParams
-	feats    []uint64 // scratch
+	feats    []uint64 // scratch of observe, which runs under the write lock
 }
 
 func newRanker(mo ModelOptions, tp trendParams) (*ranker, error) {
@@ -258,14 +258,17 @@ func (c *counts) add(d counts) {
 	c.comments += d.comments
 }
 
-// score returns the model's probability that viewer engages with the clip at now.
+// score returns the model's probability that viewer engages with the clip
+// at now. It only reads, so it may run under the read lock.
 func (r *ranker) score(viewer string, p *profile, info clipInfo, now time.Time) float64 {
 	cs := r.clips[info.ID]
 	if cs == nil {
 		cs = &clipState{info: info}
 	}
-	r.feats = r.features(r.feats[:0], viewer, p, cs, now)
-	return r.model.predict(r.feats)
+	// Readers score concurrently (under the read lock), so the features
+	// go in a buffer of this call, not in the shared scratch.
+	var buf [16]uint64
+	return r.model.predict(r.features(buf[:0], viewer, p, cs, now))
 }
 
 // features appends the hashed features of viewer meeting clip at now:
