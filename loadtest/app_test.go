@@ -10,7 +10,10 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/partyline/partyline/clips"
+	"github.com/partyline/partyline/feed"
 	"github.com/partyline/partyline/internal/auth"
 	"github.com/partyline/partyline/internal/httpx"
 	"github.com/partyline/partyline/realtime"
@@ -30,8 +33,9 @@ func (a appAuth) Authenticate(ctx context.Context, token string) (string, time.T
 	return u.ID, c.ExpiresAt, nil
 }
 
-// startApp runs a gateway with chat and the rooms API on an embedded
-// store: what the scenarios talk to. It returns the base URL.
+// startApp runs a gateway with chat, clips and the feed on an embedded
+// store, routed as the server routes them: what the scenarios talk to. It
+// returns the base URL.
 func startApp(t *testing.T) string {
 	t.Helper()
 	ctx := context.Background()
@@ -52,36 +56,61 @@ func startApp(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	blobs, err := clips.NewDir(filepath.Join(t.TempDir(), "blobs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fd, err := feed.New(feed.Options{Store: db, Logger: slog.New(slog.DiscardHandler), Registerer: prometheus.NewRegistry(),
+		BoardInterval: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := clips.New(clips.Options{
+		Store: db, Blobs: blobs, NoMediaTools: true, Logger: slog.New(slog.DiscardHandler),
+		OnEvent: fd.Observe, OnComment: fd.ObserveComment,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	node, err := realtime.New(realtime.Options{
-		NodeID: "lt-test", Auth: appAuth{authn}, Extensions: []realtime.Extension{c},
+		NodeID: "lt-test", Auth: appAuth{authn}, Extensions: []realtime.Extension{c, cl},
 		APIKey: testAPIKey, MaxConnsPerUser: 100, Logger: slog.New(slog.DiscardHandler),
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	c.SetPublisher(node)
+	cl.SetNotifier(node)
 	runCtx, stop := context.WithCancel(ctx)
-	ran := make(chan error, 1)
+	ran := make(chan error, 3)
 	go func() { ran <- node.Run(runCtx) }()
+	go func() { ran <- cl.Run(runCtx) }()
+	go func() { ran <- fd.Run(runCtx) }()
 	<-node.Started()
 
+	requireUser := func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			tok, _ := auth.BearerToken(r)
+			u, _, err := authn.Authenticate(r.Context(), tok)
+			if err != nil {
+				httpx.Error(w, r, err)
+				return
+			}
+			next.ServeHTTP(w, r.WithContext(auth.WithUser(r.Context(), u)))
+		})
+	}
+	// The routes as the server lays them out (cmd/partyline/routes.go).
 	r := chi.NewRouter()
 	r.Handle("/v1/ws", node)
+	r.With(requireUser).Put("/v1/clips/{id}/media", cl.HandleUpload)
 	r.Route("/v1", func(r chi.Router) {
 		r.Mount("/server", node.ServerAPI())
 		r.Group(func(r chi.Router) {
-			r.Use(func(next http.Handler) http.Handler {
-				return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-					tok, _ := auth.BearerToken(r)
-					u, _, err := authn.Authenticate(r.Context(), tok)
-					if err != nil {
-						httpx.Error(w, r, err)
-						return
-					}
-					next.ServeHTTP(w, r.WithContext(auth.WithUser(r.Context(), u)))
-				})
-			})
+			r.Use(requireUser)
 			r.Mount("/rooms", c.RoomRoutes())
+			r.Mount("/clips", cl.Routes())
+			fd.MountUsers(r)
+			r.Mount("/feed", fd.Routes())
 		})
 	})
 	srv := httptest.NewServer(r)
@@ -92,8 +121,10 @@ func startApp(t *testing.T) string {
 		srv.CloseClientConnections()
 		srv.Close()
 		stop()
-		if err := <-ran; err != nil {
-			t.Errorf("node.Run: %v", err)
+		for range 3 {
+			if err := <-ran; err != nil {
+				t.Errorf("Run: %v", err)
+			}
 		}
 	})
 	return srv.URL

@@ -43,7 +43,10 @@ func runShort(t *testing.T, yaml string) *Outcome {
 // tWriter logs through t, so iteration errors show with the test.
 type tWriter struct{ t *testing.T }
 
-func (w tWriter) Write(p []byte) (int, error) { w.t.Log(strings.TrimSpace(string(p))); return len(p), nil }
+func (w tWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
 
 func count(o *Outcome, metric string) float64 {
 	m := o.Registry.Lookup(metric)
@@ -197,6 +200,46 @@ thresholds:
 	}
 	if got := count(out, "iterations"); got < 10 {
 		t.Errorf("%v iterations, want the overlay users to act", got)
+	}
+}
+
+func TestScenarioRESTFeed(t *testing.T) {
+	out := runShort(t, `
+scenarios:
+  browse:
+    exec: rest-feed
+    executor: constant-vus
+    vus: 3
+    duration: 1s
+    options: {seed_clips: 4, media_bytes: 1024}
+thresholds:
+  checks: ["rate==1"]
+  http_req_failed: ["rate==0"]
+  'http_reqs{name:"GET /v1/clips/{id}/media"}': ["count>0"]
+`)
+	if out.ThresholdsFailed() {
+		t.Errorf("thresholds failed: %+v", out.Thresholds)
+	}
+	if got := count(out, "iterations"); got < 3 {
+		t.Errorf("%v iterations", got)
+	}
+}
+
+func TestScenarioOverlayWithFeed(t *testing.T) {
+	out := runShort(t, `
+scenarios:
+  overlay:
+    exec: overlay
+    executor: constant-vus
+    vus: 3
+    duration: 1s
+    options: {room_pool: 2, think: 20ms}
+thresholds:
+  checks: ["rate==1"]
+  http_reqs: ["count>0"]
+`)
+	if out.ThresholdsFailed() {
+		t.Errorf("thresholds failed: %+v", out.Thresholds)
 	}
 }
 
