@@ -1,33 +1,52 @@
 package main
 
 import (
+	_ "embed"
 	"encoding/json"
 	"maps"
 	"net/http"
 	"sync"
 
 	"github.com/partyline/partyline/clips"
+	"github.com/partyline/partyline/feed"
+	"github.com/partyline/partyline/realtime/chat"
 )
 
-// openAPIParts are the domains' parts of the OpenAPI document. A domain
-// adds its own here: paths under their full /v1 path and the components
-// they refer to.
+// openapiJSON is the server's own part of the OpenAPI document: health,
+// this document, /v1/me, the dev token, the WebSocket and the server API,
+// with the security schemes.
+//
+//go:embed openapi.json
+var openapiJSON []byte
+
+// serverOpenAPI returns the server's own part of the OpenAPI document.
+func serverOpenAPI() clips.OpenAPI {
+	var doc clips.OpenAPI
+	if err := json.Unmarshal(openapiJSON, &doc); err != nil {
+		panic("openapi.json: " + err.Error()) // embedded and tested: cannot happen
+	}
+	return doc
+}
+
+// openAPIParts are the parts of the OpenAPI document: the server's own and
+// the domains'. A domain adds its own here: paths under their full /v1
+// path and the components they refer to. Parts share components by name
+// (the Problem response), so no two may define one name differently.
 func openAPIParts() []clips.OpenAPI {
 	return []clips.OpenAPI{
+		serverOpenAPI(),
 		clips.OpenAPIDoc(),
+		feed.OpenAPIDoc(),
+		// chat cannot import clips; its part has the same shape.
+		clips.OpenAPI(chat.OpenAPIDoc()),
 	}
 }
 
 // openAPIDocument assembles the OpenAPI 3.1 document served at
 // /v1/openapi.json from every domain's part.
 func openAPIDocument() map[string]any {
-	paths := map[string]json.RawMessage{
-		"/v1/openapi.json": json.RawMessage(`{"get":{"operationId":"openapi","summary":"This document","security":[{}],
-			"responses":{"200":{"description":"The OpenAPI 3.1 document","content":{"application/json":{"schema":{"type":"object"}}}}}}}`),
-	}
-	components := map[string]map[string]json.RawMessage{
-		"securitySchemes": {"bearerAuth": json.RawMessage(`{"type":"http","scheme":"bearer","bearerFormat":"JWT"}`)},
-	}
+	paths := map[string]json.RawMessage{}
+	components := map[string]map[string]json.RawMessage{}
 	for _, part := range openAPIParts() {
 		maps.Copy(paths, part.Paths)
 		for kind, defs := range part.Components {
@@ -42,7 +61,7 @@ func openAPIDocument() map[string]any {
 		"info": map[string]any{
 			"title":       "partyline",
 			"version":     "1",
-			"description": "The REST API of partyline. Errors are RFC 9457 application/problem+json; lists use keyset cursors (?cursor=&limit=, next_cursor in the body).",
+			"description": "The REST API of partyline. Requests carry Authorization: Bearer <JWT>, except health, this document, the dev token and the WebSocket (which authenticates with its hello message); the server API under /v1/server/ takes the API key instead. Errors are RFC 9457 application/problem+json; lists page with cursors (?cursor=&limit=, next_cursor in the body).",
 		},
 		"servers":    []map[string]string{{"url": "/"}},
 		"paths":      paths,
