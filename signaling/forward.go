@@ -1,0 +1,155 @@
+package signaling
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+)
+
+// receiveMTU is the largest RTP packet read from a publisher.
+const receiveMTU = 1460
+
+// packet is a pooled RTP packet, shared read-only by the queues of every
+// subscriber it goes to; the last one to finish with it returns it to the
+// pool.
+type packet struct {
+	refs atomic.Int32
+	n    int
+	buf  [receiveMTU]byte
+}
+
+var packetPool = sync.Pool{New: func() any { return new(packet) }}
+
+func (p *packet) release() {
+	if p.refs.Add(-1) == 0 {
+		packetPool.Put(p)
+	}
+}
+
+// outPacket is a packet on its way to one subscriber, on one of its
+// tracks.
+type outPacket struct {
+	dl *downlink
+	p  *packet
+}
+
+// downlink is one publisher's audio in one subscriber's session.
+type downlink struct {
+	sub    *participant
+	track  *webrtc.TrackLocalStaticRTP
+	sender *webrtc.RTPSender
+}
+
+// readUplink forwards the participant's microphone until its
+// PeerConnection closes. Each packet is read once into a pooled buffer
+// and queued to every subscriber without a copy; a subscriber whose
+// queue is full misses it, and the drop is counted.
+func (p *participant) readUplink(t *webrtc.TrackRemote, levelID int, m *metrics) {
+	for {
+		pk := packetPool.Get().(*packet)
+		n, _, err := t.Read(pk.buf[:])
+		if err != nil {
+			packetPool.Put(pk)
+			return
+		}
+		pk.n = n
+		if levelID != 0 {
+			if lvl, ok := audioLevel(pk.buf[:n], levelID); ok {
+				p.level.observe(lvl, time.Now())
+			}
+		}
+		if p.muted.Load() {
+			m.droppedMuted.Inc()
+			packetPool.Put(pk)
+			continue
+		}
+		subs := *p.fanout.Load()
+		if len(subs) == 0 {
+			packetPool.Put(pk)
+			continue
+		}
+		pk.refs.Store(int32(len(subs)))
+		for _, dl := range subs {
+			select {
+			case dl.sub.queue <- outPacket{dl: dl, p: pk}:
+			default:
+				m.droppedQueue.Inc()
+				pk.release()
+			}
+		}
+	}
+}
+
+// writeLoop writes the packets queued for this subscriber until it is
+// removed. A write that blocks (a stalled ICE-TCP connection) holds up
+// this subscriber only.
+func (p *participant) writeLoop() {
+	m := p.room.v.metrics
+	// The header is parsed into one packet reused for every write, which
+	// keeps its extension slice; its payload points into the shared
+	// buffer, which nothing writes to.
+	var pkt rtp.Packet
+	for {
+		select {
+		case op := <-p.queue:
+			if pkt.Unmarshal(op.p.buf[:op.p.n]) == nil && op.dl.track.WriteRTP(&pkt) == nil {
+				m.forwarded.Inc()
+			}
+			pkt.Payload = nil
+			op.p.release()
+		case <-p.done:
+			for {
+				select {
+				case op := <-p.queue:
+					op.p.release()
+				default:
+					return
+				}
+			}
+		}
+	}
+}
+
+// audioLevel finds the RFC 6464 audio level (0 loudest to 127 silence, in
+// -dBov) in an RTP packet's one-byte header extensions (RFC 8285) with
+// the given id. It does not allocate.
+func audioLevel(b []byte, id int) (int, bool) {
+	if len(b) < 12 || b[0]>>6 != 2 || b[0]&0x10 == 0 {
+		return 0, false
+	}
+	off := 12 + 4*int(b[0]&0x0f)
+	if len(b) < off+4 {
+		return 0, false
+	}
+	profile := uint16(b[off])<<8 | uint16(b[off+1])
+	words := int(b[off+2])<<8 | int(b[off+3])
+	off += 4
+	end := off + 4*words
+	if len(b) < end || profile != 0xBEDE {
+		return 0, false
+	}
+	for off < end {
+		h := b[off]
+		if h == 0 { // padding
+			off++
+			continue
+		}
+		eid := int(h >> 4)
+		l := int(h&0x0f) + 1
+		if eid == 15 {
+			return 0, false
+		}
+		off++
+		if off+l > end {
+			return 0, false
+		}
+		if eid == id {
+			return int(b[off] & 0x7f), true
+		}
+		off += l
+	}
+	return 0, false
+}

@@ -1,0 +1,97 @@
+package signaling
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha1"
+	"encoding/base64"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+type noMembers struct{}
+
+func (noMembers) Member(ctx context.Context, room, user string) (bool, bool, error) {
+	return false, false, nil
+}
+
+func TestOptionDefaults(t *testing.T) {
+	o := Options{Members: noMembers{}}
+	if err := o.setDefaults(); err != nil {
+		t.Fatal(err)
+	}
+	if o.Capacity != 25 {
+		t.Errorf("default capacity = %d, want 25", o.Capacity)
+	}
+	if o.DisconnectTimeout != 15*time.Second {
+		t.Errorf("default disconnect timeout = %v, want 15s", o.DisconnectTimeout)
+	}
+	if o.UDPAddr != "127.0.0.1:7882" {
+		t.Errorf("default UDP address = %q", o.UDPAddr)
+	}
+	if o.SpeakingInterval != 400*time.Millisecond {
+		t.Errorf("speaking interval = %v, want 400ms (2.5 per second)", o.SpeakingInterval)
+	}
+	bad := []Options{
+		{},
+		{Members: noMembers{}, UDPAddr: "localhost:7882"},
+		{Members: noMembers{}, UDPAddr: "127.0.0.1"},
+		{Members: noMembers{}, PublicIP: "not-an-ip"},
+		{Members: noMembers{}, PublicIP: "127.0.0.1"},
+		{Members: noMembers{}, STUNURLs: []string{"http://x"}},
+		{Members: noMembers{}, TURNTTL: 2 * time.Hour},
+		{Members: noMembers{}, Capacity: -1},
+	}
+	for _, o := range bad {
+		if err := o.setDefaults(); err == nil {
+			t.Errorf("options %+v were accepted", o)
+		}
+	}
+	if _, err := New(Options{Members: noMembers{}, Placement: NewMemoryPlacement(MemoryPlacementOptions{TTL: time.Second}), RefreshInterval: time.Second}); err == nil {
+		t.Error("a refresh interval over half the placement TTL was accepted")
+	}
+}
+
+func TestICEServers(t *testing.T) {
+	now := time.Unix(1_700_000_000, 0)
+	o := Options{STUNURLs: []string{"stun:stun.example.org:3478"}, TURNTTL: 30 * time.Minute}
+	if diff := cmp.Diff([]ICEServer{{URLs: []string{"stun:stun.example.org:3478"}}}, iceServers(&o, "u_1", now)); diff != "" {
+		t.Errorf("without a TURN secret (-want +got):\n%s", diff)
+	}
+	o.TURNURLs = []string{"turn:turn.example.org:3478?transport=udp"}
+	o.TURNSecret = "s3cret"
+	got := iceServers(&o, "u_1", now)
+	name := "1700001800:u_1"
+	mac := hmac.New(sha1.New, []byte("s3cret"))
+	mac.Write([]byte(name))
+	want := []ICEServer{
+		{URLs: []string{"stun:stun.example.org:3478"}},
+		{URLs: o.TURNURLs, Username: name, Credential: base64.StdEncoding.EncodeToString(mac.Sum(nil))},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("ice servers (-want +got):\n%s", diff)
+	}
+	if got := iceServers(&Options{}, "u", now); got == nil || len(got) != 0 {
+		t.Errorf("no servers = %#v, want an empty list", got)
+	}
+}
+
+func TestAudioLevel(t *testing.T) {
+	// V=2, X=1, CC=0; one-byte extensions: id 3 (len 1) = 0x85 (V bit,
+	// level 5), padding.
+	pkt := []byte{0x90, 111, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0xBE, 0xDE, 0, 1, 0x30, 0x85, 0, 0, 'x'}
+	if lvl, ok := audioLevel(pkt, 3); !ok || lvl != 5 {
+		t.Errorf("audioLevel = %d, %v; want 5", lvl, ok)
+	}
+	if _, ok := audioLevel(pkt, 4); ok {
+		t.Error("found an extension id that is not there")
+	}
+	for n := range len(pkt) - 1 {
+		audioLevel(pkt[:n], 3) // truncated: must not panic
+	}
+	if allocs := testing.AllocsPerRun(100, func() { audioLevel(pkt, 3) }); allocs != 0 {
+		t.Errorf("audioLevel allocates %v times", allocs)
+	}
+}
