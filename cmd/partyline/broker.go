@@ -19,6 +19,8 @@ type backend struct {
 	broker   realtime.Broker
 	stream   realtime.Stream
 	presence realtime.Presence
+	// redis is the client, for voice placement; nil with the memory broker.
+	redis goredis.UniversalClient
 	// run runs the backend's own background work (presence refresh) until
 	// ctx is done; nil when there is none.
 	run   func(ctx context.Context) error
@@ -50,6 +52,7 @@ func openBackend(ctx context.Context, cfg config) (*backend, error) {
 		broker:   eng.Broker,
 		stream:   eng.Stream,
 		presence: eng.Presence,
+		redis:    client,
 		run:      eng.Presence.Run,
 		close:    client.Close,
 	}, nil

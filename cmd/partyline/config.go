@@ -32,6 +32,9 @@ type config struct {
 	DrainWindow      time.Duration
 	VoiceUDPAddr     string
 	VoicePublicIP    string
+	VoiceSTUNURLs    string
+	VoiceTURNURLs    string
+	VoiceTURNSecret  string
 	MaxUploadBytes   int
 }
 
@@ -98,6 +101,9 @@ func (c *config) settings() []setting {
 		{"PARTYLINE_DRAIN_WINDOW", "drain-window", "how long shutdown spreads reconnect notices over", &c.DrainWindow, "10s"},
 		{"PARTYLINE_VOICE_UDP_ADDR", "voice-udp-addr", "the one ICE UDP address; empty means the host of --addr, port 7882", &c.VoiceUDPAddr, ""},
 		{"PARTYLINE_VOICE_PUBLIC_IP", "voice-public-ip", "public IP to advertise for voice (NAT); empty means the bound addresses", &c.VoicePublicIP, ""},
+		{"PARTYLINE_VOICE_STUN_URLS", "voice-stun-urls", "comma-separated STUN URLs handed to voice clients; empty means none", &c.VoiceSTUNURLs, ""},
+		{"PARTYLINE_VOICE_TURN_URLS", "voice-turn-urls", "comma-separated TURN URLs handed to voice clients with time-limited credentials", &c.VoiceTURNURLs, ""},
+		{"PARTYLINE_VOICE_TURN_SECRET", "voice-turn-secret", "secret shared with the TURN server (REST API credentials); needed with --voice-turn-urls", &c.VoiceTURNSecret, ""},
 		{"PARTYLINE_MAX_UPLOAD_BYTES", "max-upload-bytes", "largest clip media upload, in bytes", &c.MaxUploadBytes, "524288000"},
 	}
 }
@@ -194,8 +200,16 @@ func (c *config) validate() error {
 		return fmt.Errorf("--voice-public-ip %q is not an IP address", c.VoicePublicIP)
 	}
 	if c.VoiceUDPAddr == "" {
-		host, _, _ := net.SplitHostPort(c.Addr)
-		c.VoiceUDPAddr = net.JoinHostPort(host, "7882")
+		// Port 7882 on the host of --addr; a server on a random port (tests)
+		// gets a random voice port too, so that many can run at once.
+		host, port, _ := net.SplitHostPort(c.Addr)
+		if port != "0" {
+			port = "7882"
+		}
+		c.VoiceUDPAddr = net.JoinHostPort(host, port)
+	}
+	if c.VoiceTURNURLs != "" && c.VoiceTURNSecret == "" {
+		return fmt.Errorf("--voice-turn-urls needs --voice-turn-secret for the credentials")
 	}
 	if c.NodeID == "" {
 		host, _ := os.Hostname()

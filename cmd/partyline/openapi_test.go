@@ -52,13 +52,7 @@ func routesApp(t *testing.T) *app {
 	if a.backend, err = openBackend(context.Background(), cfg); err != nil {
 		t.Fatal(err)
 	}
-	if err := a.setupClips(); err != nil {
-		t.Fatal(err)
-	}
-	if err := a.setupFeed(); err != nil {
-		t.Fatal(err)
-	}
-	if err := a.setupRealtime(); err != nil {
+	if err := a.setupDomains(); err != nil {
 		t.Fatal(err)
 	}
 	return a

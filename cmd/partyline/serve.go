@@ -26,6 +26,7 @@ import (
 	"github.com/partyline/partyline/internal/httpx"
 	"github.com/partyline/partyline/realtime"
 	"github.com/partyline/partyline/realtime/chat"
+	"github.com/partyline/partyline/signaling"
 )
 
 // shutdownMargin is how long HTTP shutdown and the drain may run past the
@@ -45,6 +46,7 @@ type app struct {
 	chat     *chat.Chat
 	clips    *clips.Service
 	feed     *feed.Feed // follows and feeds; see setupFeed
+	voice    *signaling.Voice
 	backend  *backend
 	ready    atomic.Bool
 	// drainHooks run, in order, after readiness turns false and before the
@@ -101,13 +103,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	defer be.close()
 	a.backend = be
 
-	if err := a.setupClips(); err != nil {
-		return err
-	}
-	if err := a.setupFeed(); err != nil {
-		return err
-	}
-	if err := a.setupRealtime(); err != nil {
+	if err := a.setupDomains(); err != nil {
 		return err
 	}
 	mainHandler, err := a.routes()
@@ -175,12 +171,24 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	feedCtx, stopFeed := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopFeed()
 	g.Go(func() error { return a.feed.Run(feedCtx) })
+	// Voice opens its sockets in Run and closes every room as it stops,
+	// telling participants; it stops after the HTTP servers, before the
+	// node, so those last publications still go out.
+	voiceCtx, stopVoice := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopVoice()
+	g.Go(func() error {
+		if err := a.voice.Run(voiceCtx); err != nil {
+			return fmt.Errorf("voice: %w", err)
+		}
+		return nil
+	})
 	g.Go(func() error { return serveHTTP(mainSrv, mainLn, "main") })
 	g.Go(func() error { return serveHTTP(adminSrv, adminLn, "admin") })
 	g.Go(func() error {
 		<-gctx.Done()
 		defer stopClips()
 		defer stopFeed()
+		defer stopVoice()
 		return a.shutdown(mainSrv, adminSrv)
 	})
 	err = g.Wait()
@@ -217,6 +225,17 @@ func (a *app) shutdown(servers ...*http.Server) error {
 	return errors.Join(errs...)
 }
 
+// setupDomains builds clips, the feed and voice, then the gateway node
+// that they plug into as extensions.
+func (a *app) setupDomains() error {
+	for _, setup := range []func() error{a.setupClips, a.setupFeed, a.setupVoice, a.setupRealtime} {
+		if err := setup(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // setupRealtime builds the gateway node and registers its drain hook.
 func (a *app) setupRealtime() error {
 	var origins []string
@@ -232,7 +251,7 @@ func (a *app) setupRealtime() error {
 	node, err := realtime.New(realtime.Options{
 		NodeID:           a.cfg.NodeID,
 		Auth:             tokenAuth{a.authn},
-		Extensions:       []realtime.Extension{ch, a.clips},
+		Extensions:       []realtime.Extension{ch, a.clips, a.voice},
 		Broker:           a.backend.broker,
 		Stream:           a.backend.stream,
 		Presence:         a.backend.presence,
@@ -250,6 +269,7 @@ func (a *app) setupRealtime() error {
 	}
 	ch.SetPublisher(node)
 	a.clips.SetNotifier(node)
+	a.voice.Attach(node)
 	a.node, a.chat = node, ch
 	a.drainHooks = append(a.drainHooks, node.Drain)
 	return nil
