@@ -1,0 +1,221 @@
+package e2e_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	partyline "github.com/partyline/partyline"
+	"github.com/partyline/partyline/realtime"
+	"github.com/partyline/partyline/realtime/chat"
+	"github.com/partyline/partyline/signaling"
+	"github.com/partyline/partyline/store/sqlite"
+)
+
+// insideEnv marks the re-run of the test inside its network namespace.
+const insideEnv = "PARTYLINE_E2E_NAMESPACE"
+
+// TestBrowserVoice has two headless Chromium pages join one voice room
+// through the gateway with their fake microphones, and checks from their
+// WebRTC stats that each received the other's audio over 127.0.0.1.
+//
+// Outside the namespace it checks the tools and runs this same test binary
+// again under `unshare --net`, with only lo up; inside, it runs the
+// gateway and the browser.
+func TestBrowserVoice(t *testing.T) {
+	if os.Getenv(insideEnv) == "" {
+		runInNamespace(t)
+		return
+	}
+	browserCall(t)
+}
+
+func runInNamespace(t *testing.T) {
+	for _, tool := range []string{"chromium", "node", "unshare", "ip"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("browser voice test skipped: %s is not installed (.ci/run installs chromium; node and util-linux are needed too)", tool)
+		}
+	}
+	if _, err := os.Stat(filepath.Join("node_modules", "playwright-core")); err != nil {
+		t.Skip("browser voice test skipped: run `npm ci` in signaling/e2e for playwright-core (.ci/run does)")
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"--net"}
+	if os.Geteuid() != 0 {
+		args = []string{"--user", "--map-root-user", "--net"}
+	}
+	args = append(args, "sh", "-c", `ip link set lo up && exec "$0" -test.run '^TestBrowserVoice$' -test.v -test.timeout 150s`, self)
+	ctx, cancel := context.WithTimeout(context.Background(), 170*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "unshare", args...)
+	cmd.Env = append(os.Environ(), insideEnv+"=1")
+	out, err := cmd.CombinedOutput()
+	t.Logf("in the namespace:\n%s", out)
+	if err != nil {
+		t.Fatalf("the browser test failed in its namespace: %v", err)
+	}
+	if !bytes.Contains(out, []byte("--- PASS: TestBrowserVoice")) {
+		t.Fatal("the browser test did not pass in its namespace")
+	}
+}
+
+// pageStats is what voice.html's voiceStats reports.
+type pageStats struct {
+	PacketsReceived  float64  `json:"packetsReceived"`
+	TotalAudioEnergy float64  `json:"totalAudioEnergy"`
+	PacketsSent      float64  `json:"packetsSent"`
+	Errors           []string `json:"errors"`
+	Pair             *struct {
+		Local  string `json:"local"`
+		Remote string `json:"remote"`
+	} `json:"pair"`
+}
+
+func browserCall(t *testing.T) {
+	base := startGateway(t)
+	users := []string{"e2e_ana", "e2e_ben"}
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "node", "driver.mjs", base, "r_e2e", "9", users[0], users[1])
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	t.Logf("browser console:\n%s", stderr.String())
+	if err != nil {
+		t.Fatalf("driver: %v", err)
+	}
+	var stats map[string]pageStats
+	if err := json.Unmarshal(stdout.Bytes(), &stats); err != nil {
+		t.Fatalf("driver output %q: %v", stdout.String(), err)
+	}
+	for _, u := range users {
+		st, ok := stats[u]
+		switch {
+		case !ok:
+			t.Errorf("no stats from %s", u)
+			continue
+		case len(st.Errors) > 0:
+			t.Errorf("%s: page errors: %v", u, st.Errors)
+		}
+		t.Logf("%s: %+v pair %+v", u, st, st.Pair)
+		if st.PacketsReceived <= 200 {
+			t.Errorf("%s received %v packets, want over 200", u, st.PacketsReceived)
+		}
+		if st.PacketsSent <= 200 {
+			t.Errorf("%s sent %v packets, want over 200", u, st.PacketsSent)
+		}
+		if st.TotalAudioEnergy <= 0 {
+			t.Errorf("%s: total audio energy %v, want some sound", u, st.TotalAudioEnergy)
+		}
+		if st.Pair == nil || st.Pair.Local != "127.0.0.1" || st.Pair.Remote != "127.0.0.1" {
+			t.Errorf("%s: selected candidate pair %+v, want 127.0.0.1 on both sides", u, st.Pair)
+		}
+	}
+}
+
+// tokenAuth takes the token as the user id: the browser's part of the
+// test is the media, not the login.
+type tokenAuth struct{}
+
+func (tokenAuth) Authenticate(_ context.Context, token string) (string, time.Time, error) {
+	if token == "" {
+		return "", time.Time{}, partyline.Errorf(partyline.ErrUnauthorized, "empty token")
+	}
+	return token, time.Now().Add(time.Hour), nil
+}
+
+// startGateway runs chat and voice on a node, voice on loopback, and
+// serves the page on the same origin. It returns the base URL.
+func startGateway(t *testing.T) string {
+	t.Helper()
+	ctx := context.Background()
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if os.Getenv("PARTYLINE_TEST_VERBOSE") != "" {
+		logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	db, err := sqlite.Open(ctx, sqlite.Options{Path: filepath.Join(t.TempDir(), "e2e.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if err := db.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range []string{"e2e_ana", "e2e_ben"} {
+		if _, err := db.EnsureUser(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := db.CreateRoom(ctx, chat.Room{ID: "r_e2e", Name: "squad", Visibility: chat.Private, Owner: "e2e_ana", CreatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.PutMember(ctx, "r_e2e", "e2e_ben", chat.RoleMember); err != nil {
+		t.Fatal(err)
+	}
+	c, err := chat.New(chat.Options{Store: db, Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := signaling.New(signaling.Options{
+		Members: signaling.ChatMembers{Store: db}, UDPAddr: "127.0.0.1:0",
+		Registerer: prometheus.NewRegistry(), Logger: logger,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	node, err := realtime.New(realtime.Options{NodeID: "e2e", Auth: tokenAuth{}, Extensions: []realtime.Extension{c, v}, Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetPublisher(node)
+	v.Attach(node)
+	nodeCtx, stopNode := context.WithCancel(ctx)
+	voiceCtx, stopVoice := context.WithCancel(ctx)
+	done := make(chan error, 2)
+	go func() { done <- node.Run(nodeCtx) }()
+	go func() { done <- v.Run(voiceCtx) }()
+	<-node.Started()
+
+	page, err := os.ReadFile("voice.html")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/v1/ws", node)
+	mux.HandleFunc("/e2e/voice.html", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		_, _ = w.Write(page)
+	})
+	srv := httptest.NewServer(mux)
+	t.Cleanup(func() {
+		srv.CloseClientConnections()
+		srv.Close()
+		stopVoice()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+		stopNode()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	if !strings.HasPrefix(srv.URL, "http://127.0.0.1:") {
+		t.Fatalf("the server is at %s, want loopback", srv.URL)
+	}
+	return srv.URL
+}
