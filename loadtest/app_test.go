@@ -18,6 +18,7 @@ import (
 	"github.com/partyline/partyline/internal/httpx"
 	"github.com/partyline/partyline/realtime"
 	"github.com/partyline/partyline/realtime/chat"
+	"github.com/partyline/partyline/signaling"
 	"github.com/partyline/partyline/store/sqlite"
 )
 
@@ -72,8 +73,15 @@ func startApp(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	voice, err := signaling.New(signaling.Options{
+		Members: signaling.ChatMembers{Store: db}, UDPAddr: "127.0.0.1:0",
+		Registerer: prometheus.NewRegistry(), Logger: slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	node, err := realtime.New(realtime.Options{
-		NodeID: "lt-test", Auth: appAuth{authn}, Extensions: []realtime.Extension{c, cl},
+		NodeID: "lt-test", Auth: appAuth{authn}, Extensions: []realtime.Extension{c, cl, voice},
 		APIKey: testAPIKey, MaxConnsPerUser: 100, Logger: slog.New(slog.DiscardHandler),
 	})
 	if err != nil {
@@ -81,7 +89,11 @@ func startApp(t *testing.T) string {
 	}
 	c.SetPublisher(node)
 	cl.SetNotifier(node)
+	voice.Attach(node)
 	runCtx, stop := context.WithCancel(ctx)
+	voiceCtx, stopVoice := context.WithCancel(ctx)
+	voiceDone := make(chan error, 1)
+	go func() { voiceDone <- voice.Run(voiceCtx) }()
 	ran := make(chan error, 3)
 	go func() { ran <- node.Run(runCtx) }()
 	go func() { ran <- cl.Run(runCtx) }()
@@ -120,6 +132,10 @@ func startApp(t *testing.T) string {
 		cancel()
 		srv.CloseClientConnections()
 		srv.Close()
+		stopVoice()
+		if err := <-voiceDone; err != nil {
+			t.Errorf("voice Run: %v", err)
+		}
 		stop()
 		for range 3 {
 			if err := <-ran; err != nil {

@@ -243,6 +243,29 @@ thresholds:
 	}
 }
 
+func TestScenarioVoice(t *testing.T) {
+	out := runShort(t, `
+scenarios:
+  voice:
+    exec: voice
+    executor: constant-vus
+    vus: 4
+    duration: 3s
+    options: {room_size: 2, speakers: 2}
+thresholds:
+  checks: ["rate==1"]
+  voice_packets_received: ["count>100"]
+  voice_join_to_media: ["p(95)<3000"]
+  voice_packet_loss: ["rate<0.05"]
+`)
+	if out.ThresholdsFailed() {
+		t.Errorf("thresholds failed: %+v", out.Thresholds)
+	}
+	if got := out.Registry.Lookup("voice_join_to_media").Stats(nil, 0).Count; got != 4 {
+		t.Errorf("voice_join_to_media has %v samples, want one per participant", got)
+	}
+}
+
 func TestAbortOnFail(t *testing.T) {
 	start := time.Now()
 	out := runShort(t, `

@@ -326,7 +326,10 @@ func (s Stats) Percentile(p float64) float64 {
 	if s.h == nil || s.h.TotalCount() == 0 {
 		return 0
 	}
-	return float64(s.h.ValueAtQuantile(p)) / unitsPerValue
+	// The histogram answers with bucket edges; the exact extremes bound
+	// them, so p(100) is the max and no percentile passes it.
+	v := float64(s.h.ValueAtQuantile(p)) / unitsPerValue
+	return min(max(v, s.Min), s.Max)
 }
 
 // Stats aggregates the metric's tag sets that match filter (nil: all).
@@ -391,7 +394,7 @@ func (m *Metric) Stats(filter Tags, elapsed time.Duration) Stats {
 		if n := st.h.TotalCount(); n > 0 {
 			st.Count = float64(n)
 			st.Avg = st.h.Mean() / unitsPerValue
-			st.Med = float64(st.h.ValueAtQuantile(50)) / unitsPerValue
+			st.Med = st.Percentile(50)
 		}
 	}
 	return st
