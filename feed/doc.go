@@ -29,14 +29,25 @@
 // more than two clips in a row, without the viewer's own clips or clips
 // they watched in full. Each item names the source that offered it.
 //
+// Building a for-you list costs the store one query for all four sources
+// (Store.Candidates), which reads clip ids from the partial indexes,
+// deduplicates them and returns only what ranking needs of each clip
+// (owner, game, length, age); it is written so that PostgreSQL runs it on
+// a cached generic plan. A viewer whose profile is not in memory costs one
+// more query before it (ViewerHistory), and the page one after it
+// (ListableClips). Nothing about the viewer's follows or a creator's
+// clips is cached, so a new follow, an unfollow and a followee's new clip
+// count in the next list at once.
+//
 // # Paging ranked feeds
 //
 // Trending and for-you pages come from a snapshot: the first page stores
 // the ranked list (ids, sources and scores only) in a bounded LRU with a
 // TTL, and the cursor names the snapshot and an offset. Paging a snapshot
-// is exact: nothing repeats or goes missing while scores move. Each page
-// reads its clips from the store again, so a clip made private since is
-// left out. Snapshots are per process: a cursor that comes back after the
+// is exact: nothing repeats or goes missing while scores move. Every page,
+// the first included, reads its clips from the store in one query, so a
+// clip made private since the list was built is left out and the counts
+// shown are current. Snapshots are per process: a cursor that comes back after the
 // TTL or an eviction, or reaches another node in a cluster, starts a new
 // list, and the page says "restarted": true so the client replaces what
 // it shows. A shared snapshot store would lift this; the per-node LRU keeps
@@ -60,9 +71,8 @@
 // # Concurrency
 //
 // New starts nothing. Run is the only goroutine the package starts on its
-// own; its caller stops it by cancelling ctx. A for-you request runs its
-// four candidate queries side by side and waits for them before it
-// returns. Feed.mu (an RWMutex) guards the model, the clip and creator
+// own; its caller stops it by cancelling ctx. A for-you request starts no
+// goroutines: its store queries run one after another. Feed.mu (an RWMutex) guards the model, the clip and creator
 // counts and the viewer profiles: requests hold it shared while they
 // score, Run exclusively while it learns a batch, never while it waits on
 // the store. boardMu serializes board rebuilds and is taken before mu. The

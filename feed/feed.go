@@ -518,8 +518,9 @@ func (f *Feed) loadProfile(ctx context.Context, viewer string, before, now time.
 			continue
 		}
 		info := clipInfo{ID: h.ClipID, Owner: h.Owner, Game: h.Game, DurationMS: h.DurationMS}
-		p.apply(judge(h.Kind, h.WatchedMS, h.DurationMS), info, h.ClipID)
+		p.move(judge(h.Kind, h.WatchedMS, h.DurationMS), info, h.ClipID)
 	}
+	p.favs = top(p.games, favouriteGames)
 	return p, nil
 }
 

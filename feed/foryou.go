@@ -4,10 +4,6 @@ import (
 	"cmp"
 	"context"
 	"slices"
-
-	"golang.org/x/sync/errgroup"
-
-	"github.com/partyline/partyline/clips"
 )
 
 // Where a for-you item came from.
@@ -32,18 +28,17 @@ const (
 
 // candidate is a clip offered for ranking, with the source that offered it.
 type candidate struct {
-	clip   clips.Clip
+	clip   clipInfo
 	source string
 	score  float64
 }
 
 // forYou builds a viewer's ranked for-you list: candidates from the
 // sources, scored by the model, then re-ranked for creator diversity with
-// the viewer's own clips and the clips they watched in full removed. It
-// returns the list and the clips it loaded, for the first page.
-func (f *Feed) forYou(ctx context.Context, viewer string) ([]ranked, map[string]clips.Clip, error) {
+// the viewer's own clips and the clips they watched in full removed.
+func (f *Feed) forYou(ctx context.Context, viewer string) ([]ranked, error) {
 	if err := f.ensureProfile(ctx, viewer); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	f.mu.RLock()
 	p := f.r.profiles[viewer]
@@ -65,75 +60,58 @@ func (f *Feed) forYou(ctx context.Context, viewer string) ([]ranked, map[string]
 		}
 	}
 
-	// The sources are independent queries; run them side by side.
-	var following, byCreator, byGame, trending []clips.Clip
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() (err error) {
-		following, _, err = f.store.FollowingClips(gctx, viewer, "", followingCandidates)
-		return err
+	// One store round trip for all four sources.
+	found, err := f.store.Candidates(ctx, CandidateQuery{
+		Viewer: viewer, Following: followingCandidates,
+		Creators: creators, PerCreator: creatorCandidatesEach,
+		Games: games, PerGame: gameCandidatesPerGame,
+		IDs: trendIDs,
 	})
-	g.Go(func() (err error) {
-		byCreator, err = f.store.CreatorClips(gctx, creators, creatorCandidatesEach)
-		return err
-	})
-	g.Go(func() (err error) {
-		byGame, err = f.store.GameClips(gctx, games, gameCandidatesPerGame)
-		return err
-	})
-	g.Go(func() (err error) {
-		trending, err = f.store.ListableClips(gctx, trendIDs)
-		return err
-	})
-	if err := g.Wait(); err != nil {
-		return nil, nil, err
+	if err != nil {
+		return nil, err
 	}
 
-	// The first source to offer a clip names it.
-	cands := map[string]*candidate{}
-	var order []*candidate
+	// The store names each clip once, by the first source that offered it.
+	order := make([]candidate, 0, len(found.Following)+len(found.Creators)+len(found.Games)+len(found.IDs))
 	for _, src := range []struct {
 		name string
-		cs   []clips.Clip
+		cs   []CandidateClip
 	}{
-		{sourceFollowing, following},
-		{sourceCreator, byCreator},
-		{sourceGame, byGame},
-		{sourceTrending, trending},
+		{sourceFollowing, found.Following},
+		{sourceCreator, found.Creators},
+		{sourceGame, found.Games},
+		{sourceTrending, found.IDs},
 	} {
 		for _, c := range src.cs {
-			if c.Owner == viewer || cands[c.ID] != nil {
-				continue
+			if c.Owner != viewer {
+				order = append(order, candidate{clip: clipInfo(c), source: src.name})
 			}
-			cd := &candidate{clip: c, source: src.name}
-			cands[c.ID] = cd
-			order = append(order, cd)
 		}
 	}
 
 	now := f.now()
+	kept := make([]*candidate, 0, len(order))
 	f.mu.RLock()
 	p = f.r.profiles[viewer]
 	if p == nil {
 		p = newProfile(now)
 	}
-	kept := order[:0]
-	for _, cd := range order {
+	for i := range order {
+		cd := &order[i]
 		if p.seen[cd.clip.ID] {
 			continue
 		}
-		cd.score = f.r.score(viewer, p, infoOf(cd.clip), now)
+		cd.score = f.r.score(viewer, p, cd.clip, now)
 		kept = append(kept, cd)
 	}
 	f.mu.RUnlock()
 
 	list := diversify(kept, f.opts.ForYouSize)
-	loaded := make(map[string]clips.Clip, len(list))
 	out := make([]ranked, len(list))
 	for i, cd := range list {
 		out[i] = ranked{ID: cd.clip.ID, Source: cd.source, Score: cd.score}
-		loaded[cd.clip.ID] = cd.clip
 	}
-	return out, loaded, nil
+	return out, nil
 }
 
 // diversify orders candidates by score, highest first, so that no more
@@ -149,12 +127,20 @@ func diversify(cands []*candidate, size int) []*candidate {
 		return cmp.Compare(a.clip.ID, b.clip.ID)
 	})
 	out := make([]*candidate, 0, min(size, len(cands)))
-	pending := cands
-	for len(out) < size && len(pending) > 0 {
+	// taken marks the candidates placed; head is the first one not placed.
+	taken := make([]bool, len(cands))
+	head := 0
+	for len(out) < size {
+		for head < len(cands) && taken[head] {
+			head++
+		}
 		pick := -1
-		for i, cd := range pending {
-			n := len(out)
-			if n >= maxRun && out[n-1].clip.Owner == cd.clip.Owner && out[n-2].clip.Owner == cd.clip.Owner {
+		for i := head; i < len(cands); i++ {
+			if taken[i] {
+				continue
+			}
+			n, owner := len(out), cands[i].clip.Owner
+			if n >= maxRun && out[n-1].clip.Owner == owner && out[n-2].clip.Owner == owner {
 				continue
 			}
 			pick = i
@@ -163,8 +149,8 @@ func diversify(cands []*candidate, size int) []*candidate {
 		if pick < 0 {
 			break
 		}
-		out = append(out, pending[pick])
-		pending = slices.Delete(pending, pick, pick+1)
+		taken[pick] = true
+		out = append(out, cands[pick])
 	}
 	return out
 }

@@ -1,7 +1,10 @@
 package feed
 
 import (
+	"fmt"
 	"math/rand/v2"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -124,6 +127,64 @@ func TestEvalOptions(t *testing.T) {
 	for _, o := range []EvalOptions{{Users: -1}, {Games: 2}, {Clips: 5, SlateSize: 20}} {
 		if _, err := Evaluate(o); !errors.Is(err, partyline.ErrInvalid) {
 			t.Errorf("Evaluate(%+v) = %v, want ErrInvalid", o, err)
+		}
+	}
+}
+
+// TestDiversifyMatchesGreedy checks diversify against the plain greedy
+// rule it implements (take the best candidate that does not make a run of
+// three), on random lists with few creators and tied scores.
+func TestDiversifyMatchesGreedy(t *testing.T) {
+	greedy := func(cands []*candidate, size int) []string {
+		pending := slices.Clone(cands)
+		slices.SortFunc(pending, func(a, b *candidate) int {
+			if a.score != b.score {
+				if a.score > b.score {
+					return -1
+				}
+				return 1
+			}
+			return strings.Compare(a.clip.ID, b.clip.ID)
+		})
+		var out []*candidate
+		for len(out) < size && len(pending) > 0 {
+			pick := -1
+			for i, cd := range pending {
+				n := len(out)
+				if n >= maxRun && out[n-1].clip.Owner == cd.clip.Owner && out[n-2].clip.Owner == cd.clip.Owner {
+					continue
+				}
+				pick = i
+				break
+			}
+			if pick < 0 {
+				break
+			}
+			out = append(out, pending[pick])
+			pending = slices.Delete(pending, pick, pick+1)
+		}
+		ids := []string{}
+		for _, cd := range out {
+			ids = append(ids, cd.clip.ID)
+		}
+		return ids
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := range 500 {
+		n, owners, size := rng.IntN(60), 1+rng.IntN(4), 1+rng.IntN(70)
+		var cands []*candidate
+		for j := range n {
+			cd := &candidate{score: float64(rng.IntN(10)) / 10}
+			cd.clip.ID, cd.clip.Owner = fmt.Sprintf("c%02d", j), fmt.Sprintf("o%d", rng.IntN(owners))
+			cands = append(cands, cd)
+		}
+		want := greedy(cands, size)
+		got := []string{}
+		for _, cd := range diversify(slices.Clone(cands), size) {
+			got = append(got, cd.clip.ID)
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Fatalf("case %d: diversify differs from the greedy rule (-want +got):\n%s", i, diff)
 		}
 	}
 }

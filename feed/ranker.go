@@ -131,10 +131,18 @@ func judge(kind string, watchedMS, durationMS int64) outcome {
 
 // apply moves the profile by one event on clip.
 func (p *profile) apply(o outcome, info clipInfo, clipID string) {
+	p.move(o, info, clipID)
+	if o.affinity != 0 {
+		p.favs = top(p.games, favouriteGames)
+	}
+}
+
+// move is apply without bringing the favourite games up to date, for
+// replaying a history: the caller sets favs once at the end.
+func (p *profile) move(o outcome, info clipInfo, clipID string) {
 	if o.affinity != 0 {
 		bump(p.games, info.Game, o.affinity)
 		bump(p.creators, info.Owner, o.affinity)
-		p.favs = top(p.games, favouriteGames)
 	}
 	if o.complete {
 		if len(p.seen) >= maxSeen {

@@ -182,8 +182,8 @@ func (f *Feed) handleTrending(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	kind := "trending/" + game
-	f.servePage(w, r, v, kind, cursor, limit, func() ([]ranked, map[string]clips.Clip, error) {
-		return f.currentBoard().top(game, f.opts.TrendingSize), nil, nil
+	f.servePage(w, r, v, kind, cursor, limit, func() ([]ranked, error) {
+		return f.currentBoard().top(game, f.opts.TrendingSize), nil
 	})
 }
 
@@ -198,26 +198,26 @@ func (f *Feed) handleForYou(w http.ResponseWriter, r *http.Request) {
 		httpx.Error(w, r, err)
 		return
 	}
-	f.servePage(w, r, v, "for-you", cursor, limit, func() ([]ranked, map[string]clips.Clip, error) {
+	f.servePage(w, r, v, "for-you", cursor, limit, func() ([]ranked, error) {
 		start := time.Now()
-		list, loaded, err := f.forYou(r.Context(), v)
+		list, err := f.forYou(r.Context(), v)
 		if err == nil {
 			f.metrics.build.WithLabelValues("for-you").Observe(time.Since(start).Seconds())
 		}
-		return list, loaded, err
+		return list, err
 	})
 }
 
 // servePage answers one page of a snapshot feed. Without a cursor, or
 // when the cursor's snapshot is gone, build makes a new ranked list, which
-// is kept as a snapshot; with one, the page comes from the snapshot. Each
-// page's clips are read from the store again, so a clip made private since
-// the snapshot is left out.
+// is kept as a snapshot; with one, the page comes from the snapshot. Every
+// page, the first too, reads its clips from the store in one query, so a
+// clip made private since the list was built is left out and counts are
+// current.
 func (f *Feed) servePage(w http.ResponseWriter, r *http.Request, v, kind, cursor string, limit int,
-	build func() ([]ranked, map[string]clips.Clip, error)) {
+	build func() ([]ranked, error)) {
 	var (
 		items     []ranked
-		loaded    map[string]clips.Clip
 		id        string
 		offset    int
 		restarted bool
@@ -241,8 +241,7 @@ func (f *Feed) servePage(w http.ResponseWriter, r *http.Request, v, kind, cursor
 	}
 	if items == nil {
 		var err error
-		items, loaded, err = build()
-		if err != nil {
+		if items, err = build(); err != nil {
 			httpx.Error(w, r, storeError("build "+kind, err))
 			return
 		}
@@ -250,24 +249,18 @@ func (f *Feed) servePage(w http.ResponseWriter, r *http.Request, v, kind, cursor
 	}
 	end := min(len(items), offset+limit)
 	page := items[offset:end]
-	var missing []string
-	for _, it := range page {
-		if _, ok := loaded[it.ID]; !ok {
-			missing = append(missing, it.ID)
-		}
+	ids := make([]string, len(page))
+	for i, it := range page {
+		ids[i] = it.ID
 	}
-	if len(missing) > 0 {
-		cs, err := f.store.ListableClips(r.Context(), missing)
-		if err != nil {
-			httpx.Error(w, r, storeError("read clips of "+kind, err))
-			return
-		}
-		if loaded == nil {
-			loaded = make(map[string]clips.Clip, len(cs))
-		}
-		for _, c := range cs {
-			loaded[c.ID] = c
-		}
+	cs, err := f.store.ListableClips(r.Context(), ids)
+	if err != nil {
+		httpx.Error(w, r, storeError("read clips of "+kind, err))
+		return
+	}
+	loaded := make(map[string]*clips.Clip, len(cs))
+	for i := range cs {
+		loaded[cs[i].ID] = &cs[i]
 	}
 	out := pageJSON{Items: make([]itemJSON, 0, len(page)), Restarted: restarted}
 	for _, it := range page {
@@ -276,7 +269,7 @@ func (f *Feed) servePage(w http.ResponseWriter, r *http.Request, v, kind, cursor
 			continue
 		}
 		score := it.Score
-		out.Items = append(out.Items, itemJSON{Clip: toClipJSON(c), Source: it.Source, Score: &score})
+		out.Items = append(out.Items, itemJSON{Clip: toClipJSON(*c), Source: it.Source, Score: &score})
 	}
 	if end < len(items) {
 		out.NextCursor = encodeSnapCursor(kind, id, end)

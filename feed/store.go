@@ -56,6 +56,42 @@ type ViewerEvent struct {
 	At         time.Time
 }
 
+// CandidateQuery names the clips a for-you list is ranked from, one field
+// group per source. A zero count or an empty list asks nothing of that
+// source.
+type CandidateQuery struct {
+	// Viewer and Following ask for the Following newest listable clips of
+	// the users Viewer follows: the first page of FollowingClips.
+	Viewer    string
+	Following int
+	// Creators and PerCreator ask for CreatorClips(Creators, PerCreator).
+	Creators   []string
+	PerCreator int
+	// Games and PerGame ask for GameClips(Games, PerGame).
+	Games   []string
+	PerGame int
+	// IDs asks for ListableClips(IDs).
+	IDs []string
+}
+
+// CandidateClip is what ranking needs of a listable clip offered for a
+// for-you list. The page shows the clip as the store has it when the page
+// is read (ListableClips), not as it was when the list was built.
+type CandidateClip struct {
+	ID         string
+	Owner      string
+	Game       string
+	DurationMS int64
+	CreatedAt  time.Time
+}
+
+// Candidates are the clips a CandidateQuery found. Each clip appears once,
+// in the first of Following, Creators, Games and IDs whose source offered
+// it; within a field the order is unspecified.
+type Candidates struct {
+	Following, Creators, Games, IDs []CandidateClip
+}
+
 // Store is the persistence the feed needs. Implementations are safe for
 // concurrent use. A listable clip is a public clip whose status is ready:
 // nothing else ever appears in a feed, so every method that returns clips
@@ -92,6 +128,11 @@ type Store interface {
 	// ListableClips returns the listable clips among ids, in no particular
 	// order; ids of missing or unlisted clips are left out.
 	ListableClips(ctx context.Context, ids []string) ([]clips.Clip, error)
+	// Candidates answers a CandidateQuery: the clips FollowingClips (first
+	// page), CreatorClips, GameClips and ListableClips return for it, each
+	// once. A store should answer it in one round trip: it is the store's
+	// whole share of building a for-you list.
+	Candidates(ctx context.Context, q CandidateQuery) (Candidates, error)
 	// Engagement returns the hourly engagement of listable clips since the
 	// given time, in no particular order.
 	Engagement(ctx context.Context, since time.Time) ([]Engagement, error)

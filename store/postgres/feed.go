@@ -244,6 +244,102 @@ func (db *DB) ListableClips(ctx context.Context, ids []string) ([]clips.Clip, er
 	return cs, nil
 }
 
+// candidatesQuery answers a feed.CandidateQuery in one statement. Each
+// source yields clip ids from its partial index alone (index-only scans of
+// clips_listable_owner_idx and clips_listable_game_idx, primary keys for
+// the ids asked for); the ids are deduplicated, keeping the first source,
+// and only then is each clip read, once, by its primary key, for the few
+// columns ranking needs. The
+// following source takes FollowingClips' plan by a one-time filter on how
+// many people the viewer follows; the branch not taken never runs.
+//
+// Planning this statement costs about as much as running it, so it must
+// run on the generic plan that pgx's prepared statement caches. PostgreSQL
+// only settles on a generic plan that it estimates no dearer than the
+// custom ones, and custom plans see the parameters' values; so every
+// parameter is read through a sub-select "(SELECT $n)", which neither
+// plan can see into. The statement is written so that the plan is good
+// without the values: LIMIT in each lateral subquery keeps it a nested
+// loop over its index, LIMIT 1 keeps the final read a primary-key probe
+// per id, and "IS TRUE" keeps the followee test of the many-followees
+// branch a hashed subplan checked while walking clips_listable_created_idx
+// rather than a join that reads every followee's clips.
+const candidatesQuery = `WITH fl AS MATERIALIZED (
+	   SELECT followee FROM follows WHERE follower = (SELECT $1::text) LIMIT (SELECT $3::int + 1)),
+	 few AS (
+	   SELECT l.id FROM fl CROSS JOIN LATERAL (
+	     SELECT c.id, c.created_at FROM clips c
+	     WHERE c.owner = fl.followee AND ` + listable + `
+	     ORDER BY c.created_at DESC, c.id DESC LIMIT (SELECT $2::int)) l
+	   WHERE (SELECT count(*) FROM fl) <= (SELECT $3::int)
+	   ORDER BY l.created_at DESC, l.id DESC LIMIT (SELECT $2::int)),
+	 many AS (
+	   SELECT c.id FROM clips c
+	   WHERE (SELECT count(*) FROM fl) > (SELECT $3::int) AND ` + listable + `
+	     AND (c.owner IN (SELECT followee FROM follows WHERE follower = (SELECT $1::text))) IS TRUE
+	   ORDER BY c.created_at DESC, c.id DESC LIMIT (SELECT $2::int)),
+	 picked AS (
+	   SELECT 0 AS src, id FROM few
+	   UNION ALL
+	   SELECT 0, id FROM many
+	   UNION ALL
+	   SELECT 1, l.id FROM unnest((SELECT $4::text[])) v(value) CROSS JOIN LATERAL (
+	     SELECT c.id FROM clips c WHERE c.owner = v.value AND ` + listable + `
+	     ORDER BY c.created_at DESC, c.id DESC LIMIT (SELECT $5::int)) l
+	   UNION ALL
+	   SELECT 2, l.id FROM unnest((SELECT $6::text[])) v(value) CROSS JOIN LATERAL (
+	     SELECT c.id FROM clips c WHERE c.game = v.value AND ` + listable + `
+	     ORDER BY c.created_at DESC, c.id DESC LIMIT (SELECT $7::int)) l
+	   UNION ALL
+	   SELECT 3, v.id FROM unnest((SELECT $8::text[])) v(id)),
+	 firsts AS (SELECT id, min(src) AS src FROM picked GROUP BY id)
+	SELECT f.src, c.id, c.owner, c.game, c.duration_ms, c.created_at FROM firsts f CROSS JOIN LATERAL (
+	  SELECT c.id, c.owner, c.game, c.duration_ms, c.created_at FROM clips c
+	  WHERE c.id = f.id AND ` + listable + ` LIMIT 1) c`
+
+// Candidates answers q in one round trip.
+func (db *DB) Candidates(ctx context.Context, q feed.CandidateQuery) (feed.Candidates, error) {
+	following, perCreator, perGame := 0, max(0, q.PerCreator), max(0, q.PerGame)
+	if q.Following > 0 && q.Viewer != "" {
+		following = keyset.Limit(q.Following)
+	}
+	out := feed.Candidates{
+		Following: make([]feed.CandidateClip, 0, following),
+		Creators:  make([]feed.CandidateClip, 0, len(q.Creators)*perCreator),
+		Games:     make([]feed.CandidateClip, 0, len(q.Games)*perGame),
+		IDs:       make([]feed.CandidateClip, 0, len(q.IDs)),
+	}
+	if following == 0 && len(q.Creators) == 0 && len(q.Games) == 0 && len(q.IDs) == 0 {
+		return out, nil
+	}
+	rows, err := db.pool.Query(ctx, candidatesQuery, q.Viewer, following, manyFollowees,
+		q.Creators, perCreator, q.Games, perGame, q.IDs)
+	if err != nil {
+		return feed.Candidates{}, fmt.Errorf("postgres: for-you candidates of %s: %w", q.Viewer, err)
+	}
+	defer rows.Close()
+	lists := [...]*[]feed.CandidateClip{&out.Following, &out.Creators, &out.Games, &out.IDs}
+	var (
+		src int32
+		c   feed.CandidateClip
+	)
+	dest := []any{&src, &c.ID, &c.Owner, &c.Game, &c.DurationMS, &c.CreatedAt}
+	for rows.Next() {
+		if err := rows.Scan(dest...); err != nil {
+			return feed.Candidates{}, fmt.Errorf("postgres: for-you candidates of %s: %w", q.Viewer, err)
+		}
+		if src < 0 || int(src) >= len(lists) {
+			return feed.Candidates{}, fmt.Errorf("postgres: for-you candidates of %s: unknown source %d", q.Viewer, src)
+		}
+		c.CreatedAt = c.CreatedAt.UTC()
+		*lists[src] = append(*lists[src], c)
+	}
+	if err := rows.Err(); err != nil {
+		return feed.Candidates{}, fmt.Errorf("postgres: for-you candidates of %s: %w", q.Viewer, err)
+	}
+	return out, nil
+}
+
 // Engagement returns the hourly engagement of listable clips since since.
 // Likes are counted from clip_likes, so a like event never counts twice.
 func (db *DB) Engagement(ctx context.Context, since time.Time) ([]feed.Engagement, error) {

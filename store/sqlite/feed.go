@@ -241,6 +241,42 @@ func (db *DB) ListableClips(ctx context.Context, ids []string) ([]clips.Clip, er
 	return out, nil
 }
 
+// Candidates answers q with one query per source, each clip kept in the
+// first source that offered it. SQLite runs in process, so round trips
+// cost little here.
+func (db *DB) Candidates(ctx context.Context, q feed.CandidateQuery) (feed.Candidates, error) {
+	var lists [4][]clips.Clip
+	if q.Following > 0 && q.Viewer != "" {
+		var err error
+		if lists[0], _, err = db.FollowingClips(ctx, q.Viewer, "", q.Following); err != nil {
+			return feed.Candidates{}, err
+		}
+	}
+	var err error
+	if lists[1], err = db.CreatorClips(ctx, q.Creators, q.PerCreator); err != nil {
+		return feed.Candidates{}, err
+	}
+	if lists[2], err = db.GameClips(ctx, q.Games, q.PerGame); err != nil {
+		return feed.Candidates{}, err
+	}
+	if lists[3], err = db.ListableClips(ctx, q.IDs); err != nil {
+		return feed.Candidates{}, err
+	}
+	var out [4][]feed.CandidateClip
+	seen := map[string]bool{}
+	for i, l := range lists {
+		out[i] = []feed.CandidateClip{}
+		for _, c := range l {
+			if !seen[c.ID] {
+				seen[c.ID] = true
+				out[i] = append(out[i], feed.CandidateClip{
+					ID: c.ID, Owner: c.Owner, Game: c.Game, DurationMS: c.DurationMS, CreatedAt: c.CreatedAt})
+			}
+		}
+	}
+	return feed.Candidates{Following: out[0], Creators: out[1], Games: out[2], IDs: out[3]}, nil
+}
+
 // placeholders returns n comma-separated question marks.
 func placeholders(n int) string {
 	return strings.TrimSuffix(strings.Repeat("?,", n), ",")

@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/partyline/partyline"
 	"github.com/partyline/partyline/clips"
@@ -432,6 +434,7 @@ func testFeedCandidates(t *testing.T, s Store) {
 			}
 		})
 	}
+	t.Run("ForYou", func(t *testing.T) { testForYouCandidates(t, s) })
 }
 
 func testFeedEngagement(t *testing.T, s Store) {
@@ -539,4 +542,112 @@ func testFeedModel(t *testing.T, s Store) {
 		t.Errorf("saving another name changed ranker: %d bytes", len(got))
 	}
 	checkErr(t, "SaveModel with no name", s.SaveModel(ctx, "", nil), partyline.ErrInvalid)
+}
+
+// testForYouCandidates checks Candidates against the single-source methods
+// it stands for: the same clips, each once, in the first source offering it.
+func testForYouCandidates(t *testing.T, s Store) {
+	ctx := t.Context()
+	ensureUsers(t, s, "viewer", "fa", "fb", "cr", "other", "many")
+	for _, u := range []string{"fa", "fb"} {
+		_, err := s.Follow(ctx, "viewer", u)
+		must(t, "Follow", err)
+	}
+	for i := range 8 {
+		at := base.Add(time.Duration(i) * time.Minute)
+		for _, c := range []clips.Clip{
+			feedClip(fmt.Sprintf("fa_%d", i), "fa", "cs2", at),
+			feedClip(fmt.Sprintf("fb_%d", i), "fb", "dota", at.Add(time.Second)),
+			feedClip(fmt.Sprintf("cr_%d", i), "cr", "cs2", at.Add(2*time.Second)),
+			feedClip(fmt.Sprintf("ot_%d", i), "other", "apex", at.Add(3*time.Second)),
+		} {
+			must(t, "CreateClip", s.CreateClip(ctx, c))
+		}
+	}
+	priv := feedClip("fa_private", "fa", "cs2", base.Add(time.Hour))
+	priv.Visibility = clips.Private
+	must(t, "CreateClip", s.CreateClip(ctx, priv))
+	// Someone who follows many people, so stores may plan differently.
+	for i := range 130 {
+		u := fmt.Sprintf("cm%03d", i)
+		ensureUsers(t, s, u)
+		_, err := s.Follow(ctx, "many", u)
+		must(t, "Follow", err)
+		if i%3 == 0 {
+			must(t, "CreateClip", s.CreateClip(ctx, feedClip(fmt.Sprintf("cm_%03d", i), u, "cs2", base.Add(time.Duration(i)*time.Millisecond))))
+		}
+	}
+
+	facts := func(cs []clips.Clip) []feed.CandidateClip {
+		out := []feed.CandidateClip{}
+		for _, c := range cs {
+			out = append(out, feed.CandidateClip{ID: c.ID, Owner: c.Owner, Game: c.Game, DurationMS: c.DurationMS, CreatedAt: c.CreatedAt})
+		}
+		return out
+	}
+	// want is what the single-source methods return, each clip kept in
+	// its first source.
+	want := func(t *testing.T, q feed.CandidateQuery) [4][]feed.CandidateClip {
+		var lists [4][]clips.Clip
+		var err error
+		if q.Following > 0 {
+			lists[0], _, err = s.FollowingClips(ctx, q.Viewer, "", q.Following)
+			must(t, "FollowingClips", err)
+		}
+		lists[1], err = s.CreatorClips(ctx, q.Creators, q.PerCreator)
+		must(t, "CreatorClips", err)
+		lists[2], err = s.GameClips(ctx, q.Games, q.PerGame)
+		must(t, "GameClips", err)
+		lists[3], err = s.ListableClips(ctx, q.IDs)
+		must(t, "ListableClips", err)
+		seen := map[string]bool{}
+		var out [4][]feed.CandidateClip
+		for i, l := range lists {
+			l = slices.DeleteFunc(slices.Clone(l), func(c clips.Clip) bool {
+				dup := seen[c.ID]
+				seen[c.ID] = true
+				return dup
+			})
+			out[i] = facts(l)
+		}
+		return out
+	}
+	byID := func(a, b feed.CandidateClip) int { return strings.Compare(a.ID, b.ID) }
+	for _, tc := range []struct {
+		name string
+		q    feed.CandidateQuery
+	}{
+		{"AllSources", feed.CandidateQuery{Viewer: "viewer", Following: 5, Creators: []string{"cr", "fa", "nobody"}, PerCreator: 3,
+			Games: []string{"cs2", "apex"}, PerGame: 4, IDs: []string{"ot_0", "fa_7", "fa_private", "missing", "ot_0", "cr_1"}}},
+		{"FollowingOnly", feed.CandidateQuery{Viewer: "viewer", Following: 100}},
+		{"ManyFollowees", feed.CandidateQuery{Viewer: "many", Following: 20, IDs: []string{"cm_000", "ot_1"}}},
+		{"NotFollowing", feed.CandidateQuery{Viewer: "other", Following: 10, Games: []string{"dota"}, PerGame: 2}},
+		{"Nothing", feed.CandidateQuery{Viewer: "viewer"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := s.Candidates(ctx, tc.q)
+			must(t, "Candidates", err)
+			w := want(t, tc.q)
+			for i, l := range [][]feed.CandidateClip{got.Following, got.Creators, got.Games, got.IDs} {
+				if l == nil {
+					t.Errorf("source %d is nil, want an empty slice", i)
+				}
+				l = slices.Clone(l)
+				slices.SortFunc(l, byID)
+				slices.SortFunc(w[i], byID)
+				if diff := cmp.Diff(w[i], l, cmpopts.EquateEmpty()); diff != "" {
+					t.Errorf("source %d (-want +got):\n%s", i, diff)
+				}
+			}
+		})
+	}
+	t.Run("NewClipAtOnce", func(t *testing.T) {
+		c := feedClip("fa_new", "fa", "cs2", time.Now())
+		must(t, "CreateClip", s.CreateClip(ctx, c))
+		got, err := s.Candidates(ctx, feed.CandidateQuery{Viewer: "viewer", Following: 1})
+		must(t, "Candidates", err)
+		if len(got.Following) != 1 || got.Following[0].ID != "fa_new" {
+			t.Errorf("following candidates after a new clip = %v, want fa_new", got.Following)
+		}
+	})
 }
