@@ -12,10 +12,10 @@ import (
 	"github.com/partyline/partyline/internal/auth"
 )
 
-// clipJSON is a clip as the REST API and clip.new show it. Fields that
-// are unknown (no media yet, not probed) are null rather than left out, so
-// every clip object has the same keys.
-type clipJSON struct {
+// Resource is a clip as the REST API, the feeds and clip.new show it.
+// Fields that are unknown (no media yet, not probed) are null rather than
+// left out, so every clip object has the same keys.
+type Resource struct {
 	ID           string    `json:"id"`
 	Owner        string    `json:"owner"`
 	Title        string    `json:"title"`
@@ -51,8 +51,9 @@ func nonZero[T comparable](v T) *T {
 // clipPath is the REST path of a clip.
 func clipPath(id string) string { return "/v1/clips/" + id }
 
-func toJSON(c Clip) clipJSON {
-	j := clipJSON{
+// ToResource is c as the API shows it.
+func ToResource(c Clip) Resource {
+	j := Resource{
 		ID: c.ID, Owner: c.Owner, Title: c.Title, Game: c.Game, Tags: c.Tags,
 		Visibility: c.Visibility, Status: c.Status,
 		FailReason: nonZero(c.FailReason), SizeBytes: nonZero(c.SizeBytes), ContentType: nonZero(c.ContentType),

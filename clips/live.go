@@ -183,7 +183,7 @@ func (s *Service) fanoutLoop(ctx context.Context) {
 // fanout publishes clip.new to user:<follower> for every follower of the
 // clip's owner, a page of followers per batch.
 func (s *Service) fanout(ctx context.Context, c Clip) {
-	data := toJSON(c)
+	data := ToResource(c)
 	cursor := ""
 	sent := 0
 	for {

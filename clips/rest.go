@@ -90,7 +90,7 @@ func (s *Service) handleCreate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Location", clipPath(c.ID))
-	httpx.JSON(w, http.StatusCreated, toJSON(c))
+	httpx.JSON(w, http.StatusCreated, ToResource(c))
 }
 
 // newClip checks a create request and returns the clip to store.
@@ -125,7 +125,7 @@ func (s *Service) handleGet(w http.ResponseWriter, r *http.Request) {
 		httpx.Error(w, r, err)
 		return
 	}
-	httpx.JSON(w, http.StatusOK, toJSON(c))
+	httpx.JSON(w, http.StatusOK, ToResource(c))
 }
 
 type patchRequest struct {
@@ -178,7 +178,7 @@ func (s *Service) handlePatch(w http.ResponseWriter, r *http.Request) {
 		httpx.Error(w, r, notFoundOr(err, "get clip "+c.ID))
 		return
 	}
-	httpx.JSON(w, http.StatusOK, toJSON(c))
+	httpx.JSON(w, http.StatusOK, ToResource(c))
 }
 
 // notFoundOr turns a store's not-found into errNoClip and anything else
@@ -438,7 +438,7 @@ func (s *Service) handleDeleteComment(w http.ResponseWriter, r *http.Request) {
 }
 
 type clipsJSON struct {
-	Clips      []clipJSON `json:"clips"`
+	Clips      []Resource `json:"clips"`
 	NextCursor *string    `json:"next_cursor"`
 }
 
@@ -466,9 +466,9 @@ func (s *Service) HandleUserClips(w http.ResponseWriter, r *http.Request) {
 		httpx.Error(w, r, cursorErr(err, "clips of "+owner))
 		return
 	}
-	out := clipsJSON{Clips: make([]clipJSON, len(cs)), NextCursor: nonZero(next)}
+	out := clipsJSON{Clips: make([]Resource, len(cs)), NextCursor: nonZero(next)}
 	for i, c := range cs {
-		out.Clips[i] = toJSON(c)
+		out.Clips[i] = ToResource(c)
 	}
 	httpx.JSON(w, http.StatusOK, out)
 }

@@ -24,39 +24,11 @@ const (
 	maxLimit     = 100
 )
 
-// clipJSON is a clip as the feeds show it.
-type clipJSON struct {
-	ID         string    `json:"id"`
-	Owner      string    `json:"owner"`
-	Title      string    `json:"title"`
-	Game       string    `json:"game"`
-	Tags       []string  `json:"tags"`
-	DurationMS int64     `json:"duration_ms"`
-	Width      int       `json:"width"`
-	Height     int       `json:"height"`
-	Likes      int64     `json:"likes"`
-	Views      int64     `json:"views"`
-	Comments   int64     `json:"comments"`
-	CreatedAt  time.Time `json:"created_at"`
-}
-
-func toClipJSON(c clips.Clip) clipJSON {
-	tags := c.Tags
-	if tags == nil {
-		tags = []string{}
-	}
-	return clipJSON{
-		ID: c.ID, Owner: c.Owner, Title: c.Title, Game: c.Game, Tags: tags, DurationMS: c.DurationMS,
-		Width: c.Width, Height: c.Height, Likes: c.Likes, Views: c.Views, Comments: c.Comments,
-		CreatedAt: c.CreatedAt.UTC(),
-	}
-}
-
 // itemJSON is one feed entry.
 type itemJSON struct {
-	Clip   clipJSON `json:"clip"`
-	Source string   `json:"source"`
-	Score  *float64 `json:"score,omitempty"`
+	Clip   clips.Resource `json:"clip"`
+	Source string         `json:"source"`
+	Score  *float64       `json:"score,omitempty"`
 }
 
 // pageJSON is one page of a feed.
@@ -157,7 +129,7 @@ func (f *Feed) handleFollowing(w http.ResponseWriter, r *http.Request) {
 	f.metrics.build.WithLabelValues("following").Observe(time.Since(start).Seconds())
 	out := pageJSON{Items: make([]itemJSON, len(cs)), NextCursor: next}
 	for i, c := range cs {
-		out.Items[i] = itemJSON{Clip: toClipJSON(c), Source: sourceFollowing}
+		out.Items[i] = itemJSON{Clip: clips.ToResource(c), Source: sourceFollowing}
 	}
 	httpx.JSON(w, http.StatusOK, out)
 }
@@ -269,7 +241,7 @@ func (f *Feed) servePage(w http.ResponseWriter, r *http.Request, v, kind, cursor
 			continue
 		}
 		score := it.Score
-		out.Items = append(out.Items, itemJSON{Clip: toClipJSON(*c), Source: it.Source, Score: &score})
+		out.Items = append(out.Items, itemJSON{Clip: clips.ToResource(*c), Source: it.Source, Score: &score})
 	}
 	if end < len(items) {
 		out.NextCursor = encodeSnapCursor(kind, id, end)
