@@ -8,8 +8,10 @@
 #   loadtest/scripts/conn100k.sh            # from the repository root
 #
 # Environment: OUT (default /tmp/pl-100k), CONNS (100000), NODES (6),
-# RATE (connections opened per second over the whole cluster, 1000),
-# HOLD (how long each connection is held, 60s), REDIS_PORT (16379).
+# RATE (connections opened per second over the whole cluster, 300),
+# HOLD (how long each connection is held; the default, the time it takes to
+# open them all plus 60 s, keeps every one open at the end of the ramp),
+# BROADCAST_EVERY (10s), REDIS_PORT (16379).
 # It starts its own redis-server and stops everything it started, by PID.
 # The report is $OUT/summary.txt, with the per-process memory in
 # $OUT/memory.txt.
@@ -18,8 +20,9 @@ set -euo pipefail
 OUT=${OUT:-/tmp/pl-100k}
 CONNS=${CONNS:-100000}
 NODES=${NODES:-6}
-RATE=${RATE:-1000}
-HOLD=${HOLD:-60s}
+RATE=${RATE:-300}
+HOLD=${HOLD:-$((CONNS / RATE + 60))s}
+BROADCAST_EVERY=${BROADCAST_EVERY:-10s}
 REDIS_PORT=${REDIS_PORT:-16379}
 export PARTYLINE_JWT_SECRET=${PARTYLINE_JWT_SECRET:-conn100k-secret-0123456789abcdef0123}
 export PARTYLINE_API_KEY=${PARTYLINE_API_KEY:-conn100k-api-key}
@@ -46,7 +49,7 @@ for i in $(seq 1 "$NODES"); do
 	mkdir -p "$OUT/node$i"
 	PARTYLINE_ADDR=127.0.0.1:$((18080 + i)) PARTYLINE_ADMIN_ADDR=127.0.0.1:$((19090 + i)) \
 		PARTYLINE_DATA_DIR=$OUT/node$i PARTYLINE_REDIS_URL=redis://127.0.0.1:$REDIS_PORT/0 \
-		PARTYLINE_NODE_ID=node$i PARTYLINE_DRAIN_WINDOW=1s \
+		PARTYLINE_NODE_ID=node$i PARTYLINE_DRAIN_WINDOW=1s PARTYLINE_VOICE_UDP_ADDR=127.0.0.1:$((7882 + i)) \
 		"$OUT/partyline" serve >"$OUT/node$i.log" 2>&1 &
 	pids+=($!)
 	echo $! >"$OUT/node$i.pid"
@@ -59,6 +62,11 @@ for i in $(seq 1 "$NODES"); do
 done
 for i in $(seq 1 "$NODES"); do
 	for _ in $(seq 100); do curl -sf "127.0.0.1:$((18080 + i))/readyz" >/dev/null && break; sleep 0.1; done
+	if ! curl -sf "127.0.0.1:$((18080 + i))/readyz" >/dev/null; then
+		echo "node$i is not ready:" >&2
+		tail -3 "$OUT/node$i.log" >&2
+		exit 1
+	fi
 done
 
 per_second=$RATE
@@ -74,7 +82,7 @@ scenarios:
     duration: $duration
     preAllocatedVUs: $((NODES * 100))
     maxVUs: $((NODES * 1000))
-    options: {hold: $HOLD, timeout: 60s, broadcast: "broadcast:conn100k", broadcast_every: 5s}
+    options: {hold: $HOLD, timeout: 60s, broadcast: "broadcast:conn100k", broadcast_every: $BROADCAST_EVERY}
 thresholds:
   ws_connect_errors: ["count==0"]
   ws_sessions: ["count>=$CONNS"]
