@@ -10,7 +10,10 @@
 // ServerAPI at /v1/server, runs Node.Run in its errgroup and calls Drain on
 // shutdown. Extensions (realtime/chat, signaling, clips) plug namespaces and
 // request types in through the Extension interface, so realtime imports
-// none of them.
+// none of them. An extension that works across nodes, as voice relays its
+// signaling to a room's media node, registers handlers for node messages
+// with HandleNode and sends them with SendNode; they travel on the
+// broker's per-node channel, and Session finds the target connection by id.
 //
 // # Interfaces
 //
