@@ -1,11 +1,14 @@
 package httpx
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/partyline/partyline"
 )
@@ -98,10 +101,35 @@ func MethodNotAllowed(w http.ResponseWriter, r *http.Request) {
 
 // JSON writes v as a JSON response with the given status.
 func JSON(w http.ResponseWriter, status int, v any) {
+	// Encode into a pooled buffer first: the body goes out in one write
+	// with its Content-Length instead of in chunks, and large pages
+	// (a list of clips is about 30 KB) reuse their memory.
+	buf := jsonBufs.Get().(*bytes.Buffer)
+	buf.Reset()
+	defer func() {
+		if buf.Cap() <= maxPooledJSON {
+			jsonBufs.Put(buf)
+		}
+	}()
+	if err := json.NewEncoder(buf).Encode(v); err != nil {
+		// Only a programming error gets here (a value JSON cannot hold).
+		slog.Error("encoding a response failed", "err", err)
+		w.Header().Set("Content-Type", "application/problem+json")
+		w.WriteHeader(http.StatusInternalServerError)
+		_, _ = w.Write([]byte(`{"type":"about:blank","title":"Internal Server Error","status":500}` + "\n"))
+		return
+	}
 	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(buf.Len()))
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+	_, _ = w.Write(buf.Bytes())
 }
+
+// jsonBufs holds response buffers; one bigger than maxPooledJSON is left
+// to the garbage collector rather than kept.
+var jsonBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+const maxPooledJSON = 256 << 10
 
 // DecodeJSON decodes the request body into v strictly: the body must be one
 // JSON value of the right shape with no unknown fields. Failures wrap
