@@ -54,7 +54,7 @@ for i in $(seq 1 "$NODES"); do
 	pids+=($!)
 	echo $! >"$OUT/node$i.pid"
 	# Each agent drives its own node, from source addresses of its own.
-	"$OUT/loadtest" run --agent --listen 127.0.0.1:$((6564 + i)) --url http://127.0.0.1:$((18080 + i)) \
+	"$OUT/loadtest" run --agent --verbose --listen 127.0.0.1:$((6564 + i)) --url http://127.0.0.1:$((18080 + i)) \
 		--local-ips "127.0.$i.1-127.0.$i.40" >"$OUT/agent$i.log" 2>&1 &
 	pids+=($!)
 	echo $! >"$OUT/agent$i.pid"
