@@ -108,9 +108,9 @@ func dialRaw(ctx context.Context, dial func(ctx context.Context, network, addr s
 			return fail(err)
 		}
 		err = wire.Split(msg, func(m []byte) error {
-			var r reply
-			if err := json.Unmarshal(m, &r); err != nil {
-				return fmt.Errorf("reply %q: %w", m, err)
+			r, err := decodeReply(m)
+			if err != nil {
+				return err
 			}
 			switch {
 			case r.Type == "error" && r.ID >= 1 && r.ID <= 1+len(channels):

@@ -36,7 +36,11 @@ func TestRawConn(t *testing.T) {
 			if !strings.Contains(string(msg), `"type":"hello"`) || !strings.Contains(string(msg), `"channel":"user:u"`) {
 				return errors.New("unexpected first frame: " + string(msg))
 			}
-			if err := c.Write(ctx, websocket.MessageText, []byte(`{"type":"ok","id":1}`+"\n"+`{"type":"ok","id":2,"offset":0}`)); err != nil {
+			// A publication may come between the replies: its id is a
+			// message id, a string.
+			if err := c.Write(ctx, websocket.MessageText, []byte(`{"type":"ok","id":1}`+"\n"+
+				`{"type":"msg","channel":"broadcast:b","offset":3,"id":"01JD8X","kind":"bench","data":{"sent":1}}`+"\n"+
+				`{"type":"ok","id":2,"offset":0}`)); err != nil {
 				return err
 			}
 			// Ping needs a reader for the pong.

@@ -156,10 +156,25 @@ func Dial(ctx context.Context, opts DialOptions, n int, channel ChannelFunc, rec
 // reply is the part of an ok or error reply that setup looks at.
 type reply struct {
 	Type    string `json:"type"`
-	ID      int    `json:"id"`
+	ID      int    `json:"-"`
+	RawID   any    `json:"id"` // a request id in replies, a string in msgs
 	Code    string `json:"code"`
 	Message string `json:"message"`
 	Offset  uint64 `json:"offset"`
+}
+
+// decodeReply decodes one message of the setup exchange. Publications can
+// arrive between the replies, as soon as the first sub is in place; their
+// id is a message id, a string, and they are no reply (ID 0).
+func decodeReply(msg []byte) (reply, error) {
+	var r reply
+	if err := json.Unmarshal(msg, &r); err != nil {
+		return r, fmt.Errorf("reply %q: %w", msg, err)
+	}
+	if id, ok := r.RawID.(float64); ok && (r.Type == "ok" || r.Type == "error") {
+		r.ID = int(id)
+	}
+	return r, nil
 }
 
 // dialOne connects, and sends hello and a sub for each channel in one frame
@@ -195,9 +210,9 @@ func dialOne(ctx context.Context, opts *DialOptions, token string, channels ...s
 			return nil, err
 		}
 		err = wire.Split(data, func(msg []byte) error {
-			var r reply
-			if err := json.Unmarshal(msg, &r); err != nil {
-				return fmt.Errorf("reply %q: %w", msg, err)
+			r, err := decodeReply(msg)
+			if err != nil {
+				return err
 			}
 			switch {
 			case r.Type == "error" && r.ID >= 1 && r.ID <= 1+len(channels):
