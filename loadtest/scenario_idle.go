@@ -139,7 +139,12 @@ func (s *connectIdle) Iterate(ctx context.Context, vu *executor.VU) error {
 	if err != nil {
 		return err
 	}
-	began := time.Now()
+	// From the intended start: under an arrival-rate executor a connect
+	// that starts late shows its wait in ws_connecting.
+	began := vu.Scheduled
+	if began.IsZero() {
+		began = time.Now()
+	}
 	channels := []string{"user:" + user}
 	if s.opts.Broadcast != "" {
 		channels = append(channels, s.opts.Broadcast)
