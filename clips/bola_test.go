@@ -160,7 +160,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 			for {
 				r := s.want(200, req{method: "GET", path: "/v1/users/ada/clips?limit=7&cursor=" + cursor, user: actor})
 				page := decode[struct {
-					Clips      []Resource `json:"clips"`
+					Clips      []clipJSON `json:"clips"`
 					NextCursor *string    `json:"next_cursor"`
 				}](t, r.body)
 				for _, c := range page.Clips {
@@ -288,7 +288,7 @@ func TestCreateAndEditValidation(t *testing.T) {
 	}
 	r := s.want(200, req{method: "PATCH", path: "/v1/clips/" + c.ID, user: "ada",
 		body: map[string]any{"title": " renamed ", "tags": []string{"eco", "ECO"}, "visibility": "unlisted"}})
-	got := decode[Resource](t, r.body)
+	got := decode[clipJSON](t, r.body)
 	if got.Title != "renamed" || !slices.Equal(got.Tags, []string{"eco"}) || got.Visibility != clips.Unlisted || got.Status != clips.StatusUploading {
 		t.Errorf("after PATCH: %+v", got)
 	}

@@ -276,8 +276,9 @@ func decode[T any](t *testing.T, b []byte) T {
 	return v
 }
 
-// Resource is a clip as the API shows it.
-type Resource struct {
+// clipJSON is a clip as the API shows it, written out here rather than
+// taken from clips.Resource, so that a renamed field fails the tests.
+type clipJSON struct {
 	ID           string    `json:"id"`
 	Owner        string    `json:"owner"`
 	Title        string    `json:"title"`
@@ -303,11 +304,11 @@ type Resource struct {
 }
 
 // create creates a clip through REST and returns it.
-func (s *stack) create(user, visibility string) Resource {
+func (s *stack) create(user, visibility string) clipJSON {
 	s.t.Helper()
 	r := s.want(http.StatusCreated, req{method: "POST", path: "/v1/clips", user: user,
 		body: map[string]any{"title": "ace on mirage", "game": "valorant", "tags": []string{"Clutch", "1v5"}, "visibility": visibility}})
-	return decode[Resource](s.t, r.body)
+	return decode[clipJSON](s.t, r.body)
 }
 
 // upload PUTs media as the clip's owner and returns the answer.
@@ -321,15 +322,15 @@ func (s *stack) upload(user, id string, media []byte, ctype string) resp {
 }
 
 // get returns the clip as user sees it, failing unless it is visible.
-func (s *stack) get(user, id string) Resource {
+func (s *stack) get(user, id string) clipJSON {
 	s.t.Helper()
-	return decode[Resource](s.t, s.want(http.StatusOK, req{method: "GET", path: "/v1/clips/" + id, user: user}).body)
+	return decode[clipJSON](s.t, s.want(http.StatusOK, req{method: "GET", path: "/v1/clips/" + id, user: user}).body)
 }
 
 // waitStatus waits until the owner sees the clip in status.
-func (s *stack) waitStatus(owner, id, status string) Resource {
+func (s *stack) waitStatus(owner, id, status string) clipJSON {
 	s.t.Helper()
-	var c Resource
+	var c clipJSON
 	eventually(s.t, "clip "+id+" to be "+status, func() bool {
 		c = s.get(owner, id)
 		return c.Status == status

@@ -108,7 +108,7 @@ func TestClipNewReachesFollower(t *testing.T) {
 			got = followers[u].kind("user:"+u, clips.KindNew)
 			return len(got) > 0
 		})
-		clip := decode[Resource](t, got[0].Data)
+		clip := decode[clipJSON](t, got[0].Data)
 		if len(got) != 1 || clip.ID != c.ID || clip.Status != clips.StatusReady || clip.Owner != "ada" {
 			t.Errorf("%s got %d clip.new, first %+v; want one for %s", u, len(got), clip, c.ID)
 		}

@@ -39,9 +39,6 @@ type Config struct {
 	// expressions: strings or objects with threshold, abortOnFail and
 	// delayAbortEval.
 	Thresholds map[string]json.RawMessage `json:"thresholds,omitempty"`
-	// SummaryTrendStats are the columns of trend rows. Zero means avg,
-	// min, med, max, p(90), p(95).
-	SummaryTrendStats []string `json:"summaryTrendStats,omitempty"`
 }
 
 // ScenarioConfig is one entry of Config.Scenarios: the Go scenario to run
@@ -184,5 +181,3 @@ func (c *Config) Validate() error {
 	}
 	return nil
 }
-
-func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }

@@ -132,6 +132,7 @@ func Run(ctx context.Context, o RunOptions) (*Outcome, error) {
 		impl Scenario
 	}
 	var runs []prepared
+	var scs []Scenario // the same, for closing
 	out := &Outcome{Registry: reg}
 	for _, name := range slices.Sorted(maps.Keys(cfg.Scenarios)) {
 		sc := cfg.Scenarios[name]
@@ -150,10 +151,11 @@ func Run(ctx context.Context, o RunOptions) (*Outcome, error) {
 			return nil, fmt.Errorf("loadtest: scenario %s: %w", name, err)
 		}
 		runs = append(runs, prepared{name, sc, impl})
+		scs = append(scs, impl)
 		out.Scenarios = append(out.Scenarios, scenarioInfo(name, sc))
 	}
 	if err := ths.Check(reg); err != nil {
-		closeAll(runs, func(p prepared) Scenario { return p.impl })
+		closeAll(scs)
 		return nil, &ConfigError{err}
 	}
 	runCtx, cancel := context.WithCancel(ctx)
@@ -161,7 +163,7 @@ func Run(ctx context.Context, o RunOptions) (*Outcome, error) {
 	for _, p := range runs {
 		if s, ok := p.impl.(Setupper); ok {
 			if err := s.Setup(runCtx); err != nil {
-				closeAll(runs, func(p prepared) Scenario { return p.impl })
+				closeAll(scs)
 				return nil, fmt.Errorf("loadtest: scenario %s: setup: %w", p.name, err)
 			}
 		}
@@ -169,7 +171,7 @@ func Run(ctx context.Context, o RunOptions) (*Outcome, error) {
 	closed := false
 	defer func() {
 		if !closed {
-			closeAll(runs, func(p prepared) Scenario { return p.impl })
+			closeAll(scs)
 		}
 	}()
 
@@ -229,7 +231,7 @@ func Run(ctx context.Context, o RunOptions) (*Outcome, error) {
 	// Scenarios may hold work past their executors (connections held for
 	// their time): it belongs to the run, so it ends before the metrics
 	// are read.
-	closeAll(runs, func(p prepared) Scenario { return p.impl })
+	closeAll(scs)
 	closed = true
 	close(monitorDone)
 	monitor.Wait()
@@ -254,9 +256,9 @@ func scenarioInfo(name string, sc *ScenarioConfig) summary.Scenario {
 	}
 }
 
-func closeAll[T any](items []T, get func(T) Scenario) {
-	for _, it := range items {
-		if c, ok := get(it).(Closer); ok {
+func closeAll(scs []Scenario) {
+	for _, sc := range scs {
+		if c, ok := sc.(Closer); ok {
 			_ = c.Close()
 		}
 	}

@@ -31,11 +31,10 @@ type chatFanout struct {
 }
 
 type chatVU struct {
-	s      *session
-	ch     string
-	next   time.Time // the intended time of the next publication
-	rng    *rand.Rand
-	joined time.Time
+	s    *session
+	ch   string
+	next time.Time // the intended time of the next publication
+	rng  *rand.Rand
 }
 
 func newChatFanout(env *Env, raw json.RawMessage) (Scenario, error) {
@@ -95,16 +94,16 @@ func (s *chatFanout) join(ctx context.Context, vu *executor.VU) (*chatVU, error)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := sess.c.Subscribe(ctx, ch); err != nil {
+	_, err = sess.c.Subscribe(ctx, ch)
+	if !check(s.env, "joined the room", err == nil) {
 		sess.close()
 		return nil, err
 	}
-	check(s.env, "joined the room", true)
 	rng := rand.New(rand.NewPCG(uint64(vu.ID), uint64(time.Now().UnixNano())))
 	// Start at a random point of the first gap, so that members do not
 	// publish in step.
 	first := time.Duration(rng.Float64() / s.opts.Rate * float64(time.Second))
-	return &chatVU{s: sess, ch: ch, next: time.Now().Add(first), rng: rng, joined: time.Now()}, nil
+	return &chatVU{s: sess, ch: ch, next: time.Now().Add(first), rng: rng}, nil
 }
 
 func (s *chatFanout) Retire(vu *executor.VU) {

@@ -90,7 +90,11 @@ func (s *overlay) connect(ctx context.Context, vu *executor.VU) (*overlayVU, err
 	subscribe := func(ch string) error {
 		return st.s.timed(func() error { _, err := st.s.c.Subscribe(ctx, ch); return err })
 	}
-	fail := func(err error) (*overlayVU, error) { st.s.close(); return nil, err }
+	fail := func(err error) (*overlayVU, error) {
+		check(s.env, "overlay connected", false)
+		st.s.close()
+		return nil, err
+	}
 	if err := subscribe("user:" + st.user); err != nil {
 		return fail(err)
 	}
