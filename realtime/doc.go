@@ -13,7 +13,7 @@
 // none of them. An extension that works across nodes, as voice relays its
 // signaling to a room's media node, registers handlers for node messages
 // with HandleNode and sends them with SendNode; they travel on the
-// broker's per-node channel, and Session finds the target connection by id.
+// broker's per-node channel.
 //
 // # Interfaces
 //

@@ -33,7 +33,6 @@ type Node struct {
 	mu      sync.Mutex
 	conns   map[*Conn]struct{}
 	byUser  map[string][]*Conn
-	byID    map[string]*Conn       // registered connections by id
 	nodeOps map[string]NodeHandler // extension node messages by op
 	offline map[string]*time.Timer // pending offline checks per user
 	noConns chan struct{}          // closed when conns turns empty during drain
@@ -64,7 +63,6 @@ func New(opts Options) (*Node, error) {
 		handlers: map[string]RequestHandler{},
 		conns:    map[*Conn]struct{}{},
 		byUser:   map[string][]*Conn{},
-		byID:     map[string]*Conn{},
 		offline:  map[string]*time.Timer{},
 		started:  make(chan struct{}),
 	}
@@ -188,7 +186,6 @@ func (n *Node) register(c *Conn) error {
 		return partyline.Errorf(partyline.ErrLimitExceeded, "user has %d connections on this node", len(set))
 	}
 	n.byUser[c.user] = append(set, c)
-	n.byID[c.id] = c
 	if t := n.offline[c.user]; t != nil {
 		t.Stop()
 		delete(n.offline, c.user)
@@ -231,9 +228,6 @@ func (n *Node) drainConn(c *Conn) {
 func (n *Node) untrack(c *Conn) {
 	n.mu.Lock()
 	delete(n.conns, c)
-	if n.byID[c.id] == c {
-		delete(n.byID, c.id)
-	}
 	if set := n.byUser[c.user]; set != nil {
 		if i := slices.Index(set, c); i >= 0 {
 			set = slices.Delete(set, i, i+1)

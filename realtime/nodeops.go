@@ -62,16 +62,6 @@ func (n *Node) Nodes(ctx context.Context) ([]string, error) {
 	return lister.Nodes(ctx)
 }
 
-// Session returns the authenticated session with id on this node, or nil.
-func (n *Node) Session(id string) *Session {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if c := n.byID[id]; c != nil {
-		return c.session
-	}
-	return nil
-}
-
 func (n *Node) nodeHandler(op string) NodeHandler {
 	n.mu.Lock()
 	defer n.mu.Unlock()

@@ -87,26 +87,3 @@ func TestNodeMessages(t *testing.T) {
 		t.Errorf("Nodes() = %v, %v; want [a] (memory broker)", nodes, err)
 	}
 }
-
-func TestSessionLookup(t *testing.T) {
-	n := startNode(t, Options{})
-	c := connect(t, n.url, "u_look")
-	var id string
-	eventually(t, "the session to register", func() bool {
-		n.mu.Lock()
-		defer n.mu.Unlock()
-		for cid := range n.byID {
-			id = cid
-		}
-		return id != ""
-	})
-	s := n.Session(id)
-	if s == nil || s.User() != "u_look" || s.ID() != id {
-		t.Fatalf("Session(%q) = %+v, want u_look's session", id, s)
-	}
-	if n.Session("nope") != nil {
-		t.Error("Session of an unknown id is not nil")
-	}
-	c.ws.CloseNow()
-	eventually(t, "the closed session to be forgotten", func() bool { return n.Session(id) == nil })
-}
