@@ -220,6 +220,7 @@ func runFanout(ctx context.Context, args []string, getenv func(string) string, s
 	fs.IntVar(&opts.DataBytes, "data-bytes", 64, "size of each publication's JSON data, which carries its send time")
 	fs.IntVar(&opts.Shards, "shards", 16, "latency recorder shards")
 	fs.StringVar(&opts.APIKey, "api-key", getenv("PARTYLINE_API_KEY"), "the server API key (env PARTYLINE_API_KEY)")
+	publishAddr := fs.String("publish-addr", "", "publish through the server API of this node instead of -addr, to measure delivery across nodes; loopback only")
 	serverProfile := fs.String("server-profile", "", "write the server's CPU profile over each measured window to this file, with the rate inserted before the extension (cpu.pprof: cpu-5.pprof)")
 	about := `Opens -conns subscribers and waits until their setup traffic stops
 (-quiet). Then, for each -rate, publishes that many publications per second
@@ -239,6 +240,13 @@ throughput, and the server's CPU over the window.`
 	}
 	opts.Dial, opts.Server, opts.Conns, opts.Log = c.dial(), c.server(), c.conns, stderr
 	opts.APIURL = "http://" + c.addr
+	if *publishAddr != "" {
+		host, _, err := net.SplitHostPort(*publishAddr)
+		if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
+			return fmt.Errorf("-publish-addr %q is not a loopback IP and port: loadtest only targets this machine", *publishAddr)
+		}
+		opts.APIURL = "http://" + *publishAddr
+	}
 	if opts.Rates, err = parseRates(*rates); err != nil {
 		return err
 	}
