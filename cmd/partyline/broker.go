@@ -79,16 +79,40 @@ func openRedis(ctx context.Context, url string) (goredis.UniversalClient, bool, 
 		return single, false, nil
 	}
 	single.Close()
-	cc := goredis.NewClusterClient(&goredis.ClusterOptions{
-		Addrs:      []string{opts.Addr},
-		Username:   opts.Username,
-		Password:   opts.Password,
-		TLSConfig:  opts.TLSConfig,
-		MaxRetries: -1,
-	})
+	cc := goredis.NewClusterClient(clusterOptions(opts))
 	if err := cc.Ping(pctx).Err(); err != nil {
 		cc.Close()
 		return nil, false, fmt.Errorf("redis cluster at %s: %w", opts.Addr, err)
 	}
 	return cc, true, nil
+}
+
+// clusterOptions carries the settings of a parsed single-instance URL over
+// to a cluster client seeded with its address, so that the URL's query
+// options (pool_size, pool_timeout, timeouts and so on) apply in cluster
+// mode too. The database number has no meaning in a cluster.
+func clusterOptions(o *goredis.Options) *goredis.ClusterOptions {
+	return &goredis.ClusterOptions{
+		Addrs:                 []string{o.Addr},
+		ClientName:            o.ClientName,
+		Protocol:              o.Protocol,
+		Username:              o.Username,
+		Password:              o.Password,
+		MaxRetries:            -1,
+		MinRetryBackoff:       o.MinRetryBackoff,
+		MaxRetryBackoff:       o.MaxRetryBackoff,
+		DialTimeout:           o.DialTimeout,
+		ReadTimeout:           o.ReadTimeout,
+		WriteTimeout:          o.WriteTimeout,
+		ContextTimeoutEnabled: o.ContextTimeoutEnabled,
+		PoolFIFO:              o.PoolFIFO,
+		PoolSize:              o.PoolSize,
+		PoolTimeout:           o.PoolTimeout,
+		MinIdleConns:          o.MinIdleConns,
+		MaxIdleConns:          o.MaxIdleConns,
+		MaxActiveConns:        o.MaxActiveConns,
+		ConnMaxIdleTime:       o.ConnMaxIdleTime,
+		ConnMaxLifetime:       o.ConnMaxLifetime,
+		TLSConfig:             o.TLSConfig,
+	}
 }
