@@ -11,7 +11,9 @@
 # RATE (connections opened per second over the whole cluster, 300),
 # HOLD (how long each connection is held; the default, the time it takes to
 # open them all plus 60 s, keeps every one open at the end of the ramp),
-# BROADCAST_EVERY (10s), REDIS_PORT (16379).
+# BROADCAST_EVERY (10s), REDIS_PORT (16379), REDIS_OPTS (the nodes' Redis URL
+# query: a larger go-redis pool and a longer pool wait than the defaults of 10
+# per core and 4 s, for the bursts of presence calls at this scale).
 # It starts its own redis-server and stops everything it started, by PID.
 # The report is $OUT/summary.txt, with the per-process memory in
 # $OUT/memory.txt.
@@ -24,6 +26,7 @@ RATE=${RATE:-300}
 HOLD=${HOLD:-$((CONNS / RATE + 60))s}
 BROADCAST_EVERY=${BROADCAST_EVERY:-10s}
 REDIS_PORT=${REDIS_PORT:-16379}
+REDIS_OPTS=${REDIS_OPTS:-pool_size=64&pool_timeout=30s}
 export PARTYLINE_JWT_SECRET=${PARTYLINE_JWT_SECRET:-conn100k-secret-0123456789abcdef0123}
 export PARTYLINE_API_KEY=${PARTYLINE_API_KEY:-conn100k-api-key}
 
@@ -48,7 +51,7 @@ agents=()
 for i in $(seq 1 "$NODES"); do
 	mkdir -p "$OUT/node$i"
 	PARTYLINE_ADDR=127.0.0.1:$((18080 + i)) PARTYLINE_ADMIN_ADDR=127.0.0.1:$((19090 + i)) \
-		PARTYLINE_DATA_DIR=$OUT/node$i PARTYLINE_REDIS_URL=redis://127.0.0.1:$REDIS_PORT/0 \
+		PARTYLINE_DATA_DIR=$OUT/node$i PARTYLINE_REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0?$REDIS_OPTS" \
 		PARTYLINE_NODE_ID=node$i PARTYLINE_DRAIN_WINDOW=1s PARTYLINE_VOICE_UDP_ADDR=127.0.0.1:$((7882 + i)) \
 		"$OUT/partyline" serve >"$OUT/node$i.log" 2>&1 &
 	pids+=($!)
