@@ -70,21 +70,32 @@ var (
 // removed by NewDir.
 const tmpDir = ".tmp"
 
+// staleTmpAge is how long a temporary file must have gone unwritten before
+// NewDir removes it. Nodes may share the directory, and a Put in progress
+// on another node writes to its file all the time, so only a file this old
+// is surely a crash's leftover.
+const staleTmpAge = 24 * time.Hour
+
 // NewDir returns Blobs in root, creating it (mode 0700) when missing, and
-// removes temporary files a crashed Put left behind.
+// removes the temporary files a crashed Put left behind: those not written
+// for staleTmpAge, so that Puts other nodes sharing root have in progress go
+// on.
 func NewDir(root string) (*Dir, error) {
 	if root == "" {
 		return nil, errors.New("clips: blobs directory is required")
 	}
-	if err := os.MkdirAll(filepath.Join(root, tmpDir), 0o700); err != nil {
+	tmp := filepath.Join(root, tmpDir)
+	if err := os.MkdirAll(tmp, 0o700); err != nil {
 		return nil, fmt.Errorf("clips: blobs directory: %w", err)
 	}
-	entries, err := os.ReadDir(filepath.Join(root, tmpDir))
+	entries, err := os.ReadDir(tmp)
 	if err != nil {
 		return nil, fmt.Errorf("clips: blobs directory: %w", err)
 	}
 	for _, e := range entries {
-		_ = os.Remove(filepath.Join(root, tmpDir, e.Name()))
+		if st, err := e.Info(); err == nil && time.Since(st.ModTime()) > staleTmpAge {
+			_ = os.Remove(filepath.Join(tmp, e.Name()))
+		}
 	}
 	return &Dir{root: root}, nil
 }

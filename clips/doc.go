@@ -47,8 +47,9 @@
 // uploading to processing with Store.TransitionClip, a conditional write: of
 // two concurrent uploads exactly one wins, and the loser's blob, stored
 // under a key of its own, is deleted (409). A crash mid-upload leaves a
-// temporary file that Dir removes at start and a clip still uploading,
-// never a half-visible clip.
+// clip still uploading, never a half-visible clip, and a temporary file
+// that Dir removes at start once it is a day old (sooner could break a
+// write in progress on another node sharing the directory).
 //
 // Resumable uploads speak tus 1.0.0 with the creation and termination
 // extensions, implemented here rather than with tusd's handler: that

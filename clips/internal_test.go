@@ -84,19 +84,35 @@ func (r *failingReader) Read(p []byte) (int, error) {
 func TestDirBlobs(t *testing.T) {
 	root := t.TempDir()
 	ctx := context.Background()
-	// A crashed Put's temporary file is removed at start.
-	if err := os.MkdirAll(filepath.Join(root, tmpDir), 0o700); err != nil {
+	// At start, a crashed Put's old temporary file is removed, but not a
+	// recent one, which a node sharing the directory may be writing.
+	tmp := filepath.Join(root, tmpDir)
+	if err := os.MkdirAll(tmp, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(root, tmpDir, "left"), []byte("x"), 0o600); err != nil {
+	for _, name := range []string{"old", "fresh"} {
+		if err := os.WriteFile(filepath.Join(tmp, name), []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	long := time.Now().Add(-staleTmpAge - time.Hour)
+	if err := os.Chtimes(filepath.Join(tmp, "old"), long, long); err != nil {
 		t.Fatal(err)
 	}
 	d, err := NewDir(root)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if entries, _ := os.ReadDir(filepath.Join(root, tmpDir)); len(entries) != 0 {
-		t.Errorf("NewDir left %d temporary files", len(entries))
+	var left []string
+	entries, _ := os.ReadDir(tmp)
+	for _, e := range entries {
+		left = append(left, e.Name())
+	}
+	if fmt.Sprint(left) != "[fresh]" {
+		t.Errorf("NewDir left temporary files %v; want [fresh]", left)
+	}
+	if err := os.Remove(filepath.Join(tmp, "fresh")); err != nil {
+		t.Fatal(err)
 	}
 	// A failed Put leaves nothing, and its error is the reader's.
 	_, err = d.Put(ctx, "clips/c_1/media", &failingReader{n: 3 << 20})
@@ -131,5 +147,48 @@ func TestDirBlobs(t *testing.T) {
 		if _, err := d.Put(ctx, key, bytes.NewReader(nil)); !errors.Is(err, partyline.ErrInvalid) {
 			t.Errorf("Put(%q): %v, want invalid", key, err)
 		}
+	}
+}
+
+// A node starting on a directory it shares must not break the Put another
+// node has in progress there.
+func TestDirStartKeepsPutsInProgress(t *testing.T) {
+	root := t.TempDir()
+	d, err := NewDir(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pr, pw := io.Pipe()
+	type result struct {
+		n   int64
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		n, err := d.Put(context.Background(), "clips/c_1/media", pr)
+		done <- result{n, err}
+	}()
+	// Put has its temporary file once it reads the first bytes.
+	if _, err := pw.Write([]byte("hel")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := NewDir(root); err != nil {
+		t.Fatalf("NewDir on a shared directory: %v", err)
+	}
+	if _, err := pw.Write([]byte("lo")); err != nil {
+		t.Fatal(err)
+	}
+	pw.Close()
+	if r := <-done; r.err != nil || r.n != 5 {
+		t.Fatalf("Put across another node's start: %d, %v; want 5, nil", r.n, r.err)
+	}
+	b, err := d.Get(context.Background(), "clips/c_1/media")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(b.Content)
+	b.Content.Close()
+	if string(got) != "hello" {
+		t.Errorf("Get = %q; want hello", got)
 	}
 }

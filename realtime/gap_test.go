@@ -2,8 +2,10 @@ package realtime
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -48,6 +50,32 @@ type amnesicStream struct{ Stream }
 func (s amnesicStream) Since(ctx context.Context, ch string, from Position) ([]Publication, Position, error) {
 	_, cur, _ := s.Stream.Since(ctx, ch, from)
 	return nil, cur, ErrUnrecoverable
+}
+
+// failingStream is a stream whose reads fail while fail is set, as a Redis
+// stream's do when Redis cannot be reached; publishing still works.
+type failingStream struct {
+	Stream
+	fail atomic.Bool
+}
+
+func (s *failingStream) Since(ctx context.Context, ch string, from Position) ([]Publication, Position, error) {
+	if s.fail.Load() {
+		return nil, Position{}, errors.New("stream unreachable")
+	}
+	return s.Stream.Since(ctx, ch, from)
+}
+
+// seqLocked lists ch's msg and gap notifications as "msg:offset" and
+// "gap:offset", and their epochs, for use inside waitUntil.
+func seqLocked(c *wsClient, ch string) (seq, epochs []string) {
+	for _, m := range c.notes {
+		if m.Channel == ch && (m.Type == wire.TypeMsg || m.Type == wire.TypeGap) {
+			seq = append(seq, fmt.Sprintf("%s:%d", m.Type, m.Offset))
+			epochs = append(epochs, m.Epoch)
+		}
+	}
+	return seq, epochs
 }
 
 // offsetsLocked is offsets for use inside waitUntil, which holds c.mu.
@@ -133,6 +161,71 @@ func TestGapOnTheLivePath(t *testing.T) {
 		for _, m := range c.notifications() {
 			if m.Type == wire.TypeGap {
 				t.Fatalf("unexpected gap %s", m.Raw)
+			}
+		}
+	})
+	t.Run("a failed re-read is announced with the epoch, and later gaps are caught", func(t *testing.T) {
+		lb := &lossyBroker{MemoryBroker: NewMemoryBroker(MemoryBrokerOptions{NodeID: "gw-test"})}
+		st := &failingStream{Stream: NewMemoryStream(lb.MemoryBroker, MemoryStreamOptions{})}
+		n := startNode(t, Options{Broker: lb, Stream: st})
+		c := connect(t, n.url, "u_g")
+		c.ok(map[string]any{"type": "sub", "channel": ch})
+		st.fail.Store(true)
+		lb.setDrop(func(p Publication) bool { return p.Offset == 2 || p.Offset == 5 })
+		var epoch string
+		for i := 1; i <= 6; i++ {
+			epoch = n.publish(t, ch, fmt.Sprintf(`{"i":%d}`, i)).Epoch
+		}
+		var seq, epochs []string
+		c.waitUntil("msg 6", 5*time.Second, func() bool {
+			seq, epochs = seqLocked(c, ch)
+			return len(seq) > 0 && seq[len(seq)-1] == "msg:6"
+		})
+		want := []string{"msg:1", "gap:3", "msg:3", "msg:4", "gap:6", "msg:6"}
+		if fmt.Sprint(seq) != fmt.Sprint(want) {
+			t.Fatalf("got %v, want %v", seq, want)
+		}
+		for i, e := range epochs {
+			if e != epoch {
+				t.Errorf("%s has epoch %q; want %q", seq[i], e, epoch)
+			}
+		}
+	})
+	t.Run("a failed Resync is announced with the epoch, and the next gap is caught", func(t *testing.T) {
+		lb := &lossyBroker{MemoryBroker: NewMemoryBroker(MemoryBrokerOptions{NodeID: "gw-test"})}
+		st := &failingStream{Stream: NewMemoryStream(lb.MemoryBroker, MemoryStreamOptions{})}
+		n := startNode(t, Options{Broker: lb, Stream: st})
+		c := connect(t, n.url, "u_g")
+		c.ok(map[string]any{"type": "sub", "channel": ch})
+		epoch := n.publish(t, ch, `{"i":1}`).Epoch
+		c.waitUntil("msg 1", 5*time.Second, func() bool { return len(offsetsLocked(c, ch)) >= 1 })
+
+		// Nothing is held and the stream cannot say where it is: the
+		// notice carries the last known epoch and the next offset.
+		st.fail.Store(true)
+		n.Resync([]string{ch})
+		c.waitUntil("a gap", 5*time.Second, func() bool {
+			seq, _ := seqLocked(c, ch)
+			return len(seq) >= 2
+		})
+
+		// Offsets are still checked: the lost 2 is announced before 3.
+		lb.setDrop(func(p Publication) bool { return p.Offset == 2 })
+		for i := 2; i <= 4; i++ {
+			n.publish(t, ch, fmt.Sprintf(`{"i":%d}`, i))
+		}
+		var seq, epochs []string
+		c.waitUntil("msg 4", 5*time.Second, func() bool {
+			seq, epochs = seqLocked(c, ch)
+			return len(seq) > 0 && seq[len(seq)-1] == "msg:4"
+		})
+		want := []string{"msg:1", "gap:2", "gap:3", "msg:3", "msg:4"}
+		if fmt.Sprint(seq) != fmt.Sprint(want) {
+			t.Fatalf("got %v, want %v", seq, want)
+		}
+		for i, e := range epochs {
+			if e != epoch {
+				t.Errorf("%s has epoch %q; want %q", seq[i], e, epoch)
 			}
 		}
 	})

@@ -2,6 +2,7 @@ package realtime
 
 import (
 	"context"
+	"errors"
 	"hash/maphash"
 	"sync"
 	"sync/atomic"
@@ -286,6 +287,9 @@ func (h *Hub) fill(hc *hubChannel, from Position) {
 	ctx, cancel := context.WithTimeout(context.Background(), fillTimeout)
 	pubs, cur, err := h.stream.Since(ctx, hc.name, from)
 	cancel()
+	if err != nil && !errors.Is(err, ErrUnrecoverable) {
+		cur = Position{} // the read failed: the current position is unknown
+	}
 	hc.seqMu.Lock()
 	defer hc.seqMu.Unlock()
 	if err == nil {
@@ -304,12 +308,7 @@ func (h *Hub) fill(hc *hubChannel, from Position) {
 		// What came before the next publication may be lost for good:
 		// say so, and carry on from there.
 		h.metrics.gapFills.WithLabelValues("gap").Inc()
-		next := cur
-		if len(hc.held) > 0 {
-			next = hc.held[0].Position
-		} else {
-			next.Offset++
-		}
+		next := resumeAt(hc.last, hc.held, cur)
 		h.fanout(hc, wire.AppendGap(nil, hc.name, next), Position{}, time.Now())
 		hc.last = Position{Epoch: next.Epoch, Offset: next.Offset - 1}
 	}
@@ -325,4 +324,26 @@ func (h *Hub) fill(hc *hubChannel, from Position) {
 	}
 	hc.held = nil
 	hc.filling = false
+}
+
+// resumeAt returns where live delivery goes on after a fill that could not
+// replay what was missed, which is the position its gap notification
+// carries: the first held publication after last; without one, the
+// publication after cur, the stream's current position, when the stream
+// told it (cur.Epoch != ""); and otherwise, when the stream is unreachable
+// and nothing new has arrived, the publication after last. In that last
+// case the notice is an early warning: live delivery is checked against last
+// as before, so a publication that shows more were lost starts another fill,
+// and another notice if that fails too. The result always has an epoch,
+// since a fill starts only once last is known or a publication is held.
+func resumeAt(last Position, held []Publication, cur Position) Position {
+	for _, p := range held {
+		if p.Epoch != last.Epoch || p.Offset > last.Offset {
+			return p.Position
+		}
+	}
+	if cur.Epoch != "" {
+		return Position{Epoch: cur.Epoch, Offset: cur.Offset + 1}
+	}
+	return Position{Epoch: last.Epoch, Offset: last.Offset + 1}
 }

@@ -30,4 +30,14 @@
 // UTC. Message data is a json column, which keeps the client's bytes
 // verbatim; clip tags are text[]. Stream offsets are uint64 stored bit for
 // bit in a bigint.
+//
+// # Errors
+//
+// Constraint violations map to partyline.ErrConflict, ErrNotFound and
+// ErrInvalid (classify). Every statement goes through a thin wrapper of the
+// pool, and every transaction through inTx, which wrap a failure to reach
+// the database (refused or dropped connections, timeouts, server shutdown,
+// too many connections) as partyline.ErrUnavailable, so an outage reaches
+// clients as 503 and the WebSocket code unavailable. A cancelled context
+// stays context.Canceled. The driver's error stays in the chain.
 package postgres

@@ -5,7 +5,10 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
+	"net"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -43,7 +46,7 @@ type Options struct {
 
 // DB is the PostgreSQL store. It is safe for concurrent use.
 type DB struct {
-	pool *pgxpool.Pool
+	pool pool
 }
 
 // Open connects to PostgreSQL and checks the connection with a ping. It does
@@ -62,15 +65,15 @@ func Open(ctx context.Context, opts Options) (*DB, error) {
 	if opts.MaxConns > 0 {
 		cfg.MaxConns = opts.MaxConns
 	}
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	p, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: open: %w", err)
 	}
-	if err := pool.Ping(ctx); err != nil {
-		pool.Close()
-		return nil, fmt.Errorf("postgres: open: ping: %w", err)
+	if err := p.Ping(ctx); err != nil {
+		p.Close()
+		return nil, fmt.Errorf("postgres: open: ping: %w", unavailable(err))
 	}
-	return &DB{pool: pool}, nil
+	return &DB{pool: pool{p}}, nil
 }
 
 // Close closes every connection of the pool. It waits for connections in use
@@ -81,7 +84,7 @@ func (db *DB) Close() { db.pool.Close() }
 // Ping checks that the database answers.
 func (db *DB) Ping(ctx context.Context) error {
 	if err := db.pool.Ping(ctx); err != nil {
-		return fmt.Errorf("postgres: ping: %w", err)
+		return fmt.Errorf("postgres: ping: %w", unavailable(err))
 	}
 	return nil
 }
@@ -127,7 +130,7 @@ func (db *DB) provider() (*goose.Provider, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	sqlDB := stdlib.OpenDBFromPool(db.pool)
+	sqlDB := stdlib.OpenDBFromPool(db.pool.Pool)
 	p, err := goose.NewProvider(goose.DialectPostgres, sqlDB, dir, goose.WithSessionLocker(locker))
 	if err != nil {
 		sqlDB.Close()
@@ -139,9 +142,86 @@ func (db *DB) provider() (*goose.Provider, func(), error) {
 }
 
 // inTx runs fn in a read-committed transaction, committing when fn returns
-// nil and rolling back otherwise.
+// nil and rolling back otherwise. Its error, fn's included, says when the
+// database is unavailable (see unavailable).
 func (db *DB) inTx(ctx context.Context, fn func(pgx.Tx) error) error {
-	return pgx.BeginFunc(ctx, db.pool, fn)
+	return unavailable(pgx.BeginFunc(ctx, db.pool.Pool, fn))
+}
+
+// pool is the connection pool with its statements' errors passed through
+// unavailable, so every store method reports an outage as
+// partyline.ErrUnavailable without handling it itself. Transactions go
+// through inTx, which does the same for them.
+type pool struct{ *pgxpool.Pool }
+
+func (p pool) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	tag, err := p.Pool.Exec(ctx, sql, args...)
+	return tag, unavailable(err)
+}
+
+func (p pool) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+	// Like pgxpool, return rows even with an error: Close on them is safe.
+	rows, err := p.Pool.Query(ctx, sql, args...)
+	return poolRows{rows}, unavailable(err)
+}
+
+func (p pool) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
+	return poolRow{p.Pool.QueryRow(ctx, sql, args...)}
+}
+
+// poolRows is a result whose errors say when the connection was lost while
+// reading it.
+type poolRows struct{ pgx.Rows }
+
+func (r poolRows) Err() error             { return unavailable(r.Rows.Err()) }
+func (r poolRows) Scan(dest ...any) error { return unavailable(r.Rows.Scan(dest...)) }
+
+type poolRow struct{ pgx.Row }
+
+func (r poolRow) Scan(dest ...any) error { return unavailable(r.Row.Scan(dest...)) }
+
+// unavailable wraps err with partyline.ErrUnavailable, keeping err in the
+// chain, when err says the database cannot be reached (see isUnavailable),
+// so clients get 503 and the WebSocket code unavailable instead of an
+// internal error. Any other error, nil included, is returned unchanged.
+func unavailable(err error) error {
+	if err == nil || errors.Is(err, partyline.ErrUnavailable) || !isUnavailable(err) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", partyline.ErrUnavailable, err)
+}
+
+// isUnavailable reports whether err, from pgx, pgxpool or pgconn, means that
+// the database could not be reached or dropped the connection, which a retry
+// later may fix, rather than that the statement failed. A cancelled context
+// is the caller giving up, never an outage, even where pgconn reports it as
+// a timeout.
+func isUnavailable(err error) bool {
+	if errors.Is(err, context.Canceled) {
+		return false
+	}
+	// Checked before PgError: a server that refuses the connection (a
+	// missing database, a failed login) is an outage for the client too.
+	var ce *pgconn.ConnectError
+	if errors.As(err, &ce) {
+		return true
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch pe.Code {
+		case codeAdminShutdown, codeCrashShutdown, codeCannotConnectNow, codeTooManyConnections:
+			return true
+		}
+		return strings.HasPrefix(pe.Code, classConnectionException)
+	}
+	var ne net.Error
+	return errors.As(err, &ne) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, pgconn.ErrConnClosed) ||
+		// A deadline that passes in a statement is a pgconn timeout; one
+		// that passes while waiting for a connection of a busy pool is
+		// the bare context error.
+		pgconn.Timeout(err) || errors.Is(err, context.DeadlineExceeded)
 }
 
 // PostgreSQL error codes the store gives a domain meaning.
@@ -151,6 +231,13 @@ const (
 	codeCheckViolation      = "23514"
 	codeInvalidText         = "22P02"
 	codeInvalidJSON         = "22032"
+
+	// The codes isUnavailable takes for an outage.
+	classConnectionException = "08"
+	codeAdminShutdown        = "57P01"
+	codeCrashShutdown        = "57P02"
+	codeCannotConnectNow     = "57P03"
+	codeTooManyConnections   = "53300"
 )
 
 // classify maps a constraint violation to its domain error, keeping the
