@@ -27,8 +27,10 @@
 // # Goroutines
 //
 //   - Node.Run runs the broker's receive loop; the caller starts and stops
-//     it. On a Presence that can reap (Redis), Run also runs the loop that
-//     announces the users of dead nodes.
+//     it. Run also runs the presence loop, which every ReapInterval claims
+//     the offline statuses that are due (whichever node scheduled them;
+//     see status.go) and, on a Presence that can reap (Redis), announces
+//     the users of dead nodes.
 //   - Each connection's reader is started by ServeHTTP, which then returns,
 //     so nothing of the upgrade request stays alive; Run waits for the
 //     readers. The reader hands each frame to a short-lived goroutine and
@@ -42,7 +44,9 @@
 //     which Run waits for.
 //   - Timers (hello timeout, token expiry, heartbeat, offline status) run
 //     their callbacks on the runtime's timer goroutines; a heartbeat ping
-//     waits there for its pong.
+//     waits there for its pong. Run stops the offline timers last and
+//     waits for those already running; their records stay in the Presence
+//     for the other nodes.
 //
 // # Locks
 //

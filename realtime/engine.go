@@ -3,6 +3,7 @@ package realtime
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/partyline/partyline/realtime/wire"
 )
@@ -121,6 +122,25 @@ type Presence interface {
 	SetStatus(ctx context.Context, user string, st Status) error
 	// GetStatus returns the user's latest status; ok is false when none was set.
 	GetStatus(ctx context.Context, user string) (st Status, ok bool, err error)
+
+	// ScheduleOffline records that the user's last connection anywhere is
+	// gone, so their status is due to turn offline after delay. It replaces
+	// the user's earlier record, if any. The record is shared by every node
+	// of the Presence and outlives the node that made it: whichever node
+	// claims it checks that the user is still gone and publishes offline.
+	ScheduleOffline(ctx context.Context, user string, delay time.Duration) error
+	// ClaimOffline takes the user's record when it is due. Of all the
+	// callers on every node, exactly one gets claimed true per record. When
+	// the record is there but not due, claimed is false and wait is how long
+	// until it is due; when there is none (never made, or claimed already),
+	// both are zero.
+	ClaimOffline(ctx context.Context, user string) (claimed bool, wait time.Duration, err error)
+	// ClaimDueOffline takes the records that are due and returns their
+	// users; each record goes to exactly one caller on any node, as with
+	// ClaimOffline. An implementation may take them in batches, leaving
+	// the rest to the next call. Every Node calls it periodically, so the
+	// record of a node that stopped is still claimed.
+	ClaimDueOffline(ctx context.Context) ([]string, error)
 }
 
 // Departure is a user whose last connection in a channel left presence
@@ -132,9 +152,9 @@ type Departure struct {
 
 // PresenceReaper is an optional ability of a Presence shared by several
 // nodes: finding the entries that expired because their node stopped
-// refreshing them. The Node calls Reap periodically and announces each
-// departure as a Leave would have: a leave event, or, for a user's last
-// connection anywhere, the offline status.
+// refreshing them. The Node calls Reap every ReapInterval and announces
+// each departure as a Leave would have: a leave event, or, for a user's
+// last connection anywhere, the offline status.
 type PresenceReaper interface {
 	// Reap returns the departures found since the last call on any node;
 	// each is returned once, to one caller.

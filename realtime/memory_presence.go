@@ -4,6 +4,7 @@ import (
 	"context"
 	"hash/maphash"
 	"sync"
+	"time"
 )
 
 // MemoryPresence is the in-process Presence. It sees only the Joins and
@@ -15,19 +16,21 @@ import (
 // channels or users rarely contend. The zero value is not usable; call
 // NewMemoryPresence. Methods are safe for concurrent use, never block on
 // anything but short critical sections, and fail only when ctx is already
-// done.
+// done. Offline records (ScheduleOffline) live in the same shards as the
+// statuses and are lost with the process, as everything else here is.
 type MemoryPresence struct {
 	seed   maphash.Seed
 	shards [memoryShards]presenceShard
 }
 
-// presenceShard holds the channels and the statuses whose names hash to
-// it. A channel and a user with the same name share a shard, which is
-// harmless.
+// presenceShard holds the channels, and the statuses and offline records
+// of the users, whose names hash to it. A channel and a user with the same
+// name share a shard, which is harmless.
 type presenceShard struct {
-	mu       sync.RWMutex // guards channels and statuses
+	mu       sync.RWMutex // guards channels, statuses and offline
 	channels map[string]*presenceChannel
 	statuses map[string]Status
+	offline  map[string]time.Time // user -> when their offline is due
 }
 
 // presenceChannel is one channel's presence. An empty channel is removed.
@@ -45,6 +48,7 @@ func NewMemoryPresence() *MemoryPresence {
 	for i := range p.shards {
 		p.shards[i].channels = make(map[string]*presenceChannel)
 		p.shards[i].statuses = make(map[string]Status)
+		p.shards[i].offline = make(map[string]time.Time)
 	}
 	return p
 }
@@ -149,4 +153,60 @@ func (p *MemoryPresence) GetStatus(ctx context.Context, user string) (st Status,
 	st, ok = sh.statuses[user]
 	sh.mu.RUnlock()
 	return st, ok, nil
+}
+
+// ScheduleOffline records that user's offline is due after delay,
+// replacing an earlier record of user's.
+func (p *MemoryPresence) ScheduleOffline(ctx context.Context, user string, delay time.Duration) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	sh := p.shard(user)
+	sh.mu.Lock()
+	sh.offline[user] = time.Now().Add(delay)
+	sh.mu.Unlock()
+	return nil
+}
+
+// ClaimOffline takes user's offline record when it is due: claimed is
+// true for one caller per record. A record not yet due is left, and wait
+// says how long until it is due.
+func (p *MemoryPresence) ClaimOffline(ctx context.Context, user string) (claimed bool, wait time.Duration, err error) {
+	if err := ctx.Err(); err != nil {
+		return false, 0, err
+	}
+	sh := p.shard(user)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	due, ok := sh.offline[user]
+	if !ok {
+		return false, 0, nil
+	}
+	if wait := time.Until(due); wait > 0 {
+		return false, wait, nil
+	}
+	delete(sh.offline, user)
+	return true, 0, nil
+}
+
+// ClaimDueOffline takes every offline record that is due and returns its
+// user, in no set order.
+func (p *MemoryPresence) ClaimDueOffline(ctx context.Context) ([]string, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	now := time.Now()
+	var users []string
+	for i := range p.shards {
+		sh := &p.shards[i]
+		sh.mu.Lock()
+		for user, due := range sh.offline {
+			if !due.After(now) {
+				delete(sh.offline, user)
+				users = append(users, user)
+			}
+		}
+		sh.mu.Unlock()
+	}
+	return users, nil
 }

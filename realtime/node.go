@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -33,17 +32,20 @@ type Node struct {
 	mu      sync.Mutex
 	conns   map[*Conn]struct{}
 	byUser  map[string][]*Conn
-	nodeOps map[string]NodeHandler // extension node messages by op
-	offline map[string]*time.Timer // pending offline checks per user
-	noConns chan struct{}          // closed when conns turns empty during drain
-	stopped bool                   // Run has ended: no new readers
+	nodeOps map[string]NodeHandler     // extension node messages by op
+	offline map[string]*pendingOffline // local offline timers per user (status.go)
+	noConns chan struct{}              // closed when conns turns empty during drain
+	stopped bool                       // Run has ended: no new readers
+	// offlineStopped is set when Run ends: no more local offline timers.
+	offlineStopped bool
 
 	started   chan struct{} // closed when Run starts
 	startOnce sync.Once
 
-	calls      clusterCalls
-	background sync.WaitGroup // goroutines started on the delivery path
-	readers    sync.WaitGroup // connection readers
+	calls         clusterCalls
+	background    sync.WaitGroup // goroutines started on the delivery path, and the presence loop
+	readers       sync.WaitGroup // connection readers
+	offlineFiring sync.WaitGroup // local offline timers whose callback runs
 }
 
 // New builds a Node. It starts nothing; call Run.
@@ -63,7 +65,7 @@ func New(opts Options) (*Node, error) {
 		handlers: map[string]RequestHandler{},
 		conns:    map[*Conn]struct{}{},
 		byUser:   map[string][]*Conn{},
-		offline:  map[string]*time.Timer{},
+		offline:  map[string]*pendingOffline{},
 		started:  make(chan struct{}),
 	}
 	for _, ext := range opts.Extensions {
@@ -104,13 +106,7 @@ func (n *Node) Run(ctx context.Context) error {
 	n.running.Store(true)
 	defer n.running.Store(false)
 	n.startOnce.Do(func() { close(n.started) })
-	if reaper, ok := n.opts.Presence.(PresenceReaper); ok {
-		n.background.Add(1)
-		go func() {
-			defer n.background.Done()
-			n.reap(ctx, reaper)
-		}()
-	}
+	n.background.Go(func() { n.presenceLoop(ctx) })
 	err := n.opts.Broker.Run(ctx, n)
 	// Connections still open (no Drain, or one that ran out of time) end
 	// with the node.
@@ -123,12 +119,7 @@ func (n *Node) Run(ctx context.Context) error {
 	n.readers.Wait()
 	n.hub.fills.Wait()
 	n.background.Wait()
-	n.mu.Lock()
-	for _, t := range n.offline {
-		t.Stop()
-	}
-	n.offline = map[string]*time.Timer{}
-	n.mu.Unlock()
+	n.stopOffline()
 	return err
 }
 
@@ -186,10 +177,7 @@ func (n *Node) register(c *Conn) error {
 		return partyline.Errorf(partyline.ErrLimitExceeded, "user has %d connections on this node", len(set))
 	}
 	n.byUser[c.user] = append(set, c)
-	if t := n.offline[c.user]; t != nil {
-		t.Stop()
-		delete(n.offline, c.user)
-	}
+	n.cancelOfflineLocked(c.user)
 	return nil
 }
 
@@ -306,38 +294,6 @@ func (n *Node) connCount() int {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return len(n.conns)
-}
-
-// reapInterval is how often the node looks for presence entries left by
-// dead nodes.
-const reapInterval = 5 * time.Second
-
-// reap announces the departures of users whose node died: a leave event
-// on the channel, and for their last connection anywhere, the offline
-// status, exactly as if they had left.
-func (n *Node) reap(ctx context.Context, r PresenceReaper) {
-	t := time.NewTicker(reapInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		deps, err := r.Reap(ctx)
-		if err != nil && ctx.Err() == nil {
-			n.opts.Logger.Warn("presence reap failed", "err", err)
-		}
-		for _, d := range deps {
-			if user, ok := strings.CutPrefix(d.Channel, onlinePrefix); ok {
-				n.checkOffline(user)
-				continue
-			}
-			if presenceEvents(d.Channel) {
-				_ = n.PublishEvent(ctx, d.Channel, wire.EventLeave, "", d.User, nil)
-			}
-		}
-	}
 }
 
 // newMsgID returns a new time-sortable message id.

@@ -69,6 +69,12 @@ type Options struct {
 	// OfflineDelay is how long a user must be gone from every node before
 	// their status turns offline. Zero means 5 s.
 	OfflineDelay time.Duration
+	// ReapInterval is how often the node claims the offline statuses that
+	// are due, whichever node's connection was the last (a drained or dead
+	// one's too), and, on a Presence that can reap, announces the users of
+	// dead nodes. An offline status is late by at most this much when the
+	// node that scheduled it is gone. Zero means 5 s.
+	ReapInterval time.Duration
 	// TypingInterval is the minimum gap between typing events one
 	// connection fans out per channel. Zero means 2 s.
 	TypingInterval time.Duration
@@ -119,6 +125,10 @@ func (o *Options) setDefaults() error {
 	setDefault(&o.WriteTimeout, 10*time.Second)
 	setDefault(&o.DrainWindow, 10*time.Second)
 	setDefault(&o.OfflineDelay, 5*time.Second)
+	if o.ReapInterval < 0 {
+		return errors.New("realtime: Options.ReapInterval is negative")
+	}
+	setDefault(&o.ReapInterval, 5*time.Second)
 	setDefault(&o.TypingInterval, 2*time.Second)
 	if o.Registerer == nil {
 		o.Registerer = prometheus.NewRegistry()

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
@@ -20,8 +21,9 @@ import (
 //
 // It checks firstForUser and lastForUser across several connections and
 // nodes, that Join and Leave are idempotent, what Members lists, that
-// channels are independent, status storage, and all of it under 16
-// concurrent goroutines.
+// channels are independent, status storage, the offline records (due
+// times, replacement, and that each is claimed exactly once among 16
+// concurrent claimers), and all of it under 16 concurrent goroutines.
 func TestPresence(t *testing.T, newPresence func(t *testing.T) realtime.Presence) {
 	t.Run("FirstAndLastPerUser", func(t *testing.T) {
 		p := newPresence(t)
@@ -105,6 +107,107 @@ func TestPresence(t *testing.T, newPresence func(t *testing.T) realtime.Presence
 			t.Fatalf("SetStatus: %v", err)
 		}
 		checkStatus(t, p, u1, st2, true)
+	})
+
+	t.Run("OfflineRecords", func(t *testing.T) {
+		p := newPresence(t)
+		u1, u2, u3, u4 := name("u1"), name("u2"), name("u3"), name("u4")
+		checkClaim(t, p, u1, false)
+		checkDue(t, p, nil)
+
+		// Not due: left, with the wait until it is.
+		schedule(t, p, u1, time.Hour)
+		claimed, wait, err := p.ClaimOffline(t.Context(), u1)
+		if err != nil || claimed || wait <= 59*time.Minute || wait > time.Hour {
+			t.Fatalf("ClaimOffline of a record due in an hour = %v, %v, %v; want false, about an hour, nil", claimed, wait, err)
+		}
+		checkDue(t, p, nil)
+		// A new record replaces the old one: due now, claimed once.
+		schedule(t, p, u1, 0)
+		checkClaim(t, p, u1, true)
+		checkClaim(t, p, u1, false)
+		checkDue(t, p, nil)
+
+		// And the other way round: a later record postpones an earlier one.
+		schedule(t, p, u2, 0)
+		schedule(t, p, u3, 0)
+		schedule(t, p, u4, 0)
+		schedule(t, p, u4, time.Hour)
+		checkDue(t, p, []string{u2, u3})
+		checkDue(t, p, nil)
+		checkClaim(t, p, u2, false)
+
+		// A short delay passes.
+		schedule(t, p, u1, 50*time.Millisecond)
+		var got []string
+		eventually(t, "the record to be due", func() bool {
+			users, err := p.ClaimDueOffline(t.Context())
+			if err != nil {
+				t.Fatalf("ClaimDueOffline: %v", err)
+			}
+			got = append(got, users...)
+			return len(got) > 0
+		})
+		if diff := cmp.Diff([]string{u1}, got); diff != "" {
+			t.Fatalf("ClaimDueOffline (-want +got):\n%s", diff)
+		}
+		checkClaim(t, p, u1, false)
+	})
+
+	t.Run("OfflineClaimedOnce", func(t *testing.T) {
+		const goroutines, users = 16, 20
+		p := newPresence(t)
+		userNames := make([]string, users)
+		for i := range userNames {
+			userNames[i] = name(fmt.Sprintf("u%d", i))
+			schedule(t, p, userNames[i], 0)
+		}
+		var claims sync.Map // user -> *atomic.Int32
+		for _, u := range userNames {
+			claims.Store(u, new(atomic.Int32))
+		}
+		count := func(u string) {
+			c, ok := claims.Load(u)
+			if !ok {
+				t.Errorf("claimed %q, which has no record", u)
+				return
+			}
+			c.(*atomic.Int32).Add(1)
+		}
+		var wg sync.WaitGroup
+		for g := range goroutines {
+			wg.Go(func() {
+				for i := range users {
+					if g%2 == 0 {
+						u := userNames[(i+g)%users]
+						claimed, _, err := p.ClaimOffline(t.Context(), u)
+						if err != nil {
+							t.Errorf("ClaimOffline: %v", err)
+							return
+						}
+						if claimed {
+							count(u)
+						}
+						continue
+					}
+					due, err := p.ClaimDueOffline(t.Context())
+					if err != nil {
+						t.Errorf("ClaimDueOffline: %v", err)
+						return
+					}
+					for _, u := range due {
+						count(u)
+					}
+				}
+			})
+		}
+		wg.Wait()
+		for _, u := range userNames {
+			c, _ := claims.Load(u)
+			if n := c.(*atomic.Int32).Load(); n != 1 {
+				t.Errorf("user %s: claimed %d times, want once", u, n)
+			}
+		}
 	})
 
 	t.Run("Concurrent", func(t *testing.T) {
@@ -223,6 +326,40 @@ func checkMembers(t *testing.T, p realtime.Presence, ch string, want []realtime.
 	byConn := cmpopts.SortSlices(func(a, b realtime.Member) bool { return strings.Compare(a.ConnID, b.ConnID) < 0 })
 	if diff := cmp.Diff(want, got, byConn, cmpopts.EquateEmpty()); diff != "" {
 		t.Errorf("Members(%q) (-want +got):\n%s", ch, diff)
+	}
+}
+
+// schedule records that user's offline is due after delay.
+func schedule(t *testing.T, p realtime.Presence, user string, delay time.Duration) {
+	t.Helper()
+	if err := p.ScheduleOffline(t.Context(), user, delay); err != nil {
+		t.Fatalf("ScheduleOffline(%q, %v): %v", user, delay, err)
+	}
+}
+
+// checkClaim claims user's offline record and checks that it was taken
+// (when want) or that there was none.
+func checkClaim(t *testing.T, p realtime.Presence, user string, want bool) {
+	t.Helper()
+	claimed, wait, err := p.ClaimOffline(t.Context(), user)
+	if err != nil {
+		t.Fatalf("ClaimOffline(%q): %v", user, err)
+	}
+	if claimed != want || wait != 0 {
+		t.Errorf("ClaimOffline(%q) = %v, %v; want %v, 0", user, claimed, wait, want)
+	}
+}
+
+// checkDue claims the due offline records and checks their users, in any
+// order.
+func checkDue(t *testing.T, p realtime.Presence, want []string) {
+	t.Helper()
+	got, err := p.ClaimDueOffline(t.Context())
+	if err != nil {
+		t.Fatalf("ClaimDueOffline: %v", err)
+	}
+	if diff := cmp.Diff(want, got, cmpopts.SortSlices(func(a, b string) bool { return a < b }), cmpopts.EquateEmpty()); diff != "" {
+		t.Errorf("ClaimDueOffline (-want +got):\n%s", diff)
 	}
 }
 

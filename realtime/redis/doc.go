@@ -29,7 +29,10 @@
 //	P{node:<id>} pub/sub channel of node <id>: SendNode messages and its probes
 //	P{node:<id>:probe:<n>}  extra probe channels, one per other cluster master
 //	P{nodes}     sorted set: node id -> expiry of its registration (Unix ms)
+//	P{ch}:pg     list: users whose last connection in ch expired, for Reap
+//	P{presence-index}  sorted set: channel -> when Reap visits it next (Unix ms)
 //	P{status:<user>}:v  the user's status, JSON of realtime.Status, no expiry
+//	P{offline-due}  sorted set: user -> when their offline is due (Unix ms)
 //
 // The part in braces is the cluster hash tag, so all of a channel's keys
 // and its pub/sub channel share one slot, and a script can touch them all
@@ -53,13 +56,29 @@
 //
 // Every presence script first sweeps the channel's expired entries; a user
 // whose last connection went that way is pushed onto the channel's list
-// `P{ch}:pg`. The index `P{presence-index}` (a ZSET of channels scored by
-// when an entry may next expire; a join only moves it later) lets
-// Presence.Reap, which every node calls periodically, visit the channels
-// that are due, sweep them and take their lists: each departure goes to
-// exactly one node, which announces it (a leave event, or the offline
-// status for a user's last connection anywhere). A dead node's users are
-// announced within two PresenceTTLs.
+// `P{ch}:pg`. The index `P{presence-index}` scores each channel no later
+// than the earliest expiry of its entries (joins and renewals add theirs
+// with ZADD LT, so a join never postpones it). Presence.Reap, which every
+// node calls every reap interval, claims the channels that are due (one
+// script, which leases them for PresenceTTL/3 so that other nodes take
+// other channels), sweeps them and takes their lists: each departure goes
+// to exactly one node, which announces it (a leave event, or the offline
+// status for a user's last connection anywhere). It then puts the channel
+// back at its earliest expiry, or removes an empty one and sweeps it once
+// more, so a join that raced the removal re-indexes it. A dead node's
+// users are announced within PresenceTTL plus a reap interval of its
+// death.
+//
+// # Offline status
+//
+// When a user's last connection anywhere closes, the node records the
+// user in `P{offline-due}`, due OfflineDelay later (Redis time), and arms
+// a local timer. The timer, and every node's periodic ClaimDueOffline,
+// take due records with one script each (ZRANGEBYSCORE and ZREM, or ZSCORE
+// and ZREM for one user), so each record goes to exactly one node, which
+// publishes offline unless the user is back. The record has no expiry, so
+// a node that drains or dies after the last connection closed leaves it to
+// the others.
 //
 // # Atomicity
 //

@@ -59,6 +59,10 @@ func (k keyspace) nodes() string { return k.prefix + "{nodes}" }
 // scored by when one of them may next expire (Unix ms).
 func (k keyspace) presenceIndex() string { return k.prefix + "{presence-index}" }
 
+// offlineDue is a ZSET of the users whose status is due to turn offline,
+// scored by when (Unix ms, Redis time); see Presence.ScheduleOffline.
+func (k keyspace) offlineDue() string { return k.prefix + "{offline-due}" }
+
 // status is the string key holding the user's status.
 func (k keyspace) status(user string) string { return k.tagged("status:"+user) + ":v" }
 

@@ -25,7 +25,8 @@ import (
 // A Presence remembers the entries joined through it and its Run renews
 // them every PresenceTTL/3, putting back any that Redis lost; entries of a
 // node that stops renewing disappear within PresenceTTL. Statuses are
-// plain keys without expiry.
+// plain keys without expiry. Offline records (ScheduleOffline) are one
+// sorted set of users by due time, shared by every node.
 //
 // The zero value is not usable; New makes one. Methods are safe for
 // concurrent use.
@@ -66,11 +67,15 @@ func (p *Presence) Join(ctx context.Context, ch string, m realtime.Member) (firs
 	if err != nil {
 		return false, fmt.Errorf("redis: join %s: %w", ch, err)
 	}
-	// Index the channel so that Reap finds it when entries expire. GT only
-	// moves its due time later, which can postpone the reaping of a dead
-	// node's entries by at most one TTL.
-	due := time.Now().Add(p.ttl).UnixMilli()
-	if err := p.client.ZAddGT(ctx, p.keys.presenceIndex(), goredis.Z{Score: float64(due), Member: ch}).Err(); err != nil {
+	if len(res) != 2 {
+		return false, fmt.Errorf("redis: join %s: unexpected reply %v", ch, res)
+	}
+	// Index the channel so that Reap visits it once the entry may have
+	// expired. LT keeps the earliest due time: a later join never
+	// postpones the reaping of a dead node's entry, which expires first.
+	// Reap's claim, and its unindexing of an empty channel, are safe
+	// against this update (see Reap).
+	if err := p.client.ZAddLT(ctx, p.keys.presenceIndex(), goredis.Z{Score: float64(res[1]), Member: ch}).Err(); err != nil {
 		return false, fmt.Errorf("redis: join %s: index: %w", ch, err)
 	}
 	p.mu.Lock()
@@ -81,7 +86,7 @@ func (p *Presence) Join(ctx context.Context, ch string, m realtime.Member) (firs
 	}
 	conns[m.ConnID] = m
 	p.mu.Unlock()
-	return len(res) == 1 && res[0] == 1, nil
+	return res[0] == 1, nil
 }
 
 // Leave removes the connection m.ConnID from ch; the other fields of m
@@ -125,41 +130,155 @@ func (p *Presence) Members(ctx context.Context, ch string) ([]realtime.Member, e
 	return ms, nil
 }
 
-// reapBatch caps the channels one Reap sweeps.
-const reapBatch = 256
+// Reap's batches: each claim takes at most reapBatch channels, and one
+// Reap makes at most reapClaims claims, so it ends in bounded time; the
+// next call (on any node) takes the rest.
+const (
+	reapBatch  = 256
+	reapClaims = 16
+)
 
 var _ realtime.PresenceReaper = (*Presence)(nil)
 
-// Reap sweeps the channels whose entries may have expired, because the
+// Reap visits the channels whose entries may have expired, because the
 // node that joined them stopped renewing them (it died), and returns each
 // user whose last connection in a channel went that way. A departure is
 // reported by exactly one of the nodes calling Reap, since each sweep is
-// one script. Departures come within two PresenceTTLs of the node's death.
+// one script.
+//
+// The index holds, for each channel with entries, a due time no later
+// than the earliest expiry among them: Join adds its entry's expiry with
+// LT, renewals add theirs with LT (putting back a channel the index lost),
+// and a visit sets the earliest expiry left. So a dead node's entries,
+// which expire within PresenceTTL of its death, are reported by the first
+// Reap after that: within PresenceTTL plus the reap interval.
+//
+// A claim leases the due channels to the caller (their due time moves
+// PresenceTTL/3 ahead), so concurrent Reaps on other nodes take other
+// channels; a caller that fails before putting a channel back leaves it
+// to be claimed again when the lease ends.
 func (p *Presence) Reap(ctx context.Context) ([]realtime.Departure, error) {
-	now := time.Now().UnixMilli()
 	idx := p.keys.presenceIndex()
-	due, err := p.client.ZRangeByScore(ctx, idx, &goredis.ZRangeBy{
-		Min: "-inf", Max: strconv.FormatInt(now, 10), Count: reapBatch,
-	}).Result()
-	if err != nil {
-		return nil, fmt.Errorf("redis: reap: %w", err)
-	}
 	var out []realtime.Departure
-	for _, ch := range due {
-		res, err := reapScript.Run(ctx, p.client, p.keys.presence(ch)).StringSlice()
-		if err != nil || len(res) == 0 {
-			return out, fmt.Errorf("redis: reap %s: %w", ch, err)
-		}
-		for _, u := range res[1:] {
-			out = append(out, realtime.Departure{Channel: ch, User: u})
-		}
-		if next, _ := strconv.ParseFloat(res[0], 64); next >= 0 {
-			err = p.client.ZAdd(ctx, idx, goredis.Z{Score: next, Member: ch}).Err()
-		} else {
-			err = unindexScript.Run(ctx, p.client, []string{idx}, ch, now).Err()
-		}
+	for range reapClaims {
+		due, err := claimReapScript.Run(ctx, p.client, []string{idx}, reapBatch, p.reapLease().Milliseconds()).StringSlice()
 		if err != nil {
-			return out, fmt.Errorf("redis: reap %s: index: %w", ch, err)
+			return out, fmt.Errorf("redis: reap: %w", err)
+		}
+		for _, ch := range due {
+			if out, err = p.reapChannel(ctx, ch, out); err != nil {
+				return out, err
+			}
+		}
+		if len(due) < reapBatch {
+			break
+		}
+	}
+	return out, nil
+}
+
+// reapLease is how long a Reap's claim keeps a channel from the others.
+func (p *Presence) reapLease() time.Duration { return max(p.ttl/3, time.Millisecond) }
+
+// reapChannel sweeps one claimed channel, appends its departures to out,
+// and puts it back in the index at its earliest expiry, or forgets it when
+// it is empty.
+func (p *Presence) reapChannel(ctx context.Context, ch string, out []realtime.Departure) ([]realtime.Departure, error) {
+	idx := p.keys.presenceIndex()
+	next, out, err := p.sweep(ctx, ch, out)
+	if err != nil {
+		return out, err
+	}
+	if next >= 0 {
+		err = p.client.ZAdd(ctx, idx, goredis.Z{Score: float64(next), Member: ch}).Err()
+	} else {
+		// Forget the empty channel, then look again. A Join racing this
+		// adds its entry, then indexes it with LT: if that index update
+		// came before the ZREM, the entry was there before it too, and the
+		// second sweep puts the channel back; if it comes after, it stays.
+		if err = p.client.ZRem(ctx, idx, ch).Err(); err == nil {
+			if next, out, err = p.sweep(ctx, ch, out); err != nil {
+				return out, err
+			}
+			if next >= 0 {
+				err = p.client.ZAddLT(ctx, idx, goredis.Z{Score: float64(next), Member: ch}).Err()
+			}
+		}
+	}
+	if err != nil {
+		return out, fmt.Errorf("redis: reap %s: index: %w", ch, err)
+	}
+	return out, nil
+}
+
+// sweep runs the reap script on ch: it appends the departures to out and
+// returns the earliest expiry left (Unix ms), or -1 when ch is empty.
+func (p *Presence) sweep(ctx context.Context, ch string, out []realtime.Departure) (int64, []realtime.Departure, error) {
+	res, err := reapScript.Run(ctx, p.client, p.keys.presence(ch)).StringSlice()
+	if err != nil {
+		return -1, out, fmt.Errorf("redis: reap %s: %w", ch, err)
+	}
+	if len(res) == 0 {
+		return -1, out, fmt.Errorf("redis: reap %s: empty reply", ch)
+	}
+	for _, u := range res[1:] {
+		out = append(out, realtime.Departure{Channel: ch, User: u})
+	}
+	next, err := strconv.ParseFloat(res[0], 64)
+	if err != nil {
+		return -1, out, fmt.Errorf("redis: reap %s: earliest expiry %q: %w", ch, res[0], err)
+	}
+	return int64(next), out, nil
+}
+
+// offlineBatch and offlineClaims bound one ClaimDueOffline as reapBatch
+// and reapClaims bound one Reap.
+const (
+	offlineBatch  = 256
+	offlineClaims = 16
+)
+
+// ScheduleOffline records that the user's offline is due delay from now
+// (Redis time), replacing their earlier record. The record has no expiry:
+// it stays until a node claims it.
+func (p *Presence) ScheduleOffline(ctx context.Context, user string, delay time.Duration) error {
+	err := scheduleOfflineScript.Run(ctx, p.client, []string{p.keys.offlineDue()}, user, delay.Milliseconds()).Err()
+	if err != nil {
+		return fmt.Errorf("redis: schedule offline of %s: %w", user, err)
+	}
+	return nil
+}
+
+// ClaimOffline takes the user's offline record if it is due, in one
+// script, so exactly one caller on any node gets claimed true. A record
+// not yet due is left, and wait is how long until it is.
+func (p *Presence) ClaimOffline(ctx context.Context, user string) (claimed bool, wait time.Duration, err error) {
+	ms, err := claimOfflineScript.Run(ctx, p.client, []string{p.keys.offlineDue()}, user).Int64()
+	switch {
+	case err != nil:
+		return false, 0, fmt.Errorf("redis: claim offline of %s: %w", user, err)
+	case ms == 0:
+		return true, 0, nil
+	case ms < 0:
+		return false, 0, nil
+	default:
+		return false, time.Duration(ms) * time.Millisecond, nil
+	}
+}
+
+// ClaimDueOffline takes the offline records that are due, in claims of at
+// most offlineBatch users (each one script, so each record goes to one
+// caller), up to offlineClaims of them, and returns their users.
+func (p *Presence) ClaimDueOffline(ctx context.Context) ([]string, error) {
+	var out []string
+	for range offlineClaims {
+		users, err := claimDueOfflineScript.Run(ctx, p.client, []string{p.keys.offlineDue()}, offlineBatch).StringSlice()
+		if err != nil {
+			return out, fmt.Errorf("redis: claim due offline: %w", err)
+		}
+		out = append(out, users...)
+		if len(users) < offlineBatch {
+			break
 		}
 	}
 	return out, nil
@@ -213,11 +332,19 @@ func (p *Presence) Run(ctx context.Context) error {
 	}
 }
 
-// renew runs the join script over every owned entry, in one pipeline.
+// renew runs the join script over every owned entry, in one pipeline,
+// then indexes their channels (LT, so only a channel missing from the
+// index, because Redis lost it, or due later than these entries' expiry
+// changes): an entry that renew put back is reaped if this node dies.
 func (p *Presence) renew(ctx context.Context) {
 	var calls []scriptCall
+	var index []goredis.Z
+	// Taken before the scripts run, so at most their entries' expiry when
+	// this clock agrees with Redis's.
+	due := float64(time.Now().Add(p.ttl).UnixMilli())
 	p.mu.Lock()
 	for ch, conns := range p.owned {
+		index = append(index, goredis.Z{Score: due, Member: ch})
 		keys := p.keys.presence(ch)
 		var args []any
 		flush := func() {
@@ -238,9 +365,15 @@ func (p *Presence) renew(ctx context.Context) {
 		}
 	}
 	p.mu.Unlock()
-	if len(calls) > 0 {
-		runScripts(ctx, p.client, calls)
+	if len(calls) == 0 {
+		return
 	}
+	runScripts(ctx, p.client, calls)
+	pipe := p.client.Pipeline()
+	for i := 0; i < len(index); i += renewBatch {
+		pipe.ZAddLT(ctx, p.keys.presenceIndex(), index[i:min(i+renewBatch, len(index))]...)
+	}
+	_, _ = pipe.Exec(ctx) // a failed renewal is retried at the next tick
 }
 
 // encodeMember spells m's user and node as "<len(user)>:<user><node>",

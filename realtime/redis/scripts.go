@@ -156,7 +156,8 @@ end
 //
 // KEYS: the presence keys. ARGV: entry TTL (ms), key TTL (ms), then
 // (connection id, user, value) for each connection. Returns one integer
-// per connection: 1 when it was its user's first in the channel.
+// per connection, 1 when it was its user's first in the channel, then the
+// entries' new expiry (Unix ms).
 var joinScript = goredis.NewScript(presencePrelude + `
 local z, c, u, g = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local now = now_ms()
@@ -179,6 +180,7 @@ for i = 3, #ARGV, 3 do
   end
 end
 for _, k in ipairs(KEYS) do redis.call('PEXPIRE', k, ARGV[2]) end
+res[#res + 1] = tonumber(exp)
 return res
 `)
 
@@ -238,16 +240,51 @@ for _, user in ipairs(gone) do out[#out + 1] = user end
 return out
 `)
 
-// unindexScript forgets a channel in the presence index unless a join has
-// pushed its due time into the future meanwhile.
+// claimReapScript takes the channels of the presence index that are due,
+// leasing each to the caller: its due time moves to now + lease, so the
+// other nodes' Reaps skip it unless the caller fails to put it back (sets
+// its next due time, or forgets it) before the lease ends.
 //
-// KEYS: the presence index. ARGV: channel, now (Unix ms).
-var unindexScript = goredis.NewScript(luaPrelude + `
-local due = redis.call('ZSCORE', KEYS[1], ARGV[1])
-if due and tonumber(due) <= tonumber(ARGV[2]) then
-  redis.call('ZREM', KEYS[1], ARGV[1])
+// KEYS: the presence index. ARGV: how many at most, lease (ms). Returns
+// the channels.
+var claimReapScript = goredis.NewScript(luaPrelude + `
+local now = now_ms()
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', string.format('%d', now), 'LIMIT', 0, ARGV[1])
+local lease = string.format('%d', now + tonumber(ARGV[2]))
+for _, ch in ipairs(due) do
+  redis.call('ZADD', KEYS[1], 'XX', lease, ch)
 end
+return due
+`)
+
+// scheduleOfflineScript records, or moves, a user's due offline.
+//
+// KEYS: the offline-due set. ARGV: user, delay (ms).
+var scheduleOfflineScript = goredis.NewScript(luaPrelude + `
+redis.call('ZADD', KEYS[1], string.format('%d', now_ms() + tonumber(ARGV[2])), ARGV[1])
 return 1
+`)
+
+// claimOfflineScript takes one user's offline record if it is due.
+//
+// KEYS: the offline-due set. ARGV: user. Returns 0 when it took the
+// record, -1 when there is none, else the milliseconds until it is due.
+var claimOfflineScript = goredis.NewScript(luaPrelude + `
+local due = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if not due then return -1 end
+local wait = tonumber(due) - now_ms()
+if wait > 0 then return wait end
+redis.call('ZREM', KEYS[1], ARGV[1])
+return 0
+`)
+
+// claimDueOfflineScript takes the offline records that are due.
+//
+// KEYS: the offline-due set. ARGV: how many at most. Returns the users.
+var claimDueOfflineScript = goredis.NewScript(luaPrelude + `
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', string.format('%d', now_ms()), 'LIMIT', 0, ARGV[1])
+if #due > 0 then redis.call('ZREM', KEYS[1], unpack(due)) end
+return due
 `)
 
 // heartbeatScript registers a node until now + TTL and forgets expired
