@@ -81,7 +81,7 @@ func (s *Service) HandleUpload(w http.ResponseWriter, r *http.Request) {
 		uploadError(w, r, err)
 		return
 	}
-	httpx.JSON(w, http.StatusOK, ToResource(c))
+	httpx.JSON(w, r, http.StatusOK, ToResource(c))
 }
 
 // checkUpload refuses an upload to a clip that has its media, or whose

@@ -90,7 +90,7 @@ func (s *Service) handleCreate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Location", clipPath(c.ID))
-	httpx.JSON(w, http.StatusCreated, ToResource(c))
+	httpx.JSON(w, r, http.StatusCreated, ToResource(c))
 }
 
 // newClip checks a create request and returns the clip to store.
@@ -125,7 +125,7 @@ func (s *Service) handleGet(w http.ResponseWriter, r *http.Request) {
 		httpx.Error(w, r, err)
 		return
 	}
-	httpx.JSON(w, http.StatusOK, ToResource(c))
+	httpx.JSON(w, r, http.StatusOK, ToResource(c))
 }
 
 type patchRequest struct {
@@ -178,7 +178,7 @@ func (s *Service) handlePatch(w http.ResponseWriter, r *http.Request) {
 		httpx.Error(w, r, notFoundOr(err, "get clip "+c.ID))
 		return
 	}
-	httpx.JSON(w, http.StatusOK, ToResource(c))
+	httpx.JSON(w, r, http.StatusOK, ToResource(c))
 }
 
 // notFoundOr turns a store's not-found into errNoClip and anything else
@@ -277,7 +277,7 @@ func (s *Service) like(w http.ResponseWriter, r *http.Request, on bool) {
 		httpx.Error(w, r, notFoundOr(err, "get clip "+c.ID))
 		return
 	}
-	httpx.JSON(w, http.StatusOK, likeJSON{Liked: on, LikeCount: c.Likes})
+	httpx.JSON(w, r, http.StatusOK, likeJSON{Liked: on, LikeCount: c.Likes})
 }
 
 type viewRequest struct {
@@ -344,7 +344,7 @@ func (s *Service) handleComments(w http.ResponseWriter, r *http.Request) {
 	for i, cm := range cs {
 		out.Comments[i] = toCommentJSON(cm)
 	}
-	httpx.JSON(w, http.StatusOK, out)
+	httpx.JSON(w, r, http.StatusOK, out)
 }
 
 // cursorErr answers a store's invalid-cursor error without its internals.
@@ -394,7 +394,7 @@ func (s *Service) handleAddComment(w http.ResponseWriter, r *http.Request) {
 		s.opts.OnComment(cm)
 	}
 	s.stats.mark(c.ID)
-	httpx.JSON(w, http.StatusCreated, toCommentJSON(cm))
+	httpx.JSON(w, r, http.StatusCreated, toCommentJSON(cm))
 }
 
 // handleDeleteComment deletes a comment for its author or the clip's
@@ -470,5 +470,5 @@ func (s *Service) HandleUserClips(w http.ResponseWriter, r *http.Request) {
 	for i, c := range cs {
 		out.Clips[i] = ToResource(c)
 	}
-	httpx.JSON(w, http.StatusOK, out)
+	httpx.JSON(w, r, http.StatusOK, out)
 }

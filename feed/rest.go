@@ -131,7 +131,7 @@ func (f *Feed) handleFollowing(w http.ResponseWriter, r *http.Request) {
 	for i, c := range cs {
 		out.Items[i] = itemJSON{Clip: clips.ToResource(c), Source: sourceFollowing}
 	}
-	httpx.JSON(w, http.StatusOK, out)
+	httpx.JSON(w, r, http.StatusOK, out)
 }
 
 // maxGame is the longest game name the trending feed accepts.
@@ -246,5 +246,5 @@ func (f *Feed) servePage(w http.ResponseWriter, r *http.Request, v, kind, cursor
 	if end < len(items) {
 		out.NextCursor = encodeSnapCursor(kind, id, end)
 	}
-	httpx.JSON(w, http.StatusOK, out)
+	httpx.JSON(w, r, http.StatusOK, out)
 }

@@ -101,7 +101,7 @@ func (f *Feed) handleProfile(w http.ResponseWriter, r *http.Request) {
 		httpx.Error(w, r, storeError("profile", err))
 		return
 	}
-	httpx.JSON(w, http.StatusOK, profileJSON{
+	httpx.JSON(w, r, http.StatusOK, profileJSON{
 		ID: p.ID, CreatedAt: p.CreatedAt.UTC(), Followers: p.Followers, Following: p.Following,
 		Clips: p.Clips, Followed: p.Followed,
 	})
@@ -200,5 +200,5 @@ func (f *Feed) serveFollows(w http.ResponseWriter, r *http.Request, followers bo
 	for i, fl := range fs {
 		out.Items[i] = followJSON{User: other(fl), FollowedAt: fl.CreatedAt.UTC()}
 	}
-	httpx.JSON(w, http.StatusOK, out)
+	httpx.JSON(w, r, http.StatusOK, out)
 }

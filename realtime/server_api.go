@@ -111,7 +111,7 @@ func (n *Node) apiPublish(w http.ResponseWriter, r *http.Request) {
 		httpx.Error(w, r, err)
 		return
 	}
-	httpx.JSON(w, http.StatusOK, apiPublishResult{Offset: pos.Offset, Epoch: pos.Epoch})
+	httpx.JSON(w, r, http.StatusOK, apiPublishResult{Offset: pos.Offset, Epoch: pos.Epoch})
 }
 
 type apiBroadcastRequest struct {
@@ -159,7 +159,7 @@ func (n *Node) apiBroadcast(w http.ResponseWriter, r *http.Request) {
 		}
 		results[i].Offset, results[i].Epoch = pos.Offset, pos.Epoch
 	}
-	httpx.JSON(w, http.StatusOK, map[string]any{"results": results})
+	httpx.JSON(w, r, http.StatusOK, map[string]any{"results": results})
 }
 
 type apiDisconnectRequest struct {
@@ -203,7 +203,7 @@ func (n *Node) apiDisconnect(w http.ResponseWriter, r *http.Request) {
 		httpx.Error(w, r, partyline.Errorf(partyline.ErrUnavailable, "disconnect: %v", err))
 		return
 	}
-	httpx.JSON(w, http.StatusOK, map[string]int{"closed": closed})
+	httpx.JSON(w, r, http.StatusOK, map[string]int{"closed": closed})
 }
 
 func (n *Node) apiPresence(w http.ResponseWriter, r *http.Request) {
@@ -217,5 +217,5 @@ func (n *Node) apiPresence(w http.ResponseWriter, r *http.Request) {
 		httpx.Error(w, r, err)
 		return
 	}
-	httpx.JSON(w, http.StatusOK, p)
+	httpx.JSON(w, r, http.StatusOK, p)
 }

@@ -3,6 +3,7 @@ package realtime
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
@@ -175,6 +176,94 @@ func TestOrigin(t *testing.T) {
 		if resp == nil || resp.StatusCode != http.StatusForbidden {
 			t.Errorf("origin %q: response %v, want 403", tc.origin, resp)
 		}
+	}
+}
+
+// TestHandshakeErrors checks that a request to /v1/ws that is not a
+// WebSocket handshake gets a problem+json answer, never Accept's plain
+// text.
+func TestHandshakeErrors(t *testing.T) {
+	n := startNode(t, Options{})
+	upgrade := http.Header{
+		"Connection":            {"keep-alive, Upgrade"},
+		"Upgrade":               {"websocket"},
+		"Sec-Websocket-Version": {"13"},
+		"Sec-Websocket-Key":     {"dGhlIHNhbXBsZSBub25jZQ=="},
+	}
+	with := func(key string, vals ...string) http.Header {
+		h := upgrade.Clone()
+		if len(vals) == 0 {
+			h.Del(key)
+		} else {
+			h[http.CanonicalHeaderKey(key)] = vals
+		}
+		return h
+	}
+	for _, tc := range []struct {
+		name   string
+		method string
+		header http.Header
+		status int
+		want   map[string]string // response headers
+	}{
+		{"plain GET", "GET", nil, http.StatusUpgradeRequired,
+			map[string]string{"Upgrade": "websocket", "Connection": "Upgrade"}},
+		{"no upgrade in Connection", "GET", with("Connection", "keep-alive"), http.StatusUpgradeRequired,
+			map[string]string{"Upgrade": "websocket"}},
+		{"another protocol", "GET", with("Upgrade", "h2c"), http.StatusUpgradeRequired,
+			map[string]string{"Upgrade": "websocket"}},
+		{"POST", "POST", upgrade, http.StatusMethodNotAllowed, map[string]string{"Allow": "GET"}},
+		{"plain POST", "POST", nil, http.StatusMethodNotAllowed, map[string]string{"Allow": "GET"}},
+		{"old version", "GET", with("Sec-WebSocket-Version", "8"), http.StatusUpgradeRequired,
+			map[string]string{"Upgrade": "websocket", "Sec-Websocket-Version": "13"}},
+		{"no version", "GET", with("Sec-WebSocket-Version"), http.StatusUpgradeRequired,
+			map[string]string{"Sec-Websocket-Version": "13"}},
+		{"no key", "GET", with("Sec-WebSocket-Key"), http.StatusBadRequest, nil},
+		{"short key", "GET", with("Sec-WebSocket-Key", "c2hvcnQ="), http.StatusBadRequest, nil},
+		{"key not base64", "GET", with("Sec-WebSocket-Key", "not base64 at all!!!!!!"), http.StatusBadRequest, nil},
+		{"two keys", "GET", with("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==", "dGhlIHNhbXBsZSBub25jZQ=="), http.StatusBadRequest, nil},
+		// The Origin is checked first, as before.
+		{"plain GET from a foreign origin", "GET", http.Header{"Origin": {"https://evil.com"}}, http.StatusForbidden, nil},
+		// A valid handshake still upgrades, whatever else Connection lists.
+		{"handshake", "GET", upgrade, http.StatusSwitchingProtocols,
+			map[string]string{"Upgrade": "websocket"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req, err := http.NewRequest(tc.method, n.srv.URL+"/v1/ws", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for k, v := range tc.header {
+				req.Header[k] = v
+			}
+			resp, err := n.srv.Client().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			if resp.StatusCode != tc.status {
+				t.Fatalf("status = %d, want %d", resp.StatusCode, tc.status)
+			}
+			for k, want := range tc.want {
+				if got := resp.Header.Get(k); got != want {
+					t.Errorf("header %s = %q, want %q", k, got, want)
+				}
+			}
+			if tc.status == http.StatusSwitchingProtocols {
+				return
+			}
+			if ct := resp.Header.Get("Content-Type"); ct != "application/problem+json" {
+				t.Fatalf("Content-Type = %q, want application/problem+json", ct)
+			}
+			var p struct {
+				Status int    `json:"status"`
+				Title  string `json:"title"`
+				Detail string `json:"detail"`
+			}
+			if err := json.NewDecoder(resp.Body).Decode(&p); err != nil || p.Status != tc.status || p.Title == "" || p.Detail == "" {
+				t.Fatalf("problem = %+v, %v; want status %d with a title and detail", p, err, tc.status)
+			}
+		})
 	}
 }
 

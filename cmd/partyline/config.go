@@ -93,7 +93,7 @@ func (c *config) settings() []setting {
 		{"PARTYLINE_JWT_ISSUER", "jwt-issuer", "required token issuer; empty means not checked", &c.JWTIssuer, ""},
 		{"PARTYLINE_JWT_AUDIENCE", "jwt-audience", "required token audience; empty means not checked", &c.JWTAudience, ""},
 		{"PARTYLINE_ALLOWED_ORIGINS", "allowed-origins", "comma-separated browser origin host patterns; empty means same-origin only", &c.AllowedOrigins, ""},
-		{"PARTYLINE_DEV", "dev", "dev mode: token minting (default on when no JWT key is set and all listeners are loopback)", &c.Dev, ""},
+		{"PARTYLINE_DEV", "dev", "dev mode: token minting, on loopback only (default on when no JWT key is set and all listeners are loopback)", &c.Dev, ""},
 		{"PARTYLINE_API_KEY", "api-key", "key for the server API (/v1/server/*); empty turns it off", &c.APIKey, ""},
 		{"PARTYLINE_PUBLISH_RATE", "publish-rate", "client publishes per second per connection (burst twice that)", &c.PublishRate, "10"},
 		{"PARTYLINE_MAX_SUBSCRIPTIONS", "max-subscriptions", "subscriptions per connection", &c.MaxSubscriptions, "500"},
@@ -108,9 +108,12 @@ func (c *config) settings() []setting {
 	}
 }
 
-// registerFlags defines the named settings on fs, with defaults taken from
-// the environment (falling back to the built-in default). A bad environment
-// value is an error that names the variable.
+// registerFlags defines the named settings on fs with their built-in
+// defaults, then sets each one whose environment variable is non-empty to
+// that value. The flags' defaults, which -h prints, stay the built-in ones,
+// so no secret from the environment shows in the help; fs.Parse then
+// overwrites only what the command line sets, so the flag wins. A bad
+// environment value is an error that names the variable.
 func (c *config) registerFlags(fs *flag.FlagSet, getenv func(string) string, only ...string) error {
 	want := map[string]bool{}
 	for _, n := range only {
@@ -120,12 +123,8 @@ func (c *config) registerFlags(fs *flag.FlagSet, getenv func(string) string, onl
 		if len(only) > 0 && !want[s.flag] {
 			continue
 		}
-		val := s.def
-		if v := getenv(s.env); v != "" {
-			val = v
-		}
-		if err := assign(s.target, val); err != nil {
-			return fmt.Errorf("%s: %w", s.env, err)
+		if err := assign(s.target, s.def); err != nil {
+			return fmt.Errorf("--%s: built-in default: %w", s.flag, err)
 		}
 		usage := s.usage + " (env " + s.env + ")"
 		switch t := s.target.(type) {
@@ -139,6 +138,11 @@ func (c *config) registerFlags(fs *flag.FlagSet, getenv func(string) string, onl
 			fs.DurationVar(t, s.flag, *t, usage)
 		case *optBool:
 			fs.Var(t, s.flag, usage)
+		}
+		if v := getenv(s.env); v != "" {
+			if err := assign(s.target, v); err != nil {
+				return fmt.Errorf("%s: %w", s.env, err)
+			}
 		}
 	}
 	return nil
@@ -230,18 +234,27 @@ func (c *config) loopbackOnly() bool {
 }
 
 // devMode resolves whether dev mode is on, and refuses the unsafe
-// combinations: no JWT key while listening beyond loopback.
+// combinations: a listener beyond loopback with no JWT key, or with dev
+// mode on, since POST /v1/dev/token mints a token for anyone who reaches
+// it, signed with the real secret when one is set. Dev mode is on by
+// default only with no JWT key, and so only on loopback.
 func (c *config) devMode() (bool, error) {
 	if !c.hasJWTKey() && !c.loopbackOnly() {
 		return false, fmt.Errorf("no JWT key is configured (--jwt-secret or --jwt-public-key) and a listener is not on loopback (--addr %s, --admin-addr %s): refusing to start, because anyone could mint tokens; set a JWT key or listen on 127.0.0.1", c.Addr, c.AdminAddr)
 	}
+	dev := !c.hasJWTKey()
 	if c.Dev.set {
 		if !c.Dev.val && !c.hasJWTKey() {
 			return false, fmt.Errorf("dev mode is off and no JWT key is configured: set --jwt-secret or --jwt-public-key")
 		}
-		return c.Dev.val, nil
+		dev = c.Dev.val
 	}
-	return !c.hasJWTKey(), nil
+	// Checked last, on the outcome, so that no way of turning dev mode on
+	// gets past it.
+	if dev && !c.loopbackOnly() {
+		return false, fmt.Errorf("dev mode is on and a listener is not on loopback (--addr %s, --admin-addr %s): refusing to start, because anyone who reaches the server could mint tokens with POST /v1/dev/token; turn dev mode off (--dev=false) or listen on 127.0.0.1", c.Addr, c.AdminAddr)
+	}
+	return dev, nil
 }
 
 func isLoopback(addr string) bool {

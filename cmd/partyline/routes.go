@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/pprof"
+	runtimepprof "runtime/pprof"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -67,23 +68,35 @@ func (a *app) routes() (http.Handler, error) {
 	return r, nil
 }
 
-// adminRoutes is the admin listener: Prometheus metrics and pprof.
+// adminRoutes is the admin listener: Prometheus metrics and pprof. Its
+// access log keeps scrapes and profiles at Debug and logs failures.
 func (a *app) adminRoutes() http.Handler {
 	r := chi.NewRouter()
 	r.NotFound(httpx.NotFound)
-	r.Use(httpx.RequestIDs, httpx.Recover)
+	r.Use(httpx.RequestIDs, httpx.AccessLog(a.logger, "/metrics", "/debug/pprof/"), httpx.Recover)
 	r.Handle("/metrics", promhttp.HandlerFor(a.registry, promhttp.HandlerOpts{Registry: a.registry}))
 	r.HandleFunc("/debug/pprof/", pprof.Index)
 	r.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 	r.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	r.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	r.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	r.Handle("/debug/pprof/{profile}", http.HandlerFunc(pprof.Index))
+	r.HandleFunc("/debug/pprof/{profile}", handleProfile)
 	return r
 }
 
+// handleProfile serves one named runtime profile (heap, goroutine, ...).
+// pprof.Index would answer an unknown name in plain text, so it is a
+// problem here.
+func handleProfile(w http.ResponseWriter, r *http.Request) {
+	if runtimepprof.Lookup(chi.URLParam(r, "profile")) == nil {
+		httpx.NotFound(w, r)
+		return
+	}
+	pprof.Index(w, r)
+}
+
 func (a *app) handleHealthz(w http.ResponseWriter, r *http.Request) {
-	httpx.JSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	httpx.JSON(w, r, http.StatusOK, map[string]string{"status": "ok"})
 }
 
 // handleReadyz is ready while the server is not draining and the store answers.
@@ -98,7 +111,7 @@ func (a *app) handleReadyz(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteProblem(w, r, http.StatusServiceUnavailable, "store unreachable")
 		return
 	}
-	httpx.JSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	httpx.JSON(w, r, http.StatusOK, map[string]string{"status": "ready"})
 }
 
 // requireUser authenticates the bearer token and puts the user in the
@@ -126,7 +139,7 @@ type userJSON struct {
 
 func (a *app) handleMe(w http.ResponseWriter, r *http.Request) {
 	u, _ := auth.UserFrom(r.Context())
-	httpx.JSON(w, http.StatusOK, userJSON{ID: u.ID, CreatedAt: u.CreatedAt.UTC()})
+	httpx.JSON(w, r, http.StatusOK, userJSON{ID: u.ID, CreatedAt: u.CreatedAt.UTC()})
 }
 
 type devTokenRequest struct {
@@ -161,5 +174,5 @@ func (a *app) handleDevToken(w http.ResponseWriter, r *http.Request) {
 		httpx.Error(w, r, err)
 		return
 	}
-	httpx.JSON(w, http.StatusOK, devTokenResponse{Token: tok, ExpiresAt: exp.UTC().Format(time.RFC3339)})
+	httpx.JSON(w, r, http.StatusOK, devTokenResponse{Token: tok, ExpiresAt: exp.UTC().Format(time.RFC3339)})
 }

@@ -391,6 +391,59 @@ func TestDevModeRules(t *testing.T) {
 			t.Fatalf("err = %v, want a refusal", err)
 		}
 	})
+	t.Run("dev beyond loopback refuses to start", func(t *testing.T) {
+		secret := map[string]string{"PARTYLINE_JWT_SECRET": "0123456789abcdef0123456789abcdef"}
+		for _, tc := range []struct {
+			env  map[string]string
+			args []string
+		}{
+			{secret, []string{"--dev", "--addr", "0.0.0.0:0"}},
+			{secret, []string{"--dev=true", "--addr", ":0"}},
+			{secret, []string{"--dev", "--admin-addr", "[::]:0"}},
+			{map[string]string{"PARTYLINE_JWT_SECRET": secret["PARTYLINE_JWT_SECRET"], "PARTYLINE_DEV": "1", "PARTYLINE_ADDR": "192.0.2.1:0"}, nil},
+		} {
+			// A cancelled context: should the config pass, serve fails
+			// at once with another error instead of serving.
+			ctx, cancel := context.WithCancel(context.Background())
+			cancel()
+			args := append([]string{"partyline", "serve", "--data-dir", t.TempDir()}, tc.args...)
+			err := run(ctx, args, envFunc(tc.env), io.Discard, io.Discard)
+			if err == nil || !strings.Contains(err.Error(), "dev mode is on") || !strings.Contains(err.Error(), "refusing to start") {
+				t.Errorf("%v with %v: err = %v, want a refusal naming dev mode", tc.args, tc.env, err)
+			}
+		}
+	})
+	t.Run("resolution", func(t *testing.T) {
+		const loop, public = "127.0.0.1:8080", "0.0.0.0:8080"
+		on, off := optBool{set: true, val: true}, optBool{set: true, val: false}
+		for _, tc := range []struct {
+			name    string
+			c       config
+			want    bool
+			wantErr string
+		}{
+			{"no key on loopback: on by default", config{Addr: loop, AdminAddr: "localhost:9090"}, true, ""},
+			{"key on loopback: off by default", config{Addr: loop, AdminAddr: loop, JWTSecret: "s"}, false, ""},
+			{"key beyond loopback: off", config{Addr: public, AdminAddr: loop, JWTSecret: "s"}, false, ""},
+			{"key beyond loopback, dev off", config{Addr: public, AdminAddr: loop, JWTSecret: "s", Dev: off}, false, ""},
+			{"key on loopback, dev on", config{Addr: loop, AdminAddr: loop, JWTSecret: "s", Dev: on}, true, ""},
+			{"key beyond loopback, dev on", config{Addr: public, AdminAddr: loop, JWTSecret: "s", Dev: on}, false, "dev mode is on"},
+			{"public key, admin beyond loopback, dev on", config{Addr: loop, AdminAddr: public, JWTPublicKey: "k.pem", Dev: on}, false, "dev mode is on"},
+			{"no key beyond loopback", config{Addr: public, AdminAddr: loop}, false, "no JWT key"},
+			{"no key beyond loopback, dev on", config{Addr: loop, AdminAddr: public, Dev: on}, false, "refusing to start"},
+			{"no key, dev off", config{Addr: loop, AdminAddr: loop, Dev: off}, false, "no JWT key"},
+		} {
+			got, err := tc.c.devMode()
+			switch {
+			case tc.wantErr == "" && err != nil:
+				t.Errorf("%s: err = %v", tc.name, err)
+			case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
+				t.Errorf("%s: err = %v, want one containing %q", tc.name, err, tc.wantErr)
+			case got != tc.want:
+				t.Errorf("%s: dev = %v, want %v", tc.name, got, tc.want)
+			}
+		}
+	})
 	t.Run("dev token route is 404 without dev mode", func(t *testing.T) {
 		s := startServer(t, map[string]string{"PARTYLINE_JWT_SECRET": "0123456789abcdef0123456789abcdef"})
 		resp, body := do(t, "POST", s.base+"/v1/dev/token", "", `{"user":"alice"}`)

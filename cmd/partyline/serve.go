@@ -74,12 +74,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	}
 	logger := slog.New(slog.NewJSONHandler(stderr, nil))
 
-	// The first SIGINT or SIGTERM starts a graceful shutdown. Once it has
-	// arrived the handlers are reset, so a second signal ends the process at
-	// once with the default action.
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	// The first SIGINT or SIGTERM starts a graceful shutdown; the next one
+	// ends the process at once. Deferred before anything else is opened,
+	// the watch lasts until serve returns, through the store's close.
+	ctx, stop := context.WithCancel(ctx)
 	defer stop()
-	context.AfterFunc(ctx, stop)
+	defer watchSignals(logger, stop)()
 
 	a := &app{cfg: cfg, dev: dev, logger: logger}
 	st, storeName, err := openStore(ctx, cfg, logger)
@@ -126,8 +126,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	adminSrv := httpx.NewServer(adminHandler, httpx.ServerOptions{ErrorLog: logger})
 
 	if dev {
-		logger.Warn("dev mode is on: POST /v1/dev/token mints tokens for any user; never expose this server",
-			"loopback_only", cfg.loopbackOnly())
+		logger.Warn("dev mode is on: POST /v1/dev/token mints tokens for any user; never expose this server")
 	}
 	logger.Info("partyline serving",
 		"version", buildVersion(),
@@ -194,6 +193,48 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	err = g.Wait()
 	logger.Info("partyline stopped")
 	return err
+}
+
+// hardExit ends the process when a second signal arrives during a graceful
+// shutdown. It is a variable so that a test can put something else there.
+var hardExit = os.Exit
+
+// watchSignals calls stop on the first SIGINT or SIGTERM, and hardExit
+// with 128 plus the signal's number (the shell's code for "killed by") on
+// the next. It keeps its handler installed rather than restoring the
+// default action after the first signal: a signal that was ignored when the
+// process started (nohup, a background job of a script) would be ignored
+// again, and the second one would do nothing. The returned func stops the
+// watch and waits for its goroutine.
+func watchSignals(logger *slog.Logger, stop context.CancelFunc) (unwatch func()) {
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	done, exited := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(exited)
+		select {
+		case sig := <-sigs:
+			logger.Info("signal received; shutting down, and a second signal exits at once", "signal", sig.String())
+			stop()
+		case <-done:
+			return
+		}
+		select {
+		case sig := <-sigs:
+			code := 1
+			if n, ok := sig.(syscall.Signal); ok {
+				code = 128 + int(n)
+			}
+			logger.Error("second signal; exiting at once without finishing the shutdown", "signal", sig.String(), "exit_code", code)
+			hardExit(code)
+		case <-done:
+		}
+	}()
+	return func() {
+		signal.Stop(sigs)
+		close(done)
+		<-exited
+	}
 }
 
 func serveHTTP(srv *http.Server, ln net.Listener, name string) error {

@@ -4,6 +4,9 @@
 // an http.Server with sane timeouts.
 //
 // cmd/partyline wraps its routers with the middleware here, and every domain
-// package writes its errors with Error. Nothing here starts goroutines; all
-// functions are safe for concurrent use.
+// package writes its errors with Error. AccessLog puts its logger in the
+// request context, and Recover, Error and JSON log through it (Logger), so
+// each server's panics and 5xx errors reach that server's log even when
+// several run in one process; there is no process-wide logger to set.
+// Nothing here starts goroutines; all functions are safe for concurrent use.
 package httpx

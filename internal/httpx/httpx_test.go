@@ -2,6 +2,7 @@ package httpx
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -63,10 +64,8 @@ func TestErrorHidesInternals(t *testing.T) {
 
 func TestRecover(t *testing.T) {
 	var logs bytes.Buffer
-	prev := slog.Default()
-	slog.SetDefault(slog.New(slog.NewJSONHandler(&logs, nil)))
-	defer slog.SetDefault(prev)
-	h := RequestIDs(Recover(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { panic("boom") })))
+	logger := slog.New(slog.NewJSONHandler(&logs, nil))
+	h := RequestIDs(AccessLog(logger)(Recover(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { panic("boom") }))))
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest("GET", "/x", nil))
 	p := decodeProblem(t, rec)
@@ -75,6 +74,68 @@ func TestRecover(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "boom") || !strings.Contains(logs.String(), p.RequestID) {
 		t.Fatalf("the panic was not logged with the request id:\n%s", logs.String())
+	}
+}
+
+// TestServerErrorsUseTheServersLogger checks that panics, 5xx errors and
+// encoding failures are logged through the logger AccessLog was given,
+// never the process-wide default: several servers share one process.
+func TestServerErrorsUseTheServersLogger(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		handler http.HandlerFunc
+		msg     string
+		want    []string // attributes the line must carry
+	}{
+		{"panic", func(w http.ResponseWriter, r *http.Request) { panic("boom") },
+			"panic in handler", []string{"panic", "stack"}},
+		{"5xx error", func(w http.ResponseWriter, r *http.Request) { Error(w, r, io.ErrUnexpectedEOF) },
+			"request failed", []string{"err"}},
+		{"unencodable value", func(w http.ResponseWriter, r *http.Request) { JSON(w, r, 200, func() {}) },
+			"encoding a response failed", []string{"err"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var logs bytes.Buffer
+			logger := slog.New(slog.NewJSONHandler(&logs, nil))
+			h := RequestIDs(AccessLog(logger)(Recover(tc.handler)))
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, httptest.NewRequest("GET", "/x", nil))
+			if rec.Code != 500 {
+				t.Fatalf("status = %d, want 500", rec.Code)
+			}
+			id := rec.Header().Get("X-Request-Id")
+			var line map[string]any
+			for _, l := range bytes.Split(bytes.TrimSpace(logs.Bytes()), []byte("\n")) {
+				var m map[string]any
+				if err := json.Unmarshal(l, &m); err != nil {
+					t.Fatalf("log line is not JSON: %s", l)
+				}
+				if m["msg"] == tc.msg {
+					line = m
+				}
+			}
+			if line == nil {
+				t.Fatalf("no %q line in the server's log:\n%s", tc.msg, logs.String())
+			}
+			if line["request_id"] != id || line["level"] != "ERROR" {
+				t.Errorf("line = %v, want level ERROR and request_id %q", line, id)
+			}
+			for _, k := range tc.want {
+				if v, _ := line[k].(string); v == "" {
+					t.Errorf("line lacks %q: %v", k, line)
+				}
+			}
+		})
+	}
+}
+
+func TestLoggerFallsBackToDefault(t *testing.T) {
+	if got := Logger(context.Background()); got != slog.Default() {
+		t.Errorf("Logger of a bare context = %p, want slog.Default()", got)
+	}
+	l := slog.New(slog.DiscardHandler)
+	if got := Logger(WithLogger(context.Background(), l)); got != l {
+		t.Errorf("Logger(WithLogger(l)) = %p, want %p", got, l)
 	}
 }
 
@@ -131,7 +192,7 @@ func TestBodyLimitsAndDecode(t *testing.T) {
 			Error(w, r, err)
 			return
 		}
-		JSON(w, 200, b)
+		JSON(w, r, 200, b)
 	}))
 	for _, tc := range []struct {
 		body, ct string

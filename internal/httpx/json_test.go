@@ -9,7 +9,7 @@ import (
 
 func TestJSON(t *testing.T) {
 	rec := httptest.NewRecorder()
-	JSON(rec, http.StatusCreated, map[string]any{"id": "c_1", "tags": []string{"a"}})
+	JSON(rec, httptest.NewRequest("POST", "/v1/clips", nil), http.StatusCreated, map[string]any{"id": "c_1", "tags": []string{"a"}})
 	body := rec.Body.String()
 	if rec.Code != http.StatusCreated || body != `{"id":"c_1","tags":["a"]}`+"\n" {
 		t.Errorf("JSON wrote %d %q", rec.Code, body)
@@ -22,7 +22,7 @@ func TestJSON(t *testing.T) {
 	}
 
 	rec = httptest.NewRecorder()
-	JSON(rec, http.StatusOK, map[string]any{"bad": func() {}})
+	JSON(rec, httptest.NewRequest("GET", "/x", nil), http.StatusOK, map[string]any{"bad": func() {}})
 	if rec.Code != http.StatusInternalServerError || rec.Header().Get("Content-Type") != "application/problem+json" {
 		t.Errorf("a value JSON cannot hold gave %d %q", rec.Code, rec.Body.String())
 	}

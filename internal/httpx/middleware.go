@@ -18,7 +18,10 @@ import (
 
 type ctxKey int
 
-const requestIDKey ctxKey = 1
+const (
+	requestIDKey ctxKey = iota + 1
+	loggerKey
+)
 
 // RequestID returns the request id that the RequestIDs middleware stored, or "".
 func RequestID(ctx context.Context) string {
@@ -29,6 +32,22 @@ func RequestID(ctx context.Context) string {
 // WithRequestID returns ctx carrying id; RequestID reads it back.
 func WithRequestID(ctx context.Context, id string) context.Context {
 	return context.WithValue(ctx, requestIDKey, id)
+}
+
+// Logger returns the logger that AccessLog (or WithLogger) stored in ctx,
+// or slog.Default() when there is none. Recover and Error log through it,
+// so a server's panics and 5xx errors reach that server's log, not the
+// process-wide default.
+func Logger(ctx context.Context) *slog.Logger {
+	if l, ok := ctx.Value(loggerKey).(*slog.Logger); ok {
+		return l
+	}
+	return slog.Default()
+}
+
+// WithLogger returns ctx carrying logger; Logger reads it back.
+func WithLogger(ctx context.Context, logger *slog.Logger) context.Context {
+	return context.WithValue(ctx, loggerKey, logger)
 }
 
 var safeRequestID = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
@@ -53,7 +72,8 @@ func NewID(prefix string) string {
 	return prefix + hex.EncodeToString(b[:])
 }
 
-// Recover turns a panic in a handler into a logged 500 problem. The
+// Recover turns a panic in a handler into a 500 problem, logged with its
+// stack through Logger(r.Context()), so it belongs after AccessLog. The
 // http.ErrAbortHandler panic is passed on, as net/http expects.
 func Recover(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -65,7 +85,7 @@ func Recover(next http.Handler) http.Handler {
 			if err, ok := v.(error); ok && errors.Is(err, http.ErrAbortHandler) {
 				panic(v)
 			}
-			slog.ErrorContext(r.Context(), "panic in handler",
+			Logger(r.Context()).ErrorContext(r.Context(), "panic in handler",
 				"request_id", RequestID(r.Context()), "method", r.Method, "path", r.URL.Path,
 				"panic", fmt.Sprint(v), "stack", string(debug.Stack()))
 			if sw, ok := w.(*statusWriter); ok && sw.status != 0 {
@@ -78,7 +98,8 @@ func Recover(next http.Handler) http.Handler {
 	})
 }
 
-// AccessLog logs one line per request through logger. It logs the path
+// AccessLog logs one line per request through logger, and stores logger in
+// the request context (see Logger) for the handlers it wraps. It logs the path
 // without the query and never any header, so tokens are never logged.
 // Successful requests under one of the quiet path prefixes (machine
 // traffic such as the server API, thousands a second) are logged at Debug;
@@ -88,7 +109,7 @@ func AccessLog(logger *slog.Logger, quiet ...string) func(http.Handler) http.Han
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			start := time.Now()
 			sw := &statusWriter{ResponseWriter: w}
-			next.ServeHTTP(sw, r)
+			next.ServeHTTP(sw, r.WithContext(WithLogger(r.Context(), logger)))
 			status := sw.status
 			if status == 0 {
 				status = http.StatusOK

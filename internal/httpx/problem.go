@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
@@ -53,13 +52,14 @@ func Status(err error) int {
 }
 
 // Error writes err as a problem+json response with the status Status gives.
-// Server errors (5xx) are logged with the request id and answered with a
-// generic detail, so internals never leak to clients.
+// Server errors (5xx) are logged through Logger(r.Context()) with the
+// request id and answered with a generic detail, so internals never leak
+// to clients.
 func Error(w http.ResponseWriter, r *http.Request, err error) {
 	status := Status(err)
 	detail := err.Error()
 	if status >= 500 {
-		slog.ErrorContext(r.Context(), "request failed",
+		Logger(r.Context()).ErrorContext(r.Context(), "request failed",
 			"request_id", RequestID(r.Context()), "method", r.Method, "path", r.URL.Path, "err", err)
 		detail = "internal error; see the server log for request " + RequestID(r.Context())
 		if status == http.StatusServiceUnavailable {
@@ -99,8 +99,10 @@ func MethodNotAllowed(w http.ResponseWriter, r *http.Request) {
 	WriteProblem(w, r, http.StatusMethodNotAllowed, "method "+r.Method+" is not allowed on "+r.URL.Path)
 }
 
-// JSON writes v as a JSON response with the given status.
-func JSON(w http.ResponseWriter, status int, v any) {
+// JSON writes v as a JSON response with the given status. r is only for
+// the log: a value JSON cannot encode is logged through Logger(r.Context())
+// and answered with a 500 problem.
+func JSON(w http.ResponseWriter, r *http.Request, status int, v any) {
 	// Encode into a pooled buffer first: the body goes out in one write
 	// with its Content-Length instead of in chunks, and large pages
 	// (a list of clips is about 30 KB) reuse their memory.
@@ -113,7 +115,8 @@ func JSON(w http.ResponseWriter, status int, v any) {
 	}()
 	if err := json.NewEncoder(buf).Encode(v); err != nil {
 		// Only a programming error gets here (a value JSON cannot hold).
-		slog.Error("encoding a response failed", "err", err)
+		Logger(r.Context()).ErrorContext(r.Context(), "encoding a response failed",
+			"request_id", RequestID(r.Context()), "method", r.Method, "path", r.URL.Path, "err", err)
 		w.Header().Set("Content-Type", "application/problem+json")
 		w.WriteHeader(http.StatusInternalServerError)
 		_, _ = w.Write([]byte(`{"type":"about:blank","title":"Internal Server Error","status":500}` + "\n"))

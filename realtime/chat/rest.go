@@ -157,7 +157,7 @@ func (c *Chat) handleCreateRoom(w http.ResponseWriter, r *http.Request) {
 		httpx.Error(w, r, &depError{op: "create room", err: err})
 		return
 	}
-	httpx.JSON(w, http.StatusCreated, toRoomJSON(room))
+	httpx.JSON(w, r, http.StatusCreated, toRoomJSON(room))
 }
 
 func (c *Chat) handleGetRoom(w http.ResponseWriter, r *http.Request) {
@@ -180,7 +180,7 @@ func (c *Chat) handleGetRoom(w http.ResponseWriter, r *http.Request) {
 	for i, m := range members {
 		out.Members[i] = toMemberJSON(m)
 	}
-	httpx.JSON(w, http.StatusOK, out)
+	httpx.JSON(w, r, http.StatusOK, out)
 }
 
 // handlePutMember adds a member. It is idempotent: an existing member,
@@ -220,7 +220,7 @@ func (c *Chat) handlePutMember(w http.ResponseWriter, r *http.Request) {
 		httpx.Error(w, r, err)
 		return
 	}
-	httpx.JSON(w, http.StatusOK, toMemberJSON(m))
+	httpx.JSON(w, r, http.StatusOK, toMemberJSON(m))
 }
 
 // handleDeleteMember removes a member: the owner removes anyone but
@@ -295,7 +295,7 @@ func (c *Chat) handleRoomMessages(w http.ResponseWriter, r *http.Request) {
 	if out.More && len(out.Messages) > 0 {
 		out.NextCursor = out.Messages[len(out.Messages)-1].ID
 	}
-	httpx.JSON(w, http.StatusOK, out)
+	httpx.JSON(w, r, http.StatusOK, out)
 }
 
 // HandleMyRooms serves GET /v1/me/rooms: the rooms the authenticated user
@@ -328,5 +328,5 @@ func (c *Chat) HandleMyRooms(w http.ResponseWriter, r *http.Request) {
 			out[i].LastMessage = &m
 		}
 	}
-	httpx.JSON(w, http.StatusOK, map[string][]myRoomJSON{"rooms": out})
+	httpx.JSON(w, r, http.StatusOK, map[string][]myRoomJSON{"rooms": out})
 }

@@ -10,9 +10,11 @@ import (
 	"github.com/partyline/partyline/realtime/chat"
 )
 
-// snapshot is everything the migrate test reads back, before and after.
+// snapshot is everything the migrate test reads back, before and after:
+// the schema itself as well as the data.
 type snapshot struct {
 	Version   int64
+	Schema    []string
 	Rooms     []chat.RoomSummary
 	Members   []chat.Member
 	History   []chat.Message
@@ -32,6 +34,8 @@ func takeSnapshot(t *testing.T, s Store) snapshot {
 	)
 	snap.Version, err = s.Version(ctx)
 	must(t, "Version", err)
+	snap.Schema, err = s.Schema(ctx)
+	must(t, "Schema", err)
 	snap.Rooms, err = s.UserRooms(ctx, "bo")
 	must(t, "UserRooms", err)
 	snap.Members, err = s.Members(ctx, "r1")
@@ -70,6 +74,9 @@ func testMigrateTwice(t *testing.T, s Store) {
 	before := takeSnapshot(t, s)
 	if before.Version <= 0 {
 		t.Fatalf("schema version after Migrate = %d, want > 0", before.Version)
+	}
+	if len(before.Schema) == 0 {
+		t.Fatalf("Schema after Migrate is empty")
 	}
 	must(t, "Migrate again", s.Migrate(ctx))
 	after := takeSnapshot(t, s)

@@ -30,6 +30,11 @@ type Store interface {
 	Ping(ctx context.Context) error
 	// ReadMarker returns a user's read marker on a room or dm channel.
 	ReadMarker(ctx context.Context, channel, userID string) (string, error)
+	// Schema describes the database schema (tables, columns, indexes), one
+	// line per entry in a stable order, so that two calls compare. Only
+	// this suite needs it, so the stores define it in a test file
+	// (export_test.go) with their own catalog queries.
+	Schema(ctx context.Context) ([]string, error)
 }
 
 // Run runs the conformance suite. open must return a new, empty and not yet
