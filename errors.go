@@ -42,4 +42,12 @@ type kindError struct {
 }
 
 func (e *kindError) Error() string { return e.msg }
+
+// Public reports whether err's message was written for clients: err was
+// made by Errorf itself rather than wrapped around another error, whose
+// text could name hosts, queries or other internals.
+func Public(err error) bool {
+	_, ok := err.(*kindError)
+	return ok
+}
 func (e *kindError) Unwrap() error { return e.kind }

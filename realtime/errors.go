@@ -32,3 +32,17 @@ func ErrorCode(err error) string {
 	}
 	return wire.CodeInternal
 }
+
+// ErrorMessage is the text of err for an error reply: err's own message
+// when it was written for clients, and otherwise a generic one, so that an
+// internal error or the cause of an outage (a driver error naming a host)
+// never reaches a client. Servers log the full error.
+func ErrorMessage(err error) string {
+	switch code := ErrorCode(err); {
+	case code == wire.CodeInternal:
+		return "internal error"
+	case code == wire.CodeUnavailable && !partyline.Public(err):
+		return "a dependency is unavailable; retry later"
+	}
+	return err.Error()
+}

@@ -2,6 +2,7 @@ package realtime
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
@@ -22,8 +23,9 @@ import (
 // requestTimeout bounds the work one request may do.
 const requestTimeout = 10 * time.Second
 
-// ServeHTTP serves /v1/ws: it checks the Origin, upgrades, and starts the
-// connection's reader, which runs until the connection ends.
+// ServeHTTP serves /v1/ws: it checks the Origin and the handshake,
+// upgrades, and starts the connection's reader, which runs until the
+// connection ends.
 func (n *Node) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !n.running.Load() || n.draining.Load() {
 		w.Header().Set("Retry-After", "1")
@@ -34,6 +36,9 @@ func (n *Node) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteProblem(w, r, http.StatusForbidden, "origin not allowed")
 		return
 	}
+	if !checkHandshake(w, r) {
+		return
+	}
 	var cc *corkConn
 	ws, err := websocket.Accept(smallBuffers{ResponseWriter: w, conn: &cc}, r, &websocket.AcceptOptions{
 		Subprotocols:       []string{wire.Subprotocol},
@@ -41,7 +46,9 @@ func (n *Node) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		CompressionMode:    websocket.CompressionDisabled,
 	})
 	if err != nil {
-		return // Accept has answered the client
+		// Accept has answered in plain text; after checkHandshake only a
+		// connection that cannot be hijacked fails here.
+		return
 	}
 	ws.SetReadLimit(int64(n.opts.MaxFrameBytes))
 	c := &Conn{
@@ -87,6 +94,57 @@ func (n *Node) originAllowed(r *http.Request) bool {
 		}
 	}
 	return false
+}
+
+// checkHandshake answers a request that is not a WebSocket handshake
+// websocket.Accept would take, with a problem+json error where Accept
+// would answer in plain text, and reports whether the request may go on
+// to Accept. A plain GET (a browser, a health checker) gets 426 with the
+// Upgrade header that status requires.
+func checkHandshake(w http.ResponseWriter, r *http.Request) bool {
+	h := w.Header()
+	switch {
+	case r.Method != http.MethodGet:
+		h.Set("Allow", http.MethodGet)
+		httpx.WriteProblem(w, r, http.StatusMethodNotAllowed, "the WebSocket handshake is a GET, not "+r.Method)
+	case !r.ProtoAtLeast(1, 1), !hasToken(r.Header, "Connection", "upgrade"), !hasToken(r.Header, "Upgrade", "websocket"):
+		h.Set("Connection", "Upgrade")
+		h.Set("Upgrade", "websocket")
+		httpx.WriteProblem(w, r, http.StatusUpgradeRequired, "this is a WebSocket endpoint: send an Upgrade: websocket handshake")
+	case r.Header.Get("Sec-WebSocket-Version") != "13":
+		h.Set("Connection", "Upgrade")
+		h.Set("Upgrade", "websocket")
+		h.Set("Sec-WebSocket-Version", "13")
+		httpx.WriteProblem(w, r, http.StatusUpgradeRequired,
+			fmt.Sprintf("WebSocket version %q is not supported; use 13", r.Header.Get("Sec-WebSocket-Version")))
+	case !validKey(r.Header.Values("Sec-WebSocket-Key")):
+		httpx.WriteProblem(w, r, http.StatusBadRequest, "the handshake needs one Sec-WebSocket-Key: 16 bytes in base64")
+	default:
+		return true
+	}
+	return false
+}
+
+// hasToken reports whether a comma-separated header holds token, ignoring case.
+func hasToken(h http.Header, key, token string) bool {
+	for _, v := range h.Values(key) {
+		for t := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(t), token) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// validKey applies RFC 6455's rule for Sec-WebSocket-Key: one value, the
+// base64 of 16 bytes.
+func validKey(keys []string) bool {
+	if len(keys) != 1 {
+		return false
+	}
+	b, err := base64.StdEncoding.DecodeString(strings.TrimSpace(keys[0]))
+	return err == nil && len(b) == 16
 }
 
 // errStop ends the read loop after a protocol violation.
@@ -227,11 +285,9 @@ func (c *Conn) replyOK(id uint64, result any) {
 }
 
 func (c *Conn) replyError(id uint64, err error) {
-	code := ErrorCode(err)
-	msg := err.Error()
+	code, msg := ErrorCode(err), ErrorMessage(err)
 	if code == wire.CodeInternal {
 		c.logger().Error("request failed", "request_id", id, "err", err)
-		msg = "internal error"
 	}
 	if code == wire.CodeUnavailable {
 		c.logger().Warn("request failed: dependency unavailable", "request_id", id, "err", err)

@@ -3,6 +3,7 @@ package signaling
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"sync"
 
 	"github.com/partyline/partyline"
@@ -225,12 +226,7 @@ type signalErrorMsg struct {
 }
 
 func signalError(typ, room string, err error) []byte {
-	code := realtime.ErrorCode(err)
-	msg := err.Error()
-	if code == wire.CodeInternal {
-		msg = "internal error"
-	}
-	b, _ := json.Marshal(signalErrorMsg{Type: wire.TypeError, Code: code, Message: msg, Request: typ, Room: room})
+	b, _ := json.Marshal(signalErrorMsg{Type: wire.TypeError, Code: realtime.ErrorCode(err), Message: realtime.ErrorMessage(err), Request: typ, Room: room})
 	return b
 }
 
@@ -315,20 +311,20 @@ func (v *Voice) host(ctx context.Context, room string, create bool) (string, err
 	if !create {
 		host, err := v.opts.Placement.Lookup(ctx, room)
 		if err != nil {
-			return "", partyline.Errorf(partyline.ErrUnavailable, "voice placement: %v", err)
+			return "", fmt.Errorf("voice placement: %w: %w", partyline.ErrUnavailable, err)
 		}
 		return host, nil
 	}
 	host, err := v.opts.Placement.Claim(ctx, room, v.nodeID, "")
 	if err != nil {
-		return "", partyline.Errorf(partyline.ErrUnavailable, "voice placement: %v", err)
+		return "", fmt.Errorf("voice placement: %w: %w", partyline.ErrUnavailable, err)
 	}
 	if host == v.nodeID {
 		return host, nil
 	}
 	nodes, err := v.node.Nodes(ctx)
 	if err != nil {
-		return "", partyline.Errorf(partyline.ErrUnavailable, "list nodes: %v", err)
+		return "", fmt.Errorf("list nodes: %w: %w", partyline.ErrUnavailable, err)
 	}
 	for _, n := range nodes {
 		if n == host {
@@ -341,7 +337,7 @@ func (v *Voice) host(ctx context.Context, room string, create bool) (string, err
 func (v *Voice) takeOver(ctx context.Context, room, dead string) (string, error) {
 	host, err := v.opts.Placement.Claim(ctx, room, v.nodeID, dead)
 	if err != nil {
-		return "", partyline.Errorf(partyline.ErrUnavailable, "voice placement: %v", err)
+		return "", fmt.Errorf("voice placement: %w: %w", partyline.ErrUnavailable, err)
 	}
 	if host != v.nodeID {
 		v.log.Info("voice: room moved", "room", room, "from", dead, "to", host)
