@@ -8,14 +8,15 @@ import (
 )
 
 // BenchmarkPublish measures Stream.Publish against the shared Redis, with
-// 1 and 64 concurrent publishers spread over 64 channels: "direct" while
+// 1 and 64 concurrent publishers, each going round 1,000 channels from
+// its own starting point: "direct" while
 // the broker's Run is not running (one round trip per publish, on the
 // caller's goroutine), "batched" while it runs (concurrent publishes share
 // pipelines). It reports publishes per second.
 func BenchmarkPublish(b *testing.B) {
 	c := singleClient(b)
 	payload := []byte(`"id":"01JD8XQ0000000000000000000","kind":"message","from":"u_1","ts":1732760000123,"data":{"text":"gg"}`)
-	chs := make([]string, 64)
+	chs := make([]string, 1000)
 	for i := range chs {
 		chs[i] = fmt.Sprintf("room:bench%d", i)
 	}
@@ -41,9 +42,10 @@ func BenchmarkPublish(b *testing.B) {
 					b.SetParallelism((publishers + runtime.GOMAXPROCS(0) - 1) / runtime.GOMAXPROCS(0))
 					var next atomic.Uint64
 					b.RunParallel(func(pb *testing.PB) {
-						ch := chs[next.Add(1)%uint64(len(chs))]
+						i := int(next.Add(1)) * 16
 						for pb.Next() {
-							if _, err := e.Stream.Publish(ctx, ch, payload); err != nil {
+							i++
+							if _, err := e.Stream.Publish(ctx, chs[i%len(chs)], payload); err != nil {
 								b.Error(err)
 								return
 							}

@@ -88,13 +88,15 @@
 //     a history lost to expiry, eviction, a flush or a restart without
 //     persistence; the caller passes a fresh random candidate, and the old
 //     stream is deleted with it), increments the offset, XADDs with an
-//     exact MAXLEN of HistorySize, sets both expiries and publishes. So
+//     approximate MAXLEN (~) of HistorySize, pushes both expiries back
+//     once per refresh interval and publishes. So
 //     offsets are gapless and ordered per channel, and every node receives
 //     them in offset order. A lost history gets a new epoch, so a client
 //     resuming from before it gets ErrUnrecoverable, never a silent gap.
 //   - Since reads the position and the entries together, and checks that
 //     every offset after the asked one is there (a deleted stream under a
-//     surviving meta hash leaves a hole it reports) and that the oldest is
+//     surviving meta hash leaves a hole it reports), that they are among
+//     the last HistorySize (the trim keeps a few more), and that the oldest is
 //     younger than HistoryTTL by Redis's clock, which is how age trimming
 //     works: at read time. Since and Current create the epoch at offset 0
 //     when there is none, so concurrent callers agree on it.

@@ -127,8 +127,7 @@ func publishLost(t *testing.T, s *Stream, ch, data string) sent {
 	nowhere := s.b.keys.tagged(ch) + ":nowhere"
 	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
 	defer cancel()
-	v, err := publishScript.Run(ctx, s.b.client, keys,
-		newEpoch(), payload, s.size, s.keyTTL.Milliseconds(), nowhere, s.sharded).Result()
+	v, err := publishScript.Run(ctx, s.b.client, keys, s.publishArgs(payload, nowhere)...).Result()
 	if err != nil {
 		t.Fatalf("append to %s without notification: %v", ch, err)
 	}

@@ -62,6 +62,10 @@ const (
 // late still finds the epoch, short enough that quiet channels go away.
 const historyKeyMargin = time.Minute
 
+// expiryRefresh is how often a busy channel's keys have their expiry
+// pushed back; it must stay under historyKeyMargin (see publishScript).
+const expiryRefresh = historyKeyMargin / 2
+
 // Engine is the Redis backend of one node: a Broker, the Stream that
 // publishes through it, and a Presence, all on one client.
 type Engine struct {

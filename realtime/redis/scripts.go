@@ -44,36 +44,69 @@ end
 // publishScript appends a publication and publishes it, atomically.
 //
 // KEYS: meta, stream. ARGV: candidate epoch, payload, history size, key
-// TTL (ms), pub/sub channel, "1" for SPUBLISH (cluster) else PUBLISH.
-// Returns {epoch, offset}.
+// TTL (ms), pub/sub channel, "1" for SPUBLISH (cluster) else PUBLISH,
+// refresh interval (ms). Returns {epoch, offset}.
+//
+// It is the hot path, and Redis runs it on its one thread, so it makes as
+// few calls as it can: one HMGET reads the epoch, the last offset, the last
+// append time and when the keys' expiry was last pushed back, and one HSET
+// writes them. The expiry is pushed back only once per refresh interval,
+// to the key TTL plus that interval, so both keys still live at least the
+// key TTL after the last publication. A new epoch, and a stream lost
+// while its meta hash lives (XADD with NOMKSTREAM finds none), set it at
+// once. Reads set the meta hash's expiry to the key TTL, which may cut that
+// by up to one refresh interval; the interval is under the key TTL's
+// margin over the history TTL, so a channel's history is kept as long as
+// it is promised.
 var publishScript = goredis.NewScript(luaPrelude + `
 local meta, stream = KEYS[1], KEYS[2]
-local epoch = ensure_epoch(meta, stream, ARGV[1])
-local off = string.format('%d', redis.call('HINCRBY', meta, 'o', 1))
+local m = redis.call('HMGET', meta, 'e', 'o', 't', 'x')
+local epoch, off, last, pushed = m[1], tonumber(m[2]), tonumber(m[3] or '0'), tonumber(m[4] or '0')
+local fresh = not (epoch and off)
+if fresh then
+  redis.call('DEL', stream)
+  epoch, off, last, pushed = ARGV[1], 0, 0, 0
+end
+off = off + 1
+local offs = string.format('%d', off)
 -- Append times never go back, so the oldest entry is the oldest in time.
 local now = now_ms()
-local last = tonumber(redis.call('HGET', meta, 't') or '0')
 if now < last then now = last end
 local at = string.format('%d', now)
-redis.call('HSET', meta, 't', at)
-redis.call('XADD', stream, 'MAXLEN', ARGV[3], off .. '-1', 'd', ARGV[2], 't', at)
-redis.call('PEXPIRE', meta, ARGV[4])
-redis.call('PEXPIRE', stream, ARGV[4])
-local msg = epoch .. ' ' .. off .. '\n' .. ARGV[2]
+-- NOMKSTREAM: a stream lost while its meta hash lives is made again below,
+-- with its expiry.
+-- MAXLEN ~ trims whole radix tree nodes, far cheaper than an exact trim;
+-- the stream then holds at least the history size, and sinceScript serves
+-- no more than that.
+local lost = not redis.call('XADD', stream, 'NOMKSTREAM', 'MAXLEN', '~', ARGV[3], offs .. '-1', 'd', ARGV[2], 't', at)
+if lost then
+  redis.call('XADD', stream, 'MAXLEN', '~', ARGV[3], offs .. '-1', 'd', ARGV[2], 't', at)
+end
+local every = tonumber(ARGV[7])
+if lost or now - pushed >= every then
+  local ttl = tonumber(ARGV[4]) + every
+  redis.call('HSET', meta, 'e', epoch, 'o', offs, 't', at, 'x', at)
+  redis.call('PEXPIRE', meta, ttl)
+  redis.call('PEXPIRE', stream, ttl)
+else
+  redis.call('HSET', meta, 'o', offs, 't', at)
+end
+local msg = epoch .. ' ' .. offs .. '\n' .. ARGV[2]
 if ARGV[6] == '1' then
   redis.call('SPUBLISH', ARGV[5], msg)
 else
   redis.call('PUBLISH', ARGV[5], msg)
 end
-return {epoch, off}
+return {epoch, offs}
 `)
 
 // sinceScript reads the publications after a position.
 //
 // KEYS: meta, stream. ARGV: candidate epoch, from epoch, from offset,
-// history TTL (ms), key TTL (ms). Returns {1, epoch, offset, entries} when
-// every publication after from is retained and young enough, with entries
-// as XRANGE gives them, else {0, epoch, offset}.
+// history TTL (ms), key TTL (ms), history size. Returns {1, epoch, offset,
+// entries} when every publication after from is retained, among the last
+// history size ones and young enough, with entries as XRANGE gives them,
+// else {0, epoch, offset}.
 var sinceScript = goredis.NewScript(luaPrelude + `
 local meta, stream = KEYS[1], KEYS[2]
 local epoch, offs = ensure_epoch(meta, stream, ARGV[1])
@@ -89,6 +122,9 @@ if from == last then
   return {1, epoch, offs, {}}
 end
 local want = last - from
+if want > tonumber(ARGV[6]) then
+  return {0, epoch, offs}
+end
 local entries = redis.call('XRANGE', stream, string.format('%d', from + 1), '+', 'COUNT', want)
 -- Entries are only ever added at the end and trimmed at the front, so a
 -- full count means offsets from+1 through last are all there.

@@ -52,7 +52,7 @@ func (s *Stream) Publish(ctx context.Context, ch string, payload []byte) (realti
 	c := &pubCall{
 		script: publishScript,
 		keys:   []string{s.b.keys.meta(ch), s.b.keys.stream(ch)},
-		args:   []any{newEpoch(), bytes.Clone(payload), s.size, s.keyTTL.Milliseconds(), s.b.keys.channel(ch), s.sharded},
+		args:   s.publishArgs(bytes.Clone(payload), s.b.keys.channel(ch)),
 	}
 	v, err := s.b.pub.do(ctx, c)
 	if err != nil {
@@ -65,6 +65,12 @@ func (s *Stream) Publish(ctx context.Context, ch string, payload []byte) (realti
 	return pos, nil
 }
 
+// publishArgs are publishScript's arguments for payload, notified on the
+// pub/sub channel notify.
+func (s *Stream) publishArgs(payload []byte, notify string) []any {
+	return []any{newEpoch(), payload, s.size, s.keyTTL.Milliseconds(), notify, s.sharded, expiryRefresh.Milliseconds()}
+}
+
 // Since returns the publications of ch after from, oldest first, and ch's
 // current position, in one atomic read. It returns ErrUnrecoverable with
 // the current position when from has another epoch, is ahead of the
@@ -73,7 +79,7 @@ func (s *Stream) Publish(ctx context.Context, ch string, payload []byte) (realti
 // Current does.
 func (s *Stream) Since(ctx context.Context, ch string, from realtime.Position) ([]realtime.Publication, realtime.Position, error) {
 	keys := []string{s.b.keys.meta(ch), s.b.keys.stream(ch)}
-	args := []any{newEpoch(), from.Epoch, strconv.FormatUint(from.Offset, 10), s.ttl.Milliseconds(), s.keyTTL.Milliseconds()}
+	args := []any{newEpoch(), from.Epoch, strconv.FormatUint(from.Offset, 10), s.ttl.Milliseconds(), s.keyTTL.Milliseconds(), s.size}
 	v, err := sinceScript.Run(ctx, s.b.client, keys, args...).Result()
 	if err != nil {
 		return nil, realtime.Position{}, fmt.Errorf("redis: read %s since %s/%d: %w", ch, from.Epoch, from.Offset, err)

@@ -2,8 +2,10 @@ package redis
 
 import (
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
@@ -167,5 +169,55 @@ func TestPublishWhileRunStops(t *testing.T) {
 		if !offsets[off+1] {
 			t.Fatalf("no publish got offset %d", off+1)
 		}
+	}
+}
+
+// TestPublishExpiry checks the keys' expiry, which the publish script
+// pushes back only once per refresh interval: after any publish both keys
+// live at least the key TTL, including a stream that was lost on its own
+// and made again while its meta hash lived.
+func TestPublishExpiry(t *testing.T) {
+	for _, top := range topologies {
+		t.Run(top.name, func(t *testing.T) {
+			c := top.client(t)
+			e := newEngine(t, c, Options{})
+			ks := e.Broker.keys
+			ctx := t.Context()
+			ch := "room:expiry"
+			check := func(when string) {
+				t.Helper()
+				for _, k := range []string{ks.meta(ch), ks.stream(ch)} {
+					ttl, err := c.PTTL(ctx, k).Result()
+					if err != nil {
+						t.Fatal(err)
+					}
+					if min := e.Stream.keyTTL - time.Second; ttl < min {
+						t.Errorf("%s: %s expires in %v, want at least %v", when, k, ttl, min)
+					}
+				}
+			}
+			for i := range 3 {
+				if _, err := e.Stream.Publish(ctx, ch, []byte("x")); err != nil {
+					t.Fatal(err)
+				}
+				check(fmt.Sprintf("publish %d", i+1))
+			}
+			if err := c.Del(ctx, ks.stream(ch)).Err(); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := e.Stream.Publish(ctx, ch, []byte("y")); err != nil {
+				t.Fatal(err)
+			}
+			check("the stream made again")
+			// A read that sets the meta hash's expiry to the key TTL does
+			// not cut it below that.
+			if _, err := e.Stream.Current(ctx, ch); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := e.Stream.Publish(ctx, ch, []byte("z")); err != nil {
+				t.Fatal(err)
+			}
+			check("a read, then a publish")
+		})
 	}
 }
