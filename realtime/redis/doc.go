@@ -57,8 +57,10 @@
 // Every presence script first sweeps the channel's expired entries; a user
 // whose last connection went that way is pushed onto the channel's list
 // `P{ch}:pg`. The index `P{presence-index}` scores each channel no later
-// than the earliest expiry of its entries (joins and renewals add theirs
-// with ZADD LT, so a join never postpones it). Presence.Reap, which every
+// than the earliest expiry of its entries: a join adds its entry's with ZADD
+// LT, so it never postpones it, and a renewal sets the earliest expiry its
+// script saw, so a live channel is not due again until its entries may
+// expire. Presence.Reap, which every
 // node calls every reap interval, claims the channels that are due (one
 // script, which leases them for PresenceTTL/3 so that other nodes take
 // other channels), sweeps them and takes their lists: each departure goes

@@ -67,7 +67,7 @@ func (p *Presence) Join(ctx context.Context, ch string, m realtime.Member) (firs
 	if err != nil {
 		return false, fmt.Errorf("redis: join %s: %w", ch, err)
 	}
-	if len(res) != 2 {
+	if len(res) != 3 {
 		return false, fmt.Errorf("redis: join %s: unexpected reply %v", ch, res)
 	}
 	// Index the channel so that Reap visits it once the entry may have
@@ -148,8 +148,9 @@ var _ realtime.PresenceReaper = (*Presence)(nil)
 //
 // The index holds, for each channel with entries, a due time no later
 // than the earliest expiry among them: Join adds its entry's expiry with
-// LT, renewals add theirs with LT (putting back a channel the index lost),
-// and a visit sets the earliest expiry left. So a dead node's entries,
+// LT, renewals set the earliest expiry they saw in the channel (putting
+// back a channel the index lost), and a visit sets the earliest expiry
+// left. So a dead node's entries,
 // which expire within PresenceTTL of its death, are reported by the first
 // Reap after that: within PresenceTTL plus the reap interval.
 //
@@ -333,22 +334,25 @@ func (p *Presence) Run(ctx context.Context) error {
 }
 
 // renew runs the join script over every owned entry, in one pipeline,
-// then indexes their channels (LT, so only a channel missing from the
-// index, because Redis lost it, or due later than these entries' expiry
-// changes): an entry that renew put back is reaped if this node dies.
+// then sets each channel's due time in the index to the earliest expiry
+// the script saw there (or now, when its sweep left departures for Reap). That is what keeps Reap's work in proportion to
+// the entries that may have expired rather than to every channel: without
+// it a renewed channel would stay due at its old expiry and be swept once
+// per TTL for nothing. The value is never later than an entry's expiry: it
+// covers every entry there when the script ran, a dead node's included,
+// and an entry added since expires a full TTL after it was added, later
+// than any expiry the script saw. It also puts back a channel the index
+// lost (Redis restarted), so its entries are reaped if this node dies.
 func (p *Presence) renew(ctx context.Context) {
 	var calls []scriptCall
-	var index []goredis.Z
-	// Taken before the scripts run, so at most their entries' expiry when
-	// this clock agrees with Redis's.
-	due := float64(time.Now().Add(p.ttl).UnixMilli())
+	var chans []string // the channel of each call
 	p.mu.Lock()
 	for ch, conns := range p.owned {
-		index = append(index, goredis.Z{Score: due, Member: ch})
 		keys := p.keys.presence(ch)
 		var args []any
 		flush := func() {
 			calls = append(calls, scriptCall{script: joinScript, keys: keys, args: args})
+			chans = append(chans, ch)
 			args = nil
 		}
 		for _, m := range conns {
@@ -369,9 +373,23 @@ func (p *Presence) renew(ctx context.Context) {
 		return
 	}
 	runScripts(ctx, p.client, calls)
+	earliest := make(map[string]int64, len(chans))
+	for i, c := range calls {
+		res, err := c.cmd.Int64Slice()
+		if err != nil || len(res) < 2 {
+			continue // retried at the next tick
+		}
+		if e, ok := earliest[chans[i]]; !ok || res[len(res)-1] < e {
+			earliest[chans[i]] = res[len(res)-1]
+		}
+	}
+	index := make([]goredis.Z, 0, len(earliest))
+	for ch, e := range earliest {
+		index = append(index, goredis.Z{Score: float64(e), Member: ch})
+	}
 	pipe := p.client.Pipeline()
 	for i := 0; i < len(index); i += renewBatch {
-		pipe.ZAddLT(ctx, p.keys.presenceIndex(), index[i:min(i+renewBatch, len(index))]...)
+		pipe.ZAdd(ctx, p.keys.presenceIndex(), index[i:min(i+renewBatch, len(index))]...)
 	}
 	_, _ = pipe.Exec(ctx) // a failed renewal is retried at the next tick
 }

@@ -177,3 +177,43 @@ func TestPresenceReap(t *testing.T) {
 		})
 	}
 }
+
+// TestRenewalMovesTheIndex checks that a renewal sets the channel's due
+// time in the reap index to the earliest expiry in the channel: later than
+// its own old expiry when it is alone, so a live channel is not swept once
+// per TTL for nothing, and never later than a dead node's entry.
+func TestRenewalMovesTheIndex(t *testing.T) {
+	c := singleClient(t)
+	prefix := testenv.KeyPrefix()
+	live := newEngine(t, c, Options{Prefix: prefix, NodeID: "live", PresenceTTL: time.Minute})
+	dead := newEngine(t, c, Options{Prefix: prefix, NodeID: "dead", PresenceTTL: time.Minute})
+	ctx := t.Context()
+	idx := live.Broker.keys.presenceIndex()
+	due := func(ch string) float64 {
+		t.Helper()
+		v, err := c.ZScore(ctx, idx, ch).Result()
+		if err != nil {
+			t.Fatalf("index of %s: %v", ch, err)
+		}
+		return v
+	}
+
+	alone := "room:renew-alone"
+	join(t, live.Presence, alone, realtime.Member{ConnID: "a1", User: "u1", Node: "live"}, true)
+	before := due(alone)
+	time.Sleep(20 * time.Millisecond)
+	live.Presence.renew(ctx)
+	if after := due(alone); after < before+20 {
+		t.Errorf("after a renewal the channel is due at %v, want at least %v (its renewed expiry)", after, before+20)
+	}
+
+	shared := "room:renew-shared"
+	join(t, dead.Presence, shared, realtime.Member{ConnID: "d1", User: "u2", Node: "dead"}, true)
+	deadline := due(shared)
+	time.Sleep(20 * time.Millisecond)
+	join(t, live.Presence, shared, realtime.Member{ConnID: "l1", User: "u3", Node: "live"}, true)
+	live.Presence.renew(ctx)
+	if got := due(shared); got != deadline {
+		t.Errorf("with a dead node's entry the channel is due at %v, want %v (that entry's expiry)", got, deadline)
+	}
+}

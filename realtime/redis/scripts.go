@@ -193,7 +193,9 @@ end
 // KEYS: the presence keys. ARGV: entry TTL (ms), key TTL (ms), then
 // (connection id, user, value) for each connection. Returns one integer
 // per connection, 1 when it was its user's first in the channel, then the
-// entries' new expiry (Unix ms).
+// entries' new expiry, then when Reap should next visit the channel: the
+// earliest expiry of any entry, or now when the sweep left departures for
+// it (all Unix ms).
 var joinScript = goredis.NewScript(presencePrelude + `
 local z, c, u, g = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local now = now_ms()
@@ -217,6 +219,12 @@ for i = 3, #ARGV, 3 do
 end
 for _, k in ipairs(KEYS) do redis.call('PEXPIRE', k, ARGV[2]) end
 res[#res + 1] = tonumber(exp)
+-- Departures the sweep left for Reap make the channel due at once.
+if redis.call('LLEN', g) > 0 then
+  res[#res + 1] = now
+else
+  res[#res + 1] = tonumber(redis.call('ZRANGE', z, 0, 0, 'WITHSCORES')[2])
+end
 return res
 `)
 
