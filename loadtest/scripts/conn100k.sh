@@ -23,7 +23,9 @@ OUT=${OUT:-/tmp/pl-100k}
 CONNS=${CONNS:-100000}
 NODES=${NODES:-6}
 RATE=${RATE:-300}
-HOLD=${HOLD:-$((CONNS / RATE + 60))s}
+# The ramp lasts CONNS/RATE seconds rounded up, so at least CONNS are opened.
+RAMP=$(((CONNS + RATE - 1) / RATE))
+HOLD=${HOLD:-$((RAMP + 60))s}
 BROADCAST_EVERY=${BROADCAST_EVERY:-10s}
 REDIS_PORT=${REDIS_PORT:-16379}
 REDIS_OPTS=${REDIS_OPTS:-pool_size=64&pool_timeout=30s}
@@ -73,7 +75,7 @@ for i in $(seq 1 "$NODES"); do
 done
 
 per_second=$RATE
-duration=$((CONNS / RATE))s
+duration=${RAMP}s
 cat >"$OUT/test.yaml" <<YAML
 target: http://127.0.0.1:18081
 scenarios:
