@@ -167,14 +167,22 @@ func (n *Node) sweepOffline(ctx context.Context) {
 // offlineClaimed announces offline for a user whose record this node
 // claimed (or whose last connection the reaper reported). When that
 // fails, it records the user again, due at once, so a presence loop
-// retries: the claim took the only record.
+// retries: the claim took the only record. The announcement and the
+// record each get a deadline of their own, not what is left of ctx: a
+// round claims many users at once, and under load a shared deadline would
+// pass partway through it, failing the rest and losing their records.
 func (n *Node) offlineClaimed(ctx context.Context, user string) {
-	err := n.announceOffline(ctx, user)
+	base := context.WithoutCancel(ctx)
+	actx, cancel := context.WithTimeout(base, statusTimeout)
+	err := n.announceOffline(actx, user)
+	cancel()
 	if err == nil {
 		return
 	}
 	n.opts.Logger.Warn("status offline failed", "user", user, "err", err)
-	if err := n.opts.Presence.ScheduleOffline(ctx, user, 0); err != nil {
+	rctx, cancel := context.WithTimeout(base, statusTimeout)
+	defer cancel()
+	if err := n.opts.Presence.ScheduleOffline(rctx, user, 0); err != nil {
 		n.opts.Logger.Warn("offline reschedule failed", "user", user, "err", err)
 	}
 }
@@ -248,7 +256,9 @@ func (n *Node) reap(ctx context.Context, r PresenceReaper) {
 			continue
 		}
 		if presenceEvents(d.Channel) {
-			_ = n.PublishEvent(ctx, d.Channel, wire.EventLeave, "", d.User, nil)
+			ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), statusTimeout)
+			_ = n.PublishEvent(ectx, d.Channel, wire.EventLeave, "", d.User, nil)
+			cancel()
 		}
 	}
 }

@@ -208,3 +208,47 @@ func TestOfflineRecordOutlivesNode(t *testing.T) {
 		t.Fatalf("ClaimDueOffline = %q, want %q", got, want)
 	}
 }
+
+// slowPresence is a MemoryPresence whose Members call for one user stalls
+// past the caller's deadline, and whose ScheduleOffline honours ctx, as a
+// Redis call does.
+type slowPresence struct {
+	*MemoryPresence
+	slowUser string
+}
+
+func (p *slowPresence) Members(ctx context.Context, ch string) ([]Member, error) {
+	if ch == onlineKey(p.slowUser) {
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+			return nil, context.DeadlineExceeded
+		}
+	}
+	return p.MemoryPresence.Members(ctx, ch)
+}
+
+func (p *slowPresence) ScheduleOffline(ctx context.Context, user string, after time.Duration) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return p.MemoryPresence.ScheduleOffline(ctx, user, after)
+}
+
+// TestOfflineClaimOutlivesTheRoundsDeadline: a claimed offline whose
+// announcement fails is recorded again even when the round's deadline has
+// passed meanwhile, so the record is not lost with the claim.
+func TestOfflineClaimOutlivesTheRoundsDeadline(t *testing.T) {
+	p := &slowPresence{MemoryPresence: NewMemoryPresence(), slowUser: "u_slow"}
+	n := startSharedNode(t, p, "n1")
+	round, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	n.offlineClaimed(round, "u_slow")
+	if round.Err() == nil {
+		t.Fatal("the round's deadline should have passed during the announcement")
+	}
+	if !hasOfflineRecord(p.MemoryPresence, "u_slow") {
+		t.Error("the failed announcement lost the offline record")
+	}
+}
