@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -30,7 +31,7 @@ type backend struct {
 // openBackend connects to Redis when --redis-url is set. A URL that points
 // at a node of a Redis Cluster (cluster_enabled:1) gets a cluster client
 // seeded with that node, and sharded pub/sub.
-func openBackend(ctx context.Context, cfg config) (*backend, error) {
+func openBackend(ctx context.Context, cfg config, logger *slog.Logger) (*backend, error) {
 	if cfg.RedisURL == "" {
 		return &backend{name: "memory (one node only)", close: func() error { return nil }}, nil
 	}
@@ -38,7 +39,7 @@ func openBackend(ctx context.Context, cfg config) (*backend, error) {
 	if err != nil {
 		return nil, err
 	}
-	eng, err := predis.New(predis.Options{Client: client, NodeID: cfg.NodeID})
+	eng, err := predis.New(predis.Options{Client: client, NodeID: cfg.NodeID, Logger: logger})
 	if err != nil {
 		client.Close()
 		return nil, err

@@ -49,7 +49,7 @@ func routesApp(t *testing.T) *app {
 		t.Fatal(err)
 	}
 	a.registry = prometheus.NewRegistry()
-	if a.backend, err = openBackend(context.Background(), cfg); err != nil {
+	if a.backend, err = openBackend(context.Background(), cfg, slog.New(slog.DiscardHandler)); err != nil {
 		t.Fatal(err)
 	}
 	if err := a.setupDomains(); err != nil {

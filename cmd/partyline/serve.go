@@ -96,7 +96,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
-	be, err := openBackend(ctx, cfg)
+	be, err := openBackend(ctx, cfg, logger)
 	if err != nil {
 		return err
 	}

@@ -2,6 +2,8 @@ package redis
 
 import (
 	"fmt"
+	"io"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -46,6 +48,9 @@ type Options struct {
 	// connection. Nodes stay listed for three intervals after their last
 	// renewal. Zero or negative means 5 seconds.
 	ProbeInterval time.Duration
+	// Logger receives what the Engine's background work cannot return,
+	// such as renewals that failed and will be retried. Nil discards it.
+	Logger *slog.Logger
 }
 
 // The defaults of the Options fields.
@@ -105,6 +110,9 @@ func New(opts Options) (*Engine, error) {
 	}
 	if opts.ProbeInterval <= 0 {
 		opts.ProbeInterval = DefaultProbeInterval
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	if opts.HistoryTTL < time.Millisecond || opts.PresenceTTL < 3*time.Millisecond || opts.ProbeInterval < time.Millisecond {
 		return nil, fmt.Errorf("redis: TTLs and intervals must be a few milliseconds at least: %w", partyline.ErrInvalid)

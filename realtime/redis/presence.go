@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"strings"
 	"sync"
@@ -35,6 +36,7 @@ type Presence struct {
 	keys   keyspace
 	ttl    time.Duration
 	keyTTL time.Duration
+	logger *slog.Logger
 
 	mu    sync.Mutex
 	owned map[string]map[string]realtime.Member // channel -> connection id -> member
@@ -53,6 +55,7 @@ func newPresence(opts Options) *Presence {
 		ttl:    opts.PresenceTTL,
 		// Every write pushes the keys' expiry past every entry's.
 		keyTTL: 2 * opts.PresenceTTL,
+		logger: opts.Logger,
 		owned:  make(map[string]map[string]realtime.Member),
 	}
 }
@@ -344,15 +347,52 @@ func (p *Presence) Run(ctx context.Context) error {
 // than any expiry the script saw. It also puts back a channel the index
 // lost (Redis restarted), so its entries are reaped if this node dies.
 func (p *Presence) renew(ctx context.Context) {
-	var calls []scriptCall
-	var chans []string // the channel of each call
+	period := p.ttl / 3
 	p.mu.Lock()
-	for ch, conns := range p.owned {
+	owned := make([]string, 0, len(p.owned))
+	for ch := range p.owned {
+		owned = append(owned, ch)
+	}
+	p.mu.Unlock()
+	// A node with many channels renews them in pipelines of renewChunk
+	// channels spread over half the period, each with its own deadline,
+	// rather than in one burst: a burst of tens of thousands of scripts
+	// stalls every other Redis call of the cluster, and one deadline over
+	// all of them would let a slow Redis fail the whole renewal, so that
+	// live entries expire.
+	chunks := (len(owned) + renewChunk - 1) / renewChunk
+	for i := 0; i < chunks; i++ {
+		if i > 0 {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(period / 2 / time.Duration(chunks)):
+			}
+		}
+		cctx, cancel := context.WithTimeout(ctx, period)
+		p.renewChannels(cctx, owned[i*renewChunk:min((i+1)*renewChunk, len(owned))])
+		cancel()
+	}
+}
+
+// renewChunk is how many channels one renewal pipeline carries.
+const renewChunk = 512
+
+// renewChannels renews this node's entries in chans, in one pipeline.
+func (p *Presence) renewChannels(ctx context.Context, chans []string) {
+	var calls []scriptCall
+	var callChan []string // the channel of each call
+	p.mu.Lock()
+	for _, ch := range chans {
+		conns := p.owned[ch]
+		if len(conns) == 0 {
+			continue // left meanwhile
+		}
 		keys := p.keys.presence(ch)
 		var args []any
 		flush := func() {
 			calls = append(calls, scriptCall{script: joinScript, keys: keys, args: args})
-			chans = append(chans, ch)
+			callChan = append(callChan, ch)
 			args = nil
 		}
 		for _, m := range conns {
@@ -373,15 +413,20 @@ func (p *Presence) renew(ctx context.Context) {
 		return
 	}
 	runScripts(ctx, p.client, calls)
-	earliest := make(map[string]int64, len(chans))
+	earliest := make(map[string]int64, len(callChan))
+	failed := 0
 	for i, c := range calls {
 		res, err := c.cmd.Int64Slice()
 		if err != nil || len(res) < 2 {
+			failed++
 			continue // retried at the next tick
 		}
-		if e, ok := earliest[chans[i]]; !ok || res[len(res)-1] < e {
-			earliest[chans[i]] = res[len(res)-1]
+		if e, ok := earliest[callChan[i]]; !ok || res[len(res)-1] < e {
+			earliest[callChan[i]] = res[len(res)-1]
 		}
+	}
+	if failed > 0 {
+		p.logger.Warn("presence renewal failed; retried at the next tick", "failed", failed, "of", len(calls))
 	}
 	index := make([]goredis.Z, 0, len(earliest))
 	for ch, e := range earliest {

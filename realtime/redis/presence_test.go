@@ -1,6 +1,7 @@
 package redis
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -215,5 +216,34 @@ func TestRenewalMovesTheIndex(t *testing.T) {
 	live.Presence.renew(ctx)
 	if got := due(shared); got != deadline {
 		t.Errorf("with a dead node's entry the channel is due at %v, want %v (that entry's expiry)", got, deadline)
+	}
+}
+
+// TestRenewalInChunks: a node with more channels than one renewal pipeline
+// carries renews every one of them, chunk by chunk.
+func TestRenewalInChunks(t *testing.T) {
+	c := singleClient(t)
+	e := newEngine(t, c, Options{PresenceTTL: 3 * time.Second})
+	ctx := t.Context()
+	n := 2*renewChunk + 10
+	chans := make([]string, n)
+	for i := range chans {
+		chans[i] = fmt.Sprintf("room:chunk%d", i)
+		join(t, e.Presence, chans[i], realtime.Member{ConnID: fmt.Sprintf("c%d", i), User: "u1", Node: "n1"}, true)
+	}
+	before := make([]float64, n)
+	for i, ch := range chans {
+		before[i] = c.ZScore(ctx, e.Broker.keys.presence(ch)[0], fmt.Sprintf("c%d", i)).Val()
+	}
+	time.Sleep(20 * time.Millisecond)
+	start := time.Now()
+	e.Presence.renew(ctx)
+	if took := time.Since(start); took < 300*time.Millisecond {
+		t.Errorf("the renewal took %v; its 3 chunks should be spread over half of the 1 s period", took)
+	}
+	for i, ch := range chans {
+		if after := c.ZScore(ctx, e.Broker.keys.presence(ch)[0], fmt.Sprintf("c%d", i)).Val(); after < before[i]+20 {
+			t.Fatalf("%s: entry expiry %v after the renewal, was %v: not renewed", ch, after, before[i])
+		}
 	}
 }
