@@ -160,3 +160,17 @@ type PresenceReaper interface {
 	// each is returned once, to one caller.
 	Reap(ctx context.Context) ([]Departure, error)
 }
+
+// PresenceRenewer is an optional ability of a Presence that renews the
+// entries joined through it: telling which ones a renewal had to put back
+// because they were gone while their connection was still open (they
+// expired while Redis was too slow, or Redis lost them) and which were
+// their user's first in the channel again. Meanwhile a reaper may have
+// announced the user as gone, so the Node, every ReapInterval, announces
+// them back: a join event, or the online status for their online
+// presence.
+type PresenceRenewer interface {
+	// Rejoined returns the entries put back since the last call, as
+	// channel and user.
+	Rejoined() []Departure
+}

@@ -225,6 +225,7 @@ func (n *Node) announceOffline(ctx context.Context, user string) error {
 // they had left.
 func (n *Node) presenceLoop(ctx context.Context) {
 	reaper, _ := n.opts.Presence.(PresenceReaper)
+	renewer, _ := n.opts.Presence.(PresenceRenewer)
 	t := time.NewTicker(n.opts.ReapInterval)
 	defer t.Stop()
 	for {
@@ -239,7 +240,30 @@ func (n *Node) presenceLoop(ctx context.Context) {
 		if reaper != nil {
 			n.reap(rctx, reaper)
 		}
+		if renewer != nil {
+			n.rejoin(rctx, renewer)
+		}
 		n.sweepOffline(rctx)
+		cancel()
+	}
+}
+
+// rejoin announces the users a renewal put back in presence after their
+// entry was gone (see PresenceRenewer): a join event, or, when their
+// status went offline meanwhile, online again.
+func (n *Node) rejoin(ctx context.Context, r PresenceRenewer) {
+	for _, d := range r.Rejoined() {
+		ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), statusTimeout)
+		if user, ok := strings.CutPrefix(d.Channel, onlinePrefix); ok {
+			st, ok, err := n.opts.Presence.GetStatus(ectx, user)
+			if err == nil && ok && st.Status == wire.StatusOffline {
+				if err := n.setStatus(ectx, user, Status{Status: wire.StatusOnline, TS: time.Now().UnixMilli()}); err != nil {
+					n.opts.Logger.Warn("status online failed", "user", user, "err", err)
+				}
+			}
+		} else if presenceEvents(d.Channel) {
+			_ = n.PublishEvent(ectx, d.Channel, wire.EventJoin, "", d.User, nil)
+		}
 		cancel()
 	}
 }

@@ -252,3 +252,38 @@ func TestOfflineClaimOutlivesTheRoundsDeadline(t *testing.T) {
 		t.Error("the failed announcement lost the offline record")
 	}
 }
+
+// renewingPresence is a MemoryPresence that reports entries as put back
+// by a renewal, as the Redis one does.
+type renewingPresence struct {
+	*MemoryPresence
+	mu   sync.Mutex
+	back []Departure
+}
+
+func (p *renewingPresence) Rejoined() []Departure {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := p.back
+	p.back = nil
+	return out
+}
+
+// TestRejoinedUserIsOnlineAgain: a user whose online entry a renewal had
+// to put back, after they were announced offline meanwhile, is turned
+// online again.
+func TestRejoinedUserIsOnlineAgain(t *testing.T) {
+	p := &renewingPresence{MemoryPresence: NewMemoryPresence()}
+	ctx := t.Context()
+	if err := p.SetStatus(ctx, "u_back", Status{Status: wire.StatusOffline, TS: 1}); err != nil {
+		t.Fatal(err)
+	}
+	startSharedNode(t, p, "n1")
+	p.mu.Lock()
+	p.back = append(p.back, Departure{Channel: onlineKey("u_back"), User: "u_back"})
+	p.mu.Unlock()
+	eventually(t, "the rejoined user to be online", func() bool {
+		st, ok, err := p.GetStatus(ctx, "u_back")
+		return err == nil && ok && st.Status == wire.StatusOnline
+	})
+}

@@ -40,6 +40,23 @@ type Presence struct {
 
 	mu    sync.Mutex
 	owned map[string]map[string]realtime.Member // channel -> connection id -> member
+	// rejoined are the entries a renewal put back as their user's first
+	// in the channel, until Rejoined takes them.
+	rejoined []realtime.Departure
+}
+
+var _ realtime.PresenceRenewer = (*Presence)(nil)
+
+// Rejoined returns, and forgets, the entries that renewals put back as
+// their user's first in the channel: entries that were gone (expired
+// while Redis was too slow to renew them, or lost by Redis) while their
+// connection was still open.
+func (p *Presence) Rejoined() []realtime.Departure {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := p.rejoined
+	p.rejoined = nil
+	return out
 }
 
 var _ realtime.Presence = (*Presence)(nil)
@@ -381,7 +398,8 @@ const renewChunk = 512
 // renewChannels renews this node's entries in chans, in one pipeline.
 func (p *Presence) renewChannels(ctx context.Context, chans []string) {
 	var calls []scriptCall
-	var callChan []string // the channel of each call
+	var callChan []string    // the channel of each call
+	var callUsers [][]string // the user of each connection in each call
 	p.mu.Lock()
 	for _, ch := range chans {
 		conns := p.owned[ch]
@@ -390,16 +408,19 @@ func (p *Presence) renewChannels(ctx context.Context, chans []string) {
 		}
 		keys := p.keys.presence(ch)
 		var args []any
+		var users []string
 		flush := func() {
 			calls = append(calls, scriptCall{script: joinScript, keys: keys, args: args})
 			callChan = append(callChan, ch)
-			args = nil
+			callUsers = append(callUsers, users)
+			args, users = nil, nil
 		}
 		for _, m := range conns {
 			if args == nil {
 				args = append(make([]any, 0, 2+3*min(len(conns), renewBatch)), p.ttl.Milliseconds(), p.keyTTL.Milliseconds())
 			}
 			args = append(args, m.ConnID, m.User, encodeMember(m))
+			users = append(users, m.User)
 			if len(args) >= 2+3*renewBatch {
 				flush()
 			}
@@ -415,6 +436,7 @@ func (p *Presence) renewChannels(ctx context.Context, chans []string) {
 	runScripts(ctx, p.client, calls)
 	earliest := make(map[string]int64, len(callChan))
 	failed := 0
+	var back []realtime.Departure
 	for i, c := range calls {
 		res, err := c.cmd.Int64Slice()
 		if err != nil || len(res) < 2 {
@@ -424,6 +446,16 @@ func (p *Presence) renewChannels(ctx context.Context, chans []string) {
 		if e, ok := earliest[callChan[i]]; !ok || res[len(res)-1] < e {
 			earliest[callChan[i]] = res[len(res)-1]
 		}
+		for j, user := range callUsers[i] {
+			if j < len(res)-2 && res[j] == 1 {
+				back = append(back, realtime.Departure{Channel: callChan[i], User: user})
+			}
+		}
+	}
+	if len(back) > 0 {
+		p.mu.Lock()
+		p.rejoined = append(p.rejoined, back...)
+		p.mu.Unlock()
 	}
 	if failed > 0 {
 		p.logger.Warn("presence renewal failed; retried at the next tick", "failed", failed, "of", len(calls))

@@ -77,6 +77,15 @@ func TestPresenceRenewsLostEntries(t *testing.T) {
 		return len(ms) == 1
 	})
 	members(t, e.Presence, ch, []realtime.Member{m})
+	// The renewal put back its user's first entry: it is reported, once.
+	eventually(t, "the entry to be reported as rejoined", func() bool {
+		for _, d := range e.Presence.Rejoined() {
+			if d == (realtime.Departure{Channel: ch, User: "u1"}) {
+				return true
+			}
+		}
+		return false
+	})
 	leave(t, e.Presence, ch, m, true)
 }
 
