@@ -66,6 +66,29 @@ func (s *failingStream) Since(ctx context.Context, ch string, from Position) ([]
 	return s.Stream.Since(ctx, ch, from)
 }
 
+// staleStream answers its first read as of an earlier moment, when the
+// stream ended at offset at: a read that raced the publications after it.
+type staleStream struct {
+	Stream
+	at   uint64
+	used atomic.Bool
+}
+
+func (s *staleStream) Since(ctx context.Context, ch string, from Position) ([]Publication, Position, error) {
+	pubs, cur, err := s.Stream.Since(ctx, ch, from)
+	if err != nil || s.used.Swap(true) {
+		return pubs, cur, err
+	}
+	var kept []Publication
+	for _, p := range pubs {
+		if p.Offset <= s.at {
+			kept = append(kept, p)
+		}
+	}
+	cur.Offset = min(cur.Offset, s.at)
+	return kept, cur, nil
+}
+
 // seqLocked lists ch's msg and gap notifications as "msg:offset" and
 // "gap:offset", and their epochs, for use inside waitUntil.
 func seqLocked(c *wsClient, ch string) (seq, epochs []string) {
@@ -227,6 +250,29 @@ func TestGapOnTheLivePath(t *testing.T) {
 			if e != epoch {
 				t.Errorf("%s has epoch %q; want %q", seq[i], e, epoch)
 			}
+		}
+	})
+	t.Run("a publication held behind a read that raced it is filled by another read", func(t *testing.T) {
+		lb := &lossyBroker{MemoryBroker: NewMemoryBroker(MemoryBrokerOptions{NodeID: "gw-test"})}
+		st := &staleStream{Stream: NewMemoryStream(lb.MemoryBroker, MemoryStreamOptions{}), at: 3}
+		n := startNode(t, Options{Broker: lb, Stream: st})
+		c := connect(t, n.url, "u_g")
+		c.ok(map[string]any{"type": "sub", "channel": ch})
+		lb.setDrop(func(p Publication) bool { return p.Offset == 4 })
+		for i := 1; i <= 6; i++ {
+			n.publish(t, ch, fmt.Sprintf(`{"i":%d}`, i))
+		}
+		var seq []string
+		c.waitUntil("6 msgs", 5*time.Second, func() bool {
+			seq, _ = seqLocked(c, ch)
+			return len(seq) >= 6
+		})
+		want := []string{"msg:1", "msg:2", "msg:3", "msg:4", "msg:5", "msg:6"}
+		if fmt.Sprint(seq) != fmt.Sprint(want) {
+			t.Errorf("got %v, want %v: offset 4 is in the stream, so no gap", seq, want)
+		}
+		if !st.used.Load() {
+			t.Error("the fill never read the stream")
 		}
 	})
 }

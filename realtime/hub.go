@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"hash/maphash"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -218,7 +219,7 @@ func (h *Hub) Deliver(ch string, p Publication) {
 	default:
 		hc.filling = true
 		hc.held = append(hc.held, p)
-		h.startFill(hc, hc.last)
+		h.startFill(hc, hc.last, 0)
 		return
 	}
 	hc.last = p.Position
@@ -264,7 +265,7 @@ func (h *Hub) Resync(channels []string) {
 		hc.seqMu.Lock()
 		if !hc.filling && hc.last.Epoch != "" {
 			hc.filling = true
-			h.startFill(hc, hc.last)
+			h.startFill(hc, hc.last, 0)
 		}
 		hc.seqMu.Unlock()
 	}
@@ -273,17 +274,24 @@ func (h *Hub) Resync(channels []string) {
 // fillTimeout bounds one re-read of a stream after a gap.
 const fillTimeout = 5 * time.Second
 
-func (h *Hub) startFill(hc *hubChannel, from Position) {
+// maxRefills bounds the extra reads one fill may start for publications
+// held while it read (see fill).
+const maxRefills = 3
+
+func (h *Hub) startFill(hc *hubChannel, from Position, refills int) {
 	h.fills.Add(1)
 	go func() {
 		defer h.fills.Done()
-		h.fill(hc, from)
+		h.fill(hc, from, refills)
 	}()
 }
 
 // fill re-reads hc's stream after from, then delivers what was missed and
-// what was held meanwhile, in order.
-func (h *Hub) fill(hc *hubChannel, from Position) {
+// what was held meanwhile, in order. A held publication that is still not
+// next after what the read returned was published after the read, behind
+// others that were lost too: the stream has them, so it reads again from
+// there (up to maxRefills times) rather than announce a gap.
+func (h *Hub) fill(hc *hubChannel, from Position, refills int) {
 	ctx, cancel := context.WithTimeout(context.Background(), fillTimeout)
 	pubs, cur, err := h.stream.Since(ctx, hc.name, from)
 	cancel()
@@ -312,11 +320,16 @@ func (h *Hub) fill(hc *hubChannel, from Position) {
 		h.fanout(hc, wire.AppendGap(nil, hc.name, next), Position{}, time.Now())
 		hc.last = Position{Epoch: next.Epoch, Offset: next.Offset - 1}
 	}
-	for _, p := range hc.held {
+	for i, p := range hc.held {
 		if p.Epoch == hc.last.Epoch && p.Offset <= hc.last.Offset {
 			continue
 		}
 		if p.Epoch != hc.last.Epoch || p.Offset != hc.last.Offset+1 {
+			if err == nil && p.Epoch == hc.last.Epoch && refills < maxRefills {
+				hc.held = slices.Clone(hc.held[i:])
+				h.startFill(hc, hc.last, refills+1) // hc stays filling
+				return
+			}
 			h.fanout(hc, wire.AppendGap(nil, hc.name, p.Position), Position{}, time.Now())
 		}
 		hc.last = p.Position
