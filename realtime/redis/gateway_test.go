@@ -43,24 +43,38 @@ type gwNode struct {
 	*realtime.Node
 	engine *Engine
 	url    string // http://..., the client adds /v1/ws
+	// stop drains the node (every connection ends with 1012), closes its
+	// server, ends its Run and then its Presence's Run, as a process that
+	// exits after a drain. It is also the test's cleanup.
+	stop func()
 }
 
 // startGatewayNode starts a Node with id on its own Engine over c, under
 // prefix, with the engine's Presence running, and serves it. Everything
-// stops when the test ends: connections are drained, the server closed,
-// Run (and with it the Broker's Run) returns, then the Presence stops.
+// stops when the test ends, if the test has not stopped it before.
 func startGatewayNode(t *testing.T, c goredis.UniversalClient, prefix, id string) *gwNode {
+	return startNodeWith(t, c, Options{Prefix: prefix, NodeID: id}, nil)
+}
+
+// startNodeWith starts a node like startGatewayNode, on an Engine with
+// opts, with adjust (when not nil) changing the Node's options.
+func startNodeWith(t *testing.T, c goredis.UniversalClient, opts Options, adjust func(*realtime.Options)) *gwNode {
 	t.Helper()
-	e := newEngine(t, c, Options{Prefix: prefix, NodeID: id})
-	runPresence(t, e.Presence) // its cleanup, registered first, runs after the node's
-	n, err := realtime.New(realtime.Options{
+	id := opts.NodeID
+	e := newEngine(t, c, opts)
+	stopPresence := runPresence(t, e.Presence)
+	nopts := realtime.Options{
 		NodeID:   id,
 		Broker:   e.Broker,
 		Stream:   e.Stream,
 		Presence: e.Presence,
 		Auth:     gwAuth{},
 		Logger:   slog.New(slog.DiscardHandler),
-	})
+	}
+	if adjust != nil {
+		adjust(&nopts)
+	}
+	n, err := realtime.New(nopts)
 	if err != nil {
 		t.Fatalf("realtime.New: %v", err)
 	}
@@ -76,24 +90,29 @@ func startGatewayNode(t *testing.T, c goredis.UniversalClient, prefix, id string
 	mux := http.NewServeMux()
 	mux.Handle("/v1/ws", n)
 	srv := httptest.NewServer(mux)
-	t.Cleanup(func() {
-		dctx, dcancel := context.WithTimeout(context.Background(), waitFor)
-		if err := n.Drain(dctx); err != nil {
-			t.Errorf("node %s: Drain: %v", id, err)
-		}
-		dcancel()
-		srv.Close()
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("node %s: Run: %v", id, err)
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			dctx, dcancel := context.WithTimeout(context.Background(), waitFor)
+			if err := n.Drain(dctx); err != nil {
+				t.Errorf("node %s: Drain: %v", id, err)
 			}
-		case <-time.After(waitFor):
-			t.Errorf("node %s: Run did not return within %v of its context ending", id, waitFor)
-		}
-	})
-	return &gwNode{Node: n, engine: e, url: srv.URL}
+			dcancel()
+			srv.Close()
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("node %s: Run: %v", id, err)
+				}
+			case <-time.After(waitFor):
+				t.Errorf("node %s: Run did not return within %v of its context ending", id, waitFor)
+			}
+			stopPresence()
+		})
+	}
+	t.Cleanup(stop)
+	return &gwNode{Node: n, engine: e, url: srv.URL, stop: stop}
 }
 
 // sent is what a publication was published with, to compare with what a

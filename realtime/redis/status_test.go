@@ -4,11 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"log/slog"
-	"net/http"
-	"net/http/httptest"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -45,73 +41,17 @@ func (openRooms) Authorize(context.Context, *realtime.Session, string, realtime.
 
 func (openRooms) Requests() map[string]realtime.RequestHandler { return nil }
 
-// statusNode is a gateway node with the status timings, which a test can
-// stop before it ends.
-type statusNode struct {
-	*gwNode
-	// stop drains the node (every connection ends with 1012), closes its
-	// server, ends its Run and then its Presence's Run, as a process that
-	// exits after a drain. It is also the test's cleanup.
-	stop func()
-}
-
 // startStatusNode starts a node like startGatewayNode does, with the
 // status timings, entries living ttl (zero means the default), and rooms
 // open to all.
-func startStatusNode(t *testing.T, c goredis.UniversalClient, prefix, id string, ttl time.Duration) *statusNode {
+func startStatusNode(t *testing.T, c goredis.UniversalClient, prefix, id string, ttl time.Duration) *gwNode {
 	t.Helper()
-	e := newEngine(t, c, Options{Prefix: prefix, NodeID: id, PresenceTTL: ttl})
-	stopPresence := runPresence(t, e.Presence)
-	n, err := realtime.New(realtime.Options{
-		NodeID:       id,
-		Broker:       e.Broker,
-		Stream:       e.Stream,
-		Presence:     e.Presence,
-		Auth:         gwAuth{},
-		Extensions:   []realtime.Extension{openRooms{}},
-		OfflineDelay: statusOfflineDelay,
-		ReapInterval: statusReapInterval,
-		DrainWindow:  10 * time.Millisecond,
-		Logger:       slog.New(slog.DiscardHandler),
+	return startNodeWith(t, c, Options{Prefix: prefix, NodeID: id, PresenceTTL: ttl}, func(o *realtime.Options) {
+		o.Extensions = []realtime.Extension{openRooms{}}
+		o.OfflineDelay = statusOfflineDelay
+		o.ReapInterval = statusReapInterval
+		o.DrainWindow = 10 * time.Millisecond
 	})
-	if err != nil {
-		t.Fatalf("realtime.New: %v", err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- n.Run(ctx) }()
-	select {
-	case <-n.Started():
-	case err := <-done:
-		cancel()
-		t.Fatalf("node %s: Run returned at once: %v", id, err)
-	}
-	mux := http.NewServeMux()
-	mux.Handle("/v1/ws", n)
-	srv := httptest.NewServer(mux)
-	var once sync.Once
-	stop := func() {
-		once.Do(func() {
-			dctx, dcancel := context.WithTimeout(context.Background(), waitFor)
-			if err := n.Drain(dctx); err != nil {
-				t.Errorf("node %s: Drain: %v", id, err)
-			}
-			dcancel()
-			srv.Close()
-			cancel()
-			select {
-			case err := <-done:
-				if err != nil {
-					t.Errorf("node %s: Run: %v", id, err)
-				}
-			case <-time.After(waitFor):
-				t.Errorf("node %s: Run did not return within %v of its context ending", id, waitFor)
-			}
-			stopPresence()
-		})
-	}
-	t.Cleanup(stop)
-	return &statusNode{gwNode: &gwNode{Node: n, engine: e, url: srv.URL}, stop: stop}
 }
 
 // statusOf returns the status a status msg carries, or "".
@@ -215,15 +155,15 @@ func TestGatewayOfflineAfterDrain(t *testing.T) {
 	b := startStatusNode(t, c, prefix, "st-b-"+newEpoch(), 0)
 	user := "u_drained_" + newEpoch()
 	ch := "status:" + user
-	watcher := dialGateway(t, b.gwNode, "u_watch")
+	watcher := dialGateway(t, b, "u_watch")
 	watcher.subscribe(ch, nil)
-	dialGateway(t, a.gwNode, user)
+	dialGateway(t, a, user)
 	watcher.waitStatus(ch, wire.StatusOnline)
 
 	drained := time.Now()
 	a.stop()
 	stopped := time.Now()
-	if !hasOfflineRecord(t, c, b.gwNode, user) {
+	if !hasOfflineRecord(t, c, b, user) {
 		t.Fatalf("the offline record was claimed before A stopped (%v after the drain began; OfflineDelay %v): this test needs A gone first",
 			stopped.Sub(drained), statusOfflineDelay)
 	}
@@ -236,7 +176,7 @@ func TestGatewayOfflineAfterDrain(t *testing.T) {
 	if late, bound := at.Sub(stopped), statusOfflineDelay+statusReapInterval+statusSlack; late > bound {
 		t.Errorf("offline came %v after A stopped, later than %v", late, bound)
 	}
-	watcher.expectStatuses(b.gwNode, ch, []string{wire.StatusOnline, wire.StatusOffline})
+	watcher.expectStatuses(b, ch, []string{wire.StatusOnline, wire.StatusOffline})
 	if st, ok, err := b.engine.Presence.GetStatus(t.Context(), user); err != nil || !ok || st.Status != wire.StatusOffline {
 		t.Fatalf("stored status = %+v, %v, %v; want offline", st, ok, err)
 	}
@@ -253,21 +193,21 @@ func TestGatewayReconnectAfterDrain(t *testing.T) {
 	b := startStatusNode(t, c, prefix, "st-b-"+newEpoch(), 0)
 	user := "u_moved_" + newEpoch()
 	ch := "status:" + user
-	watcher := dialGateway(t, b.gwNode, "u_watch")
+	watcher := dialGateway(t, b, "u_watch")
 	watcher.subscribe(ch, nil)
-	dialGateway(t, a.gwNode, user)
+	dialGateway(t, a, user)
 	watcher.waitStatus(ch, wire.StatusOnline)
 
 	drained := time.Now()
 	a.stop()
-	back := dialGateway(t, b.gwNode, user)
+	back := dialGateway(t, b, user)
 	if took := time.Since(drained); took >= statusOfflineDelay {
 		t.Fatalf("the drain and the reconnect took %v, not within OfflineDelay %v", took, statusOfflineDelay)
 	}
 	eventually(t, "the drained node's offline record to be claimed", func() bool {
-		return !hasOfflineRecord(t, c, b.gwNode, user)
+		return !hasOfflineRecord(t, c, b, user)
 	})
-	watcher.expectStatuses(b.gwNode, ch, []string{wire.StatusOnline})
+	watcher.expectStatuses(b, ch, []string{wire.StatusOnline})
 
 	left := time.Now()
 	back.close()
@@ -275,7 +215,7 @@ func TestGatewayReconnectAfterDrain(t *testing.T) {
 	if early := at.Sub(left); early < statusOfflineDelay {
 		t.Errorf("offline came %v after the user left, before OfflineDelay %v", early, statusOfflineDelay)
 	}
-	watcher.expectStatuses(b.gwNode, ch, []string{wire.StatusOnline, wire.StatusOffline})
+	watcher.expectStatuses(b, ch, []string{wire.StatusOnline, wire.StatusOffline})
 }
 
 // TestGatewayDeadNodeDepartures: node A dies (its Presence stops renewing,
@@ -299,7 +239,7 @@ func TestGatewayDeadNodeDepartures(t *testing.T) {
 	user := "u_dead_" + newEpoch()
 	room := "room:r_" + newEpoch()
 	status := "status:" + user
-	watcher := dialGateway(t, b.gwNode, "u_watch")
+	watcher := dialGateway(t, b, "u_watch")
 	watcher.subscribe(room, nil)
 	watcher.subscribe(status, nil)
 	// What a Node does for a connection: its user's online presence (the
@@ -339,9 +279,9 @@ func TestGatewayDeadNodeDepartures(t *testing.T) {
 		}
 	}
 
-	watcher.expectStatuses(b.gwNode, status, []string{wire.StatusOffline})
+	watcher.expectStatuses(b, status, []string{wire.StatusOffline})
 	leaves := 0
-	for _, m := range watcher.settle(b.gwNode, room) {
+	for _, m := range watcher.settle(b, room) {
 		if isLeave(m) {
 			leaves++
 		}
