@@ -26,7 +26,7 @@ import (
 type Conn struct {
 	node    *Node
 	ws      *websocket.Conn
-	wc      *corkConn // the connection under ws
+	wc      *frameConn // the connection under ws; data frames are written to it directly
 	id      string
 	user    string // set by hello; read by others only after authed
 	authed  atomic.Bool
@@ -127,11 +127,11 @@ func (c *Conn) writeLoop() {
 		c.mu.Unlock()
 
 		for i := 0; i < len(batch); {
-			buf := (*bp)[:0]
+			buf := (*bp)[:frameHeaderMax]
 			j := i
 			for j < len(batch) {
 				b := batch[j].b
-				if j > i && len(buf)+1+len(b) > maxFrame {
+				if j > i && len(buf)-frameHeaderMax+1+len(b) > maxFrame {
 					break
 				}
 				if j > i {
@@ -142,14 +142,10 @@ func (c *Conn) writeLoop() {
 			}
 			*bp = buf
 			// The write carries no deadline of its own, which would cost a
-			// timer and a callback per write; the heartbeat cuts a write
-			// that has been stuck past WriteTimeout.
-			c.wc.cork()
-			err := c.ws.Write(context.Background(), websocket.MessageText, buf)
+			// timer per write; the heartbeat cuts a write that has been
+			// stuck past WriteTimeout.
 			c.writeStart.Store(time.Now().UnixNano())
-			if uerr := c.wc.uncork(); err == nil {
-				err = uerr
-			}
+			err := c.wc.writeText(buf)
 			c.writeStart.Store(0)
 			if err != nil {
 				c.mu.Lock()

@@ -57,6 +57,6 @@
 // recovering; goLive holds it too) and a Conn's mu (enqueue). A memory
 // Stream delivers under its channel lock, which therefore comes first of
 // all. Conn: mu (queue and close state) and subsMu (subscriptions) are never
-// held together. Node.mu is taken alone. The corkConn under a WebSocket
+// held together. Node.mu is taken alone. The frameConn under a WebSocket
 // has its own mu, held across its socket writes and taken by nothing else.
 package realtime

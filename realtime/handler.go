@@ -39,7 +39,7 @@ func (n *Node) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !checkHandshake(w, r) {
 		return
 	}
-	var cc *corkConn
+	var cc *frameConn
 	ws, err := websocket.Accept(smallBuffers{ResponseWriter: w, conn: &cc}, r, &websocket.AcceptOptions{
 		Subprotocols:       []string{wire.Subprotocol},
 		InsecureSkipVerify: true, // the Origin was checked above
