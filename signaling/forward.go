@@ -44,10 +44,14 @@ type downlink struct {
 }
 
 // readUplink forwards the participant's microphone until its
-// PeerConnection closes. Each packet is read once into a pooled buffer
-// and queued to every subscriber without a copy; a subscriber whose
-// queue is full misses it, and the drop is counted.
+// PeerConnection closes. Each packet is read once into a pooled buffer.
+// A subscriber connected over UDP gets it written at once, from this
+// goroutine: a UDP write does not wait for the peer. Any other subscriber
+// (ICE-TCP, where a write can block) gets it queued without a copy for
+// its writer; a subscriber whose queue is full misses it, and the drop is
+// counted.
 func (p *participant) readUplink(t *webrtc.TrackRemote, levelID int, m *metrics) {
+	var pkt rtp.Packet // reused, as in writeLoop
 	for {
 		pk := packetPool.Get().(*packet)
 		n, _, err := t.Read(pk.buf[:])
@@ -72,7 +76,22 @@ func (p *participant) readUplink(t *webrtc.TrackRemote, levelID int, m *metrics)
 			continue
 		}
 		pk.refs.Store(int32(len(subs)))
+		parsed := false
 		for _, dl := range subs {
+			if dl.sub.direct.Load() {
+				// Over UDP a write never waits on the subscriber, so it is
+				// made here: no hand-off to the subscriber's writer, and
+				// the header is parsed once for every such subscriber
+				// (WriteRTP rewrites only the SSRC and payload type).
+				if !parsed {
+					parsed = pkt.Unmarshal(pk.buf[:n]) == nil
+				}
+				if parsed && dl.track.WriteRTP(&pkt) == nil {
+					m.forwarded.Inc()
+				}
+				pk.release()
+				continue
+			}
 			select {
 			case dl.sub.queue <- outPacket{dl: dl, p: pk}:
 			default:
@@ -80,6 +99,7 @@ func (p *participant) readUplink(t *webrtc.TrackRemote, levelID int, m *metrics)
 				pk.release()
 			}
 		}
+		pkt.Payload = nil
 	}
 }
 

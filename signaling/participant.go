@@ -46,7 +46,8 @@ type participant struct {
 	// The packet path.
 	muted  atomic.Bool                 // drop this participant's packets
 	fanout atomic.Pointer[[]*downlink] // the subscribers of this publisher
-	queue  chan outPacket              // packets for this subscriber
+	direct atomic.Bool                 // its ICE pair is UDP: publishers write to it directly
+	queue  chan outPacket              // packets for this subscriber, when not direct
 	done   chan struct{}               // closed when the participant is removed
 	level  levelMeter
 	outbox serialQueue // messages to a client on another node
@@ -93,6 +94,9 @@ func (r *room) newParticipant(req *voiceReq) (*participant, error) {
 	})
 	pc.OnICEConnectionStateChange(func(s webrtc.ICEConnectionState) {
 		r.post(func() { r.iceState(p, s) })
+	})
+	pc.SCTP().Transport().ICETransport().OnSelectedCandidatePairChange(func(pair *webrtc.ICECandidatePair) {
+		p.direct.Store(pair != nil && pair.Local != nil && pair.Local.Protocol == webrtc.ICEProtocolUDP)
 	})
 	pc.OnTrack(func(t *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 		if t.Kind() != webrtc.RTPCodecTypeAudio {
