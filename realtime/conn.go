@@ -16,10 +16,11 @@ import (
 
 // Conn is one client WebSocket connection.
 //
-// Two goroutines at most serve it: the reader, which is the HTTP handler's
-// goroutine and runs every request in order, and a writer, which exists
-// only while the send queue is non-empty. The writer packs everything queued
-// into as few frames as the frame limit allows, joined with '\n'.
+// Its reader goroutine runs every request in order. Its send queue is
+// written by the node's flusher for it (flush.go), which packs everything
+// queued into as few frames as the frame limit allows, joined with '\n',
+// and never blocks; when the socket cannot take a frame, a writer goroutine
+// of the connection's own (writeLoop) exists until the queue is empty.
 //
 // mu guards the queue and the close state. The subscription map is touched
 // only by the reader, except through Session methods, which take subsMu.
@@ -27,6 +28,7 @@ type Conn struct {
 	node    *Node
 	ws      *websocket.Conn
 	wc      *frameConn // the connection under ws; data frames are written to it directly
+	flusher *flusher   // writes the queue, or hands it to writeLoop when a write would block
 	id      string
 	user    string // set by hello; read by others only after authed
 	authed  atomic.Bool
@@ -97,78 +99,7 @@ func (c *Conn) enqueue(b []byte, at time.Time) {
 	c.writing = true
 	c.mu.Unlock()
 	if start {
-		go c.writeLoop()
-	}
-}
-
-// writeLoop drains the queue, packing messages into frames, and exits when
-// the queue is empty. A close requested with closeAfterFlush happens here,
-// after the last queued message is written.
-func (c *Conn) writeLoop() {
-	bp := writeBufPool.Get().(*[]byte)
-	defer writeBufPool.Put(bp)
-	maxFrame := c.node.opts.MaxFrameBytes
-	for {
-		c.mu.Lock()
-		if len(c.queue) == 0 {
-			c.writing = false
-			code, reason := c.closeCode, c.closeReason
-			c.closeCode = 0
-			c.spare = nil
-			c.mu.Unlock()
-			if code != 0 {
-				c.closeNow(code, reason)
-			}
-			return
-		}
-		batch := c.queue
-		c.queue, c.spare = c.spare[:0], nil
-		c.queuedBytes = 0
-		c.mu.Unlock()
-
-		for i := 0; i < len(batch); {
-			buf := (*bp)[:frameHeaderMax]
-			j := i
-			for j < len(batch) {
-				b := batch[j].b
-				if j > i && len(buf)-frameHeaderMax+1+len(b) > maxFrame {
-					break
-				}
-				if j > i {
-					buf = append(buf, '\n')
-				}
-				buf = append(buf, b...)
-				j++
-			}
-			*bp = buf
-			// The write carries no deadline of its own, which would cost a
-			// timer per write; the heartbeat cuts a write that has been
-			// stuck past WriteTimeout.
-			c.writeStart.Store(time.Now().UnixNano())
-			err := c.wc.writeText(buf)
-			c.writeStart.Store(0)
-			if err != nil {
-				c.mu.Lock()
-				c.closing, c.queue, c.writing = true, nil, false
-				c.mu.Unlock()
-				c.node.metrics.queueDrops.Add(float64(len(batch) - i))
-				c.ws.CloseNow()
-				return
-			}
-			now := time.Now()
-			for k := i; k < j; k++ {
-				c.node.metrics.fanoutLatency.Observe(now.Sub(batch[k].at).Seconds())
-			}
-			c.node.metrics.messagesOut.Add(float64(j - i))
-			c.node.metrics.framesOut.Inc()
-			i = j
-		}
-		clear(batch)
-		c.mu.Lock()
-		if c.spare == nil && cap(batch) <= 64 {
-			c.spare = batch[:0]
-		}
-		c.mu.Unlock()
+		c.flusher.schedule(c)
 	}
 }
 

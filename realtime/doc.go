@@ -37,9 +37,11 @@
 //     waits for it, so requests still run one at a time, in order, while
 //     the deep stacks they need (JSON, the store) are not kept by the idle
 //     reader. It cleans up when the connection ends.
-//   - Each connection's writer is started by enqueue when the send queue
-//     turns non-empty and exits when it is empty again, so an idle
-//     connection has one goroutine.
+//   - A connection whose send queue turns non-empty goes on the ready list
+//     of its flusher (one per P), whose goroutine writes the queues
+//     without blocking and exits when the list is empty. A connection
+//     whose socket cannot take a frame gets a writer goroutine of its own
+//     until its queue is empty. An idle connection thus has one goroutine.
 //   - Gap fills and node-to-node replies run on goroutines of their own,
 //     which Run waits for.
 //   - Timers (hello timeout, token expiry, heartbeat, offline status) run

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"testing"
+	"time"
 )
 
 // readFrame decodes one server frame (unmasked) as RFC 6455 section 5.2
@@ -112,5 +113,102 @@ func TestFrameConnNoDataAfterClose(t *testing.T) {
 	}
 	if err := <-done; !errors.Is(err, net.ErrClosed) {
 		t.Fatalf("writeText after a close frame: %v, want net.ErrClosed", err)
+	}
+}
+
+// tcpPair is a connected loopback TCP pair with small socket buffers, so
+// that a writer fills them quickly.
+func tcpPair(t *testing.T) (server *net.TCPConn, client *net.TCPConn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, _ := ln.Accept()
+		accepted <- c
+	}()
+	cc, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := <-accepted
+	if sc == nil {
+		t.Fatal("accept failed")
+	}
+	server, client = sc.(*net.TCPConn), cc.(*net.TCPConn)
+	_ = server.SetWriteBuffer(8 << 10)
+	_ = client.SetReadBuffer(8 << 10)
+	t.Cleanup(func() { server.Close(); client.Close() })
+	return server, client
+}
+
+// tryWriteText never blocks: once the socket is full it hands back the
+// unsent part of the frame, and finishText completes it before any other
+// frame, so the stream stays whole.
+func TestFrameConnTryWriteText(t *testing.T) {
+	server, client := tcpPair(t)
+	rc, err := server.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fc := &frameConn{Conn: server, raw: rc}
+	payload := bytes.Repeat([]byte("0123456789abcdef"), 1024) // 16 KiB
+	frame := func() []byte { return append(make([]byte, frameHeaderMax), payload...) }
+
+	sent := 0
+	var rest []byte
+	var held bool
+	for ; sent < 10000; sent++ {
+		rest, held, err = fc.tryWriteText(newNBWrite(), frame())
+		if err != nil {
+			break
+		}
+	}
+	if !errors.Is(err, errWouldBlock) {
+		t.Fatalf("after %d frames: %v, want errWouldBlock once the socket is full", sent, err)
+	}
+	// A control frame written meanwhile must wait for the partial frame.
+	pong := []byte{0x8a, 0x00}
+	done := make(chan error, 2)
+	go func() { done <- fc.finishText(rest, held) }()
+	go func() {
+		if held { // only then is there a partial frame to wait for
+			time.Sleep(10 * time.Millisecond)
+		}
+		_, err := fc.Write(pong)
+		done <- err
+	}()
+
+	total := sent + 1
+	for i := 0; i < total+1; i++ {
+		fin, op, p := readFrame(t, client)
+		switch {
+		case op == 0xa:
+			continue
+		case !fin || op != 0x1 || !bytes.Equal(p, payload):
+			t.Fatalf("frame %d: fin=%v opcode=%#x, %d bytes: not the text frame written", i, fin, op, len(p))
+		}
+	}
+	for range 2 {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// While another write holds the connection, tryWriteText sends nothing.
+func TestFrameConnTryWriteTextBusy(t *testing.T) {
+	server, _ := tcpPair(t)
+	rc, _ := server.SyscallConn()
+	fc := &frameConn{Conn: server, raw: rc}
+	fc.mu.Lock()
+	b := append(make([]byte, frameHeaderMax), "hi"...)
+	rest, held, err := fc.tryWriteText(newNBWrite(), b)
+	fc.mu.Unlock()
+	if !errors.Is(err, errWouldBlock) || held || len(rest) != 4 {
+		t.Fatalf("tryWriteText on a busy connection = %d bytes left, held %v, %v; want the whole frame back", len(rest), held, err)
 	}
 }

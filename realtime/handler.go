@@ -57,6 +57,7 @@ func (n *Node) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		wc:   cc,
 		id:   "s_" + ulid.Make().String(),
 	}
+	c.flusher = &n.flushers[int(n.nextFlusher.Add(1))%len(n.flushers)]
 	c.session = &Session{c: c}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	if !n.track(c) {

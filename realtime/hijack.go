@@ -4,10 +4,12 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"io"
 	"net"
 	"net/http"
 	"sync"
+	"syscall"
 )
 
 // Buffer sizes of an upgraded connection. net/http hands a hijacked
@@ -42,6 +44,11 @@ func (w smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		return nil, nil, err
 	}
 	cc := &frameConn{Conn: conn}
+	if sc, ok := conn.(syscall.Conn); ok {
+		if rc, err := sc.SyscallConn(); err == nil {
+			cc.raw = rc
+		}
+	}
 	br := bufio.NewReaderSize(conn, connReadBuffer)
 	if n := brw.Reader.Buffered(); n > 0 {
 		// Bytes the client sent ahead of the upgrade's answer must stay
@@ -69,8 +76,9 @@ func (w smallBuffers) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 // frame is never split by another.
 type frameConn struct {
 	net.Conn
-	mu        sync.Mutex // orders writes; guards closeSent
-	closeSent bool       // a close frame has gone out: no data frame may follow
+	raw       syscall.RawConn // for writes that must not block; nil when the connection has none
+	mu        sync.Mutex      // orders writes; guards closeSent
+	closeSent bool            // a close frame has gone out: no data frame may follow
 }
 
 // Write sends a control frame written by the WebSocket library.
@@ -91,11 +99,10 @@ const (
 	finText        = 0x80 | 0x1
 )
 
-// writeText sends b[frameHeaderMax:] as one final, unmasked text frame.
-// The caller leaves the first frameHeaderMax bytes of b free; the header
-// is written into the end of that space, so header and payload go out in
-// one write with no copy. It blocks for the write.
-func (c *frameConn) writeText(b []byte) error {
+// header writes the header of a final, unmasked text frame carrying
+// b[frameHeaderMax:] into the end of the space the caller left free at the
+// start of b, and returns the frame: header and payload, contiguous.
+func header(b []byte) []byte {
 	n := len(b) - frameHeaderMax
 	var h int
 	switch {
@@ -112,11 +119,58 @@ func (c *frameConn) writeText(b []byte) error {
 		binary.BigEndian.PutUint64(b[2:], uint64(n))
 	}
 	b[frameHeaderMax-h] = finText
+	return b[frameHeaderMax-h:]
+}
+
+// writeText sends b[frameHeaderMax:] as one final, unmasked text frame.
+// The caller leaves the first frameHeaderMax bytes of b free for the
+// header, so header and payload go out in one write with no copy. It
+// blocks for the write.
+func (c *frameConn) writeText(b []byte) error {
+	frame := header(b)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closeSent {
 		return net.ErrClosed
 	}
-	_, err := c.Conn.Write(b[frameHeaderMax-h:])
+	_, err := c.Conn.Write(frame)
+	return err
+}
+
+// tryWriteText is writeText without blocking. When the socket cannot take
+// the whole frame now, or another write is under way, it returns
+// errWouldBlock with the frame's unsent bytes; held reports that part of
+// the frame went out and c is still locked, so that nothing can come
+// between its parts. finishText must then send the rest.
+// w is the caller's write state.
+func (c *frameConn) tryWriteText(w *nbWrite, b []byte) (rest []byte, held bool, err error) {
+	frame := header(b)
+	if c.raw == nil || !c.mu.TryLock() {
+		return frame, false, errWouldBlock
+	}
+	if c.closeSent {
+		c.mu.Unlock()
+		return nil, false, net.ErrClosed
+	}
+	n, err := writeNow(w, c.raw, frame)
+	if errors.Is(err, errWouldBlock) && n > 0 {
+		return frame[n:], true, err
+	}
+	c.mu.Unlock()
+	return frame[n:], false, err
+}
+
+// finishText sends, blocking, the rest of a frame that tryWriteText could
+// not send whole; held is what tryWriteText returned.
+func (c *frameConn) finishText(rest []byte, held bool) error {
+	if !held {
+		c.mu.Lock()
+		if c.closeSent {
+			c.mu.Unlock()
+			return net.ErrClosed
+		}
+	}
+	defer c.mu.Unlock()
+	_, err := c.Conn.Write(rest)
 	return err
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -42,6 +43,9 @@ type Node struct {
 	started   chan struct{} // closed when Run starts
 	startOnce sync.Once
 
+	flushers    []flusher     // one per P; see flush.go
+	nextFlusher atomic.Uint32 // assigns connections to flushers in turn
+
 	calls         clusterCalls
 	background    sync.WaitGroup // goroutines started on the delivery path, and the presence loop
 	readers       sync.WaitGroup // connection readers
@@ -67,6 +71,10 @@ func New(opts Options) (*Node, error) {
 		byUser:   map[string][]*Conn{},
 		offline:  map[string]*pendingOffline{},
 		started:  make(chan struct{}),
+		flushers: make([]flusher, runtime.GOMAXPROCS(0)),
+	}
+	for i := range n.flushers {
+		n.flushers[i].w = newNBWrite()
 	}
 	for _, ext := range opts.Extensions {
 		for _, ns := range ext.Namespaces() {
