@@ -28,6 +28,6 @@ profile() {
 # shellcheck disable=SC2046 # profile's output is meant to split into flag and value
 "$here/bench.sh" "bc10k-r$r" fanout -conns 10000 -rate 1,5 -warmup 10s -duration 30s -publishers 16 $(profile "bc10k-r$r")
 # shellcheck disable=SC2046
-"$here/bench.sh" "bc5k-r$r" fanout -conns 5000 -rate 50,100 -warmup 10s -duration 30s -publishers 16 $(profile "bc5k-r$r")
+"$here/bench.sh" "bc5k-r$r" fanout -conns 5000 -rate 50,100,200 -warmup 10s -duration 30s -publishers 16 $(profile "bc5k-r$r")
 # shellcheck disable=SC2046
 "$here/bench.sh" "users-r$r" fanout -mode users -conns 10000 -rate 2000 -warmup 10s -duration 30s -publishers 16 $(profile "users-r$r")
