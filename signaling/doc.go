@@ -35,10 +35,12 @@
 // a sendonly m-line with its own TrackLocalStaticRTP, whose stream id is
 // that participant's user id. Opus is the only codec and the RFC 6464
 // audio level is the only header extension. RTP is forwarded without
-// decoding: each packet from a publisher is read once into a pooled buffer
-// and queued, by reference, to each subscriber's bounded queue; a full
-// queue drops the packet for that subscriber alone and counts it. Muted
-// participants' packets are dropped on arrival.
+// decoding: each packet from a publisher is read once into a pooled buffer.
+// A subscriber whose selected ICE pair is UDP gets it written at once from
+// the publisher's reader, since a UDP write does not wait for the peer;
+// any other subscriber (ICE-TCP) gets it queued, by reference, to its
+// bounded queue, and a full queue drops the packet for that subscriber
+// alone and counts it. Muted participants' packets are dropped on arrival.
 //
 // # Rooms across nodes
 //
@@ -62,8 +64,9 @@
 //     functions posted to its mailbox by request handlers, relayed
 //     requests, Pion callbacks and timers; it also checks speaking every
 //     SpeakingInterval, and exits when the room is empty;
-//   - per participant: one uplink reader (after its track arrives), one
-//     writer draining its queue, and one RTCP reader per RTP sender and
+//   - per participant: one uplink reader (after its track arrives), which
+//     also writes to UDP subscribers, one writer draining its queue (used
+//     by an ICE-TCP subscriber), and one RTCP reader per RTP sender and
 //     receiver; all end when its PeerConnection closes or it is removed;
 //   - short-lived goroutines for node messages, publications and
 //     PeerConnection closes, each queue (serialQueue) holding at most one
