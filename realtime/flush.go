@@ -154,13 +154,15 @@ func (c *Conn) wrote(msgs []queued) {
 }
 
 // writeFailed ends the connection after a failed write; lost messages
-// count as queue drops.
+// count as queue drops. The socket is closed on another goroutine: when a
+// close handshake is under way, CloseNow waits for it, and the flusher
+// must not.
 func (c *Conn) writeFailed(lost int) {
 	c.mu.Lock()
 	c.closing, c.queue, c.writing = true, nil, false
 	c.mu.Unlock()
 	c.node.metrics.queueDrops.Add(float64(lost))
-	c.ws.CloseNow()
+	go c.ws.CloseNow()
 }
 
 // flush writes what is queued without blocking, on f's goroutine. If

@@ -212,3 +212,55 @@ func TestFrameConnTryWriteTextBusy(t *testing.T) {
 		t.Fatalf("tryWriteText on a busy connection = %d bytes left, held %v, %v; want the whole frame back", len(rest), held, err)
 	}
 }
+
+// A failed write on the flusher must not make it wait: here a connection's
+// close handshake is under way (its close frame sent, the client not
+// reading), so closing its socket waits for the handshake to end. Another
+// connection on the same flusher gets its message while it has not.
+func TestFlusherDoesNotWaitOnAClosingConnection(t *testing.T) {
+	n := startNode(t, Options{})
+	stuck := connect(t, n.url, "u_stuck")
+	other := connect(t, n.url, "u_other")
+	stuck.ok(map[string]any{"type": "sub", "channel": "user:u_stuck"})
+	other.ok(map[string]any{"type": "sub", "channel": "user:u_other"})
+	conn := func(user string) *Conn {
+		n.mu.Lock()
+		defer n.mu.Unlock()
+		if cs := n.byUser[user]; len(cs) == 1 {
+			return cs[0]
+		}
+		t.Fatalf("no single connection for %s", user)
+		return nil
+	}
+	cs, co := conn("u_stuck"), conn("u_other")
+	co.flusher = cs.flusher // both on one flusher; nothing is queued for either now
+
+	stuck.pause()
+	handshake := make(chan struct{})
+	go func() {
+		defer close(handshake)
+		_ = cs.ws.Close(4000, "test") // sends the close frame, then waits for the client's
+	}()
+	eventually(t, "the close frame to go out", func() bool {
+		cs.wc.mu.Lock()
+		defer cs.wc.mu.Unlock()
+		return cs.wc.closeSent
+	})
+	cs.send([]byte(`{"type":"msg","channel":"user:u_stuck","data":1}`)) // its write fails
+	co.send([]byte(`{"type":"msg","channel":"user:u_other","data":2}`))
+	other.waitUntil("the other connection's message", 10*time.Second, func() bool {
+		for _, m := range other.notes {
+			if m.Channel == "user:u_other" {
+				return true
+			}
+		}
+		return false
+	})
+	select {
+	case <-handshake:
+		t.Fatal("the other connection's message came only after the close handshake ended: the flusher waited on it")
+	default:
+	}
+	stuck.resume()
+	<-handshake
+}
