@@ -398,12 +398,7 @@ func TestClusterKillDuringBroadcast(t *testing.T) {
 	env["PARTYLINE_MAX_CONNS_PER_USER"] = "1000"
 	bin := buildBinary(t)
 	dir := env["PARTYLINE_DATA_DIR"]
-	procs := make([]*proc, nodes)
-	bases := make([]string, nodes)
-	for i := range procs {
-		procs[i] = startProc(t, bin, env, "--data-dir", dir, "--node-id", fmt.Sprintf("k%d", i))
-		bases[i] = procs[i].base
-	}
+	procs, bases := startNodes(t, bin, env, nodes, "k")
 	victim, survivors := procs[0], bases[1:]
 	lb := newBalancer(t, false, bases...)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -584,12 +579,7 @@ func TestClusterRollingRestart(t *testing.T) {
 	env["PARTYLINE_DRAIN_WINDOW"] = "1s"
 	bin := buildBinary(t)
 	dir := env["PARTYLINE_DATA_DIR"]
-	procs := make([]*proc, nodes)
-	bases := make([]string, nodes)
-	for i := range procs {
-		procs[i] = startProc(t, bin, env, "--data-dir", dir, "--node-id", fmt.Sprintf("r%d", i))
-		bases[i] = procs[i].base
-	}
+	procs, bases := startNodes(t, bin, env, nodes, "r")
 	lb := newBalancer(t, false, bases...)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -920,4 +910,18 @@ func (tr *tracked) checkNoSilentGap(ch string) (int, error) {
 		}
 	}
 	return notices, nil
+}
+
+// startNodes starts n server processes from bin with env, sharing its
+// data dir, with node ids prefix0, prefix1, ..., and returns them and
+// their base URLs.
+func startNodes(t *testing.T, bin string, env map[string]string, n int, prefix string) ([]*proc, []string) {
+	t.Helper()
+	procs := make([]*proc, n)
+	bases := make([]string, n)
+	for i := range procs {
+		procs[i] = startProc(t, bin, env, "--data-dir", env["PARTYLINE_DATA_DIR"], "--node-id", fmt.Sprintf("%s%d", prefix, i))
+		bases[i] = procs[i].base
+	}
+	return procs, bases
 }

@@ -251,6 +251,15 @@ func (g *gwClient) onLocked(ch string) []wire.Message {
 // and returns every message of ch so far.
 func (g *gwClient) waitOffset(ch string, off uint64) []wire.Message {
 	g.t.Helper()
+	return g.waitOn(ch, fmt.Sprintf("offset %d", off), func(m wire.Message) bool {
+		return m.Type != wire.TypeMsg || m.Offset >= off
+	})
+}
+
+// waitOn waits until a message of ch matches (what names it in a
+// failure), and returns every message of ch so far.
+func (g *gwClient) waitOn(ch, what string, match func(wire.Message) bool) []wire.Message {
+	g.t.Helper()
 	deadline := time.NewTimer(waitFor)
 	defer deadline.Stop()
 	for {
@@ -258,17 +267,15 @@ func (g *gwClient) waitOffset(ch string, off uint64) []wire.Message {
 		got := g.onLocked(ch)
 		changed := g.changed
 		g.mu.Unlock()
-		for _, m := range got {
-			if m.Type != wire.TypeMsg || m.Offset >= off {
-				return got
-			}
+		if slices.ContainsFunc(got, match) {
+			return got
 		}
 		select {
 		case <-changed:
 		case <-g.done:
-			g.t.Fatalf("%s: client stopped (%v) while waiting for offset %d of %s; got %s", g.name, g.c.Err(), off, ch, describe(got))
+			g.t.Fatalf("%s: client stopped (%v) while waiting for %s on %s; got %s", g.name, g.c.Err(), what, ch, describe(got))
 		case <-deadline.C:
-			g.t.Fatalf("%s: timed out after %v waiting for offset %d of %s; got %s", g.name, waitFor, off, ch, describe(got))
+			g.t.Fatalf("%s: timed out after %v waiting for %s on %s; got %s", g.name, waitFor, what, ch, describe(got))
 		}
 	}
 }

@@ -70,24 +70,8 @@ func statusOf(m wire.Message) string {
 // noticed.
 func (g *gwClient) waitMatch(ch, what string, match func(wire.Message) bool) time.Time {
 	g.t.Helper()
-	deadline := time.NewTimer(waitFor)
-	defer deadline.Stop()
-	for {
-		g.mu.Lock()
-		got := g.onLocked(ch)
-		changed := g.changed
-		g.mu.Unlock()
-		if slices.ContainsFunc(got, match) {
-			return time.Now()
-		}
-		select {
-		case <-changed:
-		case <-g.done:
-			g.t.Fatalf("%s: client stopped (%v) while waiting for %s on %s; got %s", g.name, g.c.Err(), what, ch, describe(got))
-		case <-deadline.C:
-			g.t.Fatalf("%s: timed out after %v waiting for %s on %s; got %s", g.name, waitFor, what, ch, describe(got))
-		}
-	}
+	g.waitOn(ch, what, match)
+	return time.Now()
 }
 
 // waitStatus waits for a status msg of st on ch.
@@ -143,6 +127,22 @@ func hasOfflineRecord(t *testing.T, c goredis.UniversalClient, n *gwNode, user s
 	return true
 }
 
+// onlineOnA starts nodes A and B on c and connects a fresh user (named
+// from prefix) to A; a watcher on B has seen the user's online status.
+func onlineOnA(t *testing.T, c goredis.UniversalClient, prefix string) (a, b *gwNode, user string, watcher *gwClient) {
+	t.Helper()
+	keys := testenv.KeyPrefix()
+	a = startStatusNode(t, c, keys, "st-a-"+newEpoch(), 0)
+	b = startStatusNode(t, c, keys, "st-b-"+newEpoch(), 0)
+	user = prefix + newEpoch()
+	ch := "status:" + user
+	watcher = dialGateway(t, b, "u_watch")
+	watcher.subscribe(ch, nil)
+	dialGateway(t, a, user)
+	watcher.waitStatus(ch, wire.StatusOnline)
+	return a, b, user, watcher
+}
+
 // TestGatewayOfflineAfterDrain: a user's only connection is on node A,
 // which drains and exits. Stopping A ends its local offline timer, but
 // the record it left in Redis is claimed by B, whose watcher gets offline
@@ -150,15 +150,8 @@ func hasOfflineRecord(t *testing.T, c goredis.UniversalClient, n *gwNode, user s
 // interval later.
 func TestGatewayOfflineAfterDrain(t *testing.T) {
 	c := singleClient(t)
-	prefix := testenv.KeyPrefix()
-	a := startStatusNode(t, c, prefix, "st-a-"+newEpoch(), 0)
-	b := startStatusNode(t, c, prefix, "st-b-"+newEpoch(), 0)
-	user := "u_drained_" + newEpoch()
+	a, b, user, watcher := onlineOnA(t, c, "u_drained_")
 	ch := "status:" + user
-	watcher := dialGateway(t, b, "u_watch")
-	watcher.subscribe(ch, nil)
-	dialGateway(t, a, user)
-	watcher.waitStatus(ch, wire.StatusOnline)
 
 	drained := time.Now()
 	a.stop()
@@ -188,15 +181,8 @@ func TestGatewayOfflineAfterDrain(t *testing.T) {
 // good, offline goes out once.
 func TestGatewayReconnectAfterDrain(t *testing.T) {
 	c := singleClient(t)
-	prefix := testenv.KeyPrefix()
-	a := startStatusNode(t, c, prefix, "st-a-"+newEpoch(), 0)
-	b := startStatusNode(t, c, prefix, "st-b-"+newEpoch(), 0)
-	user := "u_moved_" + newEpoch()
+	a, b, user, watcher := onlineOnA(t, c, "u_moved_")
 	ch := "status:" + user
-	watcher := dialGateway(t, b, "u_watch")
-	watcher.subscribe(ch, nil)
-	dialGateway(t, a, user)
-	watcher.waitStatus(ch, wire.StatusOnline)
 
 	drained := time.Now()
 	a.stop()
