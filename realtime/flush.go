@@ -72,7 +72,7 @@ func (f *flusher) run() {
 }
 
 // next takes what is queued for the writer. When nothing is, it ends the
-// writer's turn (endTurn).
+// writer's turn (endTurnLocked).
 func (c *Conn) next() []queued {
 	c.mu.Lock()
 	if len(c.queue) == 0 {
@@ -86,12 +86,17 @@ func (c *Conn) next() []queued {
 	return batch
 }
 
-// endTurn ends the writer's turn if nothing is queued, and reports whether
-// it did: writing turns false, and a close requested with closeAfterFlush
-// happens now.
-func (c *Conn) endTurn() bool {
+// finished is called with a batch that has been written. If more is
+// queued, it keeps the batch's array for the queue (when small) and
+// reports false; otherwise it ends the writer's turn (endTurnLocked) and
+// reports true. One lock serves both.
+func (c *Conn) finished(batch []queued) bool {
+	clear(batch)
 	c.mu.Lock()
 	if len(c.queue) > 0 {
+		if c.spare == nil && cap(batch) <= 64 {
+			c.spare = batch[:0]
+		}
 		c.mu.Unlock()
 		return false
 	}
@@ -99,7 +104,9 @@ func (c *Conn) endTurn() bool {
 	return true
 }
 
-// endTurnLocked is endTurn's end; c.mu is held, and is released.
+// endTurnLocked ends the writer's turn: writing turns false, and a close
+// requested with closeAfterFlush happens now. c.mu is held, and is
+// released.
 func (c *Conn) endTurnLocked() {
 	c.writing = false
 	code, reason := c.closeCode, c.closeReason
@@ -191,8 +198,7 @@ func (c *Conn) flush(f *flusher) {
 		i = j
 	}
 	writeBufPool.Put(bp)
-	c.recycle(batch)
-	if !c.endTurn() {
+	if !c.finished(batch) {
 		f.schedule(c)
 	}
 }
