@@ -41,17 +41,30 @@ type downlink struct {
 	sub    *participant
 	track  *webrtc.TrackLocalStaticRTP
 	sender *webrtc.RTPSender
+	ssrc   uint32      // the stream's SSRC in sub's session
+	ready  atomic.Bool // sub answered an offer with the stream: it is bound
+	stats  sendStats
 }
 
-// readUplink forwards the participant's microphone until its
-// PeerConnection closes. Each packet is read once into a pooled buffer.
-// A subscriber connected over UDP gets it written at once, from this
-// goroutine: a UDP write does not wait for the peer. Any other subscriber
-// (ICE-TCP, where a write can block) gets it queued without a copy for
-// its writer; a subscriber whose queue is full misses it, and the drop is
-// counted.
+// sentPion counts a packet Pion's track wrote.
+func (dl *downlink) sentPion(pkt *rtp.Packet, now time.Time) {
+	dl.stats.sent(pkt.Timestamp, len(pkt.Payload), now)
+}
+
+// forwarder is the scratch space of one goroutine that forwards packets.
+type forwarder struct {
+	m       *metrics
+	pkt     rtp.Packet // reused, as in writeLoop
+	plain   [receiveMTU]byte
+	crypted [receiveMTU + 64]byte
+}
+
+// readUplink forwards the participant's microphone as Pion reads it,
+// until its PeerConnection closes; once the direct path takes the
+// uplink's packets off the socket (directConn), Pion has none left to
+// read. Each packet is read once into a pooled buffer.
 func (p *participant) readUplink(t *webrtc.TrackRemote, levelID int, m *metrics) {
-	var pkt rtp.Packet // reused, as in writeLoop
+	f := &forwarder{m: m}
 	for {
 		pk := packetPool.Get().(*packet)
 		n, _, err := t.Read(pk.buf[:])
@@ -60,47 +73,72 @@ func (p *participant) readUplink(t *webrtc.TrackRemote, levelID int, m *metrics)
 			return
 		}
 		pk.n = n
-		if levelID != 0 {
-			if lvl, ok := audioLevel(pk.buf[:n], levelID); ok {
-				p.level.observe(lvl, time.Now())
-			}
-		}
-		if p.muted.Load() {
-			m.droppedMuted.Inc()
-			packetPool.Put(pk)
-			continue
-		}
-		subs := *p.fanout.Load()
-		if len(subs) == 0 {
-			packetPool.Put(pk)
-			continue
-		}
-		pk.refs.Store(int32(len(subs)))
-		parsed := false
-		for _, dl := range subs {
-			if dl.sub.direct.Load() {
-				// Over UDP a write never waits on the subscriber, so it is
-				// made here: no hand-off to the subscriber's writer, and
-				// the header is parsed once for every such subscriber
-				// (WriteRTP rewrites only the SSRC and payload type).
-				if !parsed {
-					parsed = pkt.Unmarshal(pk.buf[:n]) == nil
-				}
-				if parsed && dl.track.WriteRTP(&pkt) == nil {
-					m.forwarded.Inc()
-				}
-				pk.release()
-				continue
-			}
-			select {
-			case dl.sub.queue <- outPacket{dl: dl, p: pk}:
-			default:
-				m.droppedQueue.Inc()
-				pk.release()
-			}
-		}
-		pkt.Payload = nil
+		p.forward(pk, levelID, f)
 	}
+}
+
+// forward sends pk, a packet of p's microphone, to p's subscribers, and
+// hands the packet back to the pool once they are done with it. A
+// subscriber on the direct path (direct.go) gets it protected and written
+// at once, from this goroutine; so does, through Pion's track, any other
+// subscriber connected over UDP: a UDP write does not wait for the peer.
+// Any other subscriber (ICE-TCP, where a write can block) gets it queued
+// without a copy for its writer; a subscriber whose queue is full misses
+// it, and the drop is counted.
+func (p *participant) forward(pk *packet, levelID int, f *forwarder) {
+	p.fwdMu.Lock()
+	defer p.fwdMu.Unlock()
+	m, n := f.m, pk.n
+	now := time.Now()
+	if levelID != 0 {
+		if lvl, ok := audioLevel(pk.buf[:n], levelID); ok {
+			p.level.observe(lvl, now)
+		}
+	}
+	if p.muted.Load() {
+		m.droppedMuted.Inc()
+		packetPool.Put(pk)
+		return
+	}
+	subs := *p.fanout.Load()
+	if len(subs) == 0 || n < 12 {
+		packetPool.Put(pk)
+		return
+	}
+	pk.refs.Store(int32(len(subs)))
+	parsed := false
+	for _, dl := range subs {
+		if tx := dl.sub.tx.Load(); tx != nil && dl.ready.Load() {
+			// The shared buffer stays untouched for the queues: the
+			// direct path rewrites a copy.
+			if tx.send(dl, f.plain[:copy(f.plain[:], pk.buf[:n])], f.crypted[:], now) == nil {
+				m.forwarded.Inc()
+				m.direct.Inc()
+			}
+			pk.release()
+			continue
+		}
+		if dl.sub.direct.Load() {
+			// The header is parsed once for every such subscriber
+			// (WriteRTP rewrites only the SSRC and payload type).
+			if !parsed {
+				parsed = f.pkt.Unmarshal(pk.buf[:n]) == nil
+			}
+			if parsed && dl.track.WriteRTP(&f.pkt) == nil {
+				dl.sentPion(&f.pkt, now)
+				m.forwarded.Inc()
+			}
+			pk.release()
+			continue
+		}
+		select {
+		case dl.sub.queue <- outPacket{dl: dl, p: pk}:
+		default:
+			m.droppedQueue.Inc()
+			pk.release()
+		}
+	}
+	f.pkt.Payload = nil
 }
 
 // writeLoop writes the packets queued for this subscriber until it is
@@ -116,6 +154,7 @@ func (p *participant) writeLoop() {
 		select {
 		case op := <-p.queue:
 			if pkt.Unmarshal(op.p.buf[:op.p.n]) == nil && op.dl.track.WriteRTP(&pkt) == nil {
+				op.dl.sentPion(&pkt, time.Now())
 				m.forwarded.Inc()
 			}
 			pkt.Payload = nil

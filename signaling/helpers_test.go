@@ -22,6 +22,7 @@ import (
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
 	"github.com/pion/logging"
+	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 	"github.com/prometheus/client_golang/prometheus"
@@ -515,6 +516,7 @@ type peer struct {
 
 	mu        sync.Mutex
 	recv      map[string]*recvStat // by publisher user (the stream id)
+	reported  map[string]uint32    // packet count of the last sender report, by publisher user
 	offers    []string
 	answered  int
 	sigErr    error
@@ -534,7 +536,7 @@ type recvStat struct {
 
 func newPeer(t testing.TB, api *webrtc.API, c *client) *peer {
 	t.Helper()
-	p := &peer{t: t, c: c, recv: map[string]*recvStat{}, stopTx: make(chan struct{})}
+	p := &peer{t: t, c: c, recv: map[string]*recvStat{}, reported: map[string]uint32{}, stopTx: make(chan struct{})}
 	p.level.Store(30)
 	p.send.Store(true)
 	p.setup(api)
@@ -551,6 +553,7 @@ func (p *peer) renew(api *webrtc.API) {
 	p.mu.Lock()
 	old := p.pc
 	p.recv = map[string]*recvStat{}
+	p.reported = map[string]uint32{}
 	p.firstRTP = time.Time{}
 	p.mu.Unlock()
 	_ = old.Close()
@@ -582,8 +585,23 @@ func (p *peer) setup(api *webrtc.API) {
 			}
 		}
 	}()
-	pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+	pc.OnTrack(func(tr *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 		from := tr.StreamID()
+		go func() {
+			for {
+				pkts, _, err := recv.ReadRTCP()
+				if err != nil {
+					return
+				}
+				for _, pk := range pkts {
+					if sr, ok := pk.(*rtcp.SenderReport); ok && sr.SSRC == uint32(tr.SSRC()) {
+						p.mu.Lock()
+						p.reported[from] = sr.PacketCount
+						p.mu.Unlock()
+					}
+				}
+			}
+		}()
 		buf := make([]byte, 1500)
 		for {
 			n, _, err := tr.Read(buf)
@@ -765,6 +783,14 @@ func (p *peer) packetsFrom(user string) int {
 		return st.packets
 	}
 	return 0
+}
+
+// reportedFrom is the packet count of the last sender report the peer got
+// for user's stream.
+func (p *peer) reportedFrom(user string) uint32 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.reported[user]
 }
 
 func (p *peer) lastFrom(user string) time.Time {

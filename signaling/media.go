@@ -9,6 +9,7 @@ import (
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
+	"github.com/pion/interceptor/pkg/report"
 	"github.com/pion/logging"
 	"github.com/pion/webrtc/v4"
 )
@@ -34,8 +35,12 @@ var opusCodec = webrtc.RTPCodecCapability{
 // media is what Run opens: the UDP socket and its ICE mux, the optional
 // ICE-TCP listener and mux, and the WebRTC API built on them.
 type media struct {
-	api      *webrtc.API
+	se       webrtc.SettingEngine
+	me       *webrtc.MediaEngine
+	ir       *interceptor.Registry
 	udp      net.PacketConn
+	udpConn  *net.UDPConn // udp, for the direct path; nil if it is not one
+	dc       *directConn  // udpConn as the ICE mux reads it
 	udpMux   ice.UDPMux
 	tcp      net.Listener // nil when ICE-TCP is off
 	tcpMux   ice.TCPMux
@@ -57,16 +62,16 @@ type SelfCheck struct {
 
 // openMedia binds the sockets and builds the WebRTC API. On error nothing
 // stays open.
-func openMedia(o *Options) (*media, error) {
+func openMedia(o *Options, mt *metrics) (*media, error) {
 	m := &media{}
-	if err := m.open(o); err != nil {
+	if err := m.open(o, mt); err != nil {
 		m.close()
 		return nil, err
 	}
 	return m, nil
 }
 
-func (m *media) open(o *Options) error {
+func (m *media) open(o *Options, mt *metrics) error {
 	host, port, err := splitHostPort(o.UDPAddr)
 	if err != nil {
 		return err
@@ -82,6 +87,7 @@ func (m *media) open(o *Options) error {
 	}
 	bound := m.udp.LocalAddr().(*net.UDPAddr)
 	if uc, ok := m.udp.(*net.UDPConn); ok {
+		m.udpConn = uc
 		// Every participant's packets share this one socket: give it room
 		// for bursts (the kernel caps these at net.core.[rw]mem_max).
 		_ = uc.SetReadBuffer(udpBufferBytes)
@@ -92,7 +98,12 @@ func (m *media) open(o *Options) error {
 	// connections as errors; partyline logs what matters itself.
 	lf := logging.NewDefaultLoggerFactory()
 	lf.DefaultLogLevel = logging.LogLevelDisabled
-	m.udpMux = &advertisedMux{UDPMux: webrtc.NewICEUDPMux(lf.NewLogger("udpmux"), m.udp), loopback: m.loopback}
+	muxed := m.udp
+	if m.udpConn != nil {
+		m.dc = newDirectConn(m.udpConn, mt)
+		muxed = m.dc
+	}
+	m.udpMux = &advertisedMux{UDPMux: webrtc.NewICEUDPMux(lf.NewLogger("udpmux"), muxed), loopback: m.loopback}
 
 	if o.TCPAddr != TCPOff {
 		addr := o.TCPAddr
@@ -147,13 +158,26 @@ func (m *media) open(o *Options) error {
 		return fmt.Errorf("signaling: register the audio level extension: %w", err)
 	}
 	ir := &interceptor.Registry{}
-	// Sender and receiver reports only: Opus carries its own loss
-	// concealment and FEC, so there is no NACK or congestion control to run.
-	if err := webrtc.ConfigureRTCPReports(ir); err != nil {
+	// Receiver reports only: Opus carries its own loss concealment and
+	// FEC, so there is no NACK or congestion control to run, and the node
+	// sends the sender reports itself (reports.go).
+	rr, err := report.NewReceiverInterceptor()
+	if err != nil {
 		return fmt.Errorf("signaling: RTCP reports: %w", err)
 	}
-	m.api = webrtc.NewAPI(webrtc.WithSettingEngine(se), webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir))
+	ir.Add(rr)
+	m.se, m.me, m.ir = se, me, ir
 	return nil
+}
+
+// newPeerConnection builds a session's PeerConnection, on an API of its
+// own whose DTLS handshake reports the session's keys to keys.
+func (m *media) newPeerConnection(keys *dtlsKeys) (*webrtc.PeerConnection, error) {
+	se := m.se
+	se.SetDTLSKeyLogWriter(keys)
+	se.SetDTLSServerHelloMessageHook(keys.serverHello)
+	api := webrtc.NewAPI(webrtc.WithSettingEngine(se), webrtc.WithMediaEngine(m.me), webrtc.WithInterceptorRegistry(m.ir))
+	return api.NewPeerConnection(webrtc.Configuration{})
 }
 
 func (m *media) close() {

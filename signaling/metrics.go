@@ -9,6 +9,7 @@ type metrics struct {
 	rooms          prometheus.Gauge
 	participants   prometheus.Gauge
 	forwarded      prometheus.Counter
+	direct         prometheus.Counter
 	droppedQueue   prometheus.Counter
 	droppedMuted   prometheus.Counter
 	renegotiations prometheus.Counter
@@ -33,6 +34,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "partyline_voice_forwarded_packets_total",
 			Help: "RTP packets forwarded to subscribers (one per subscriber).",
 		}),
+		direct: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "partyline_voice_direct_packets_total",
+			Help: "Forwarded RTP packets the node protected and sent itself (the direct path); the rest went through Pion's send path.",
+		}),
 		droppedQueue: dropped.WithLabelValues("queue_full"),
 		droppedMuted: dropped.WithLabelValues("muted"),
 		renegotiations: prometheus.NewCounter(prometheus.CounterOpts{
@@ -47,7 +52,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.rooms, m.participants, m.forwarded, dropped, m.renegotiations, m.relayed} {
+	for _, c := range []prometheus.Collector{m.rooms, m.participants, m.forwarded, m.direct, dropped, m.renegotiations, m.relayed} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

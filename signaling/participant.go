@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -35,6 +36,7 @@ type participant struct {
 	serverMuted bool
 	hears       map[*participant]*downlink // publisher -> its track in this session
 	offerOut    bool                       // an offer waits for its answer
+	offered     []*downlink                // the streams in that offer
 	needOffer   bool                       // something changed while it waited
 	offers      int
 	pendingICE  []webrtc.ICECandidateInit // gathered before the first offer went out
@@ -45,8 +47,12 @@ type participant struct {
 
 	// The packet path.
 	muted  atomic.Bool                 // drop this participant's packets
+	fwdMu  sync.Mutex                  // one forward at a time (Pion's reader, the direct reader)
 	fanout atomic.Pointer[[]*downlink] // the subscribers of this publisher
 	direct atomic.Bool                 // its ICE pair is UDP: publishers write to it directly
+	tx     atomic.Pointer[srtpTx]      // the direct path (direct.go), when usable
+	txs    txState                     // what the direct path is built from
+	downs  atomic.Pointer[[]*downlink] // this subscriber's streams, for its sender reports
 	queue  chan outPacket              // packets for this subscriber, when not direct
 	done   chan struct{}               // closed when the participant is removed
 	level  levelMeter
@@ -61,7 +67,8 @@ func (r *room) newParticipant(req *voiceReq) (*participant, error) {
 	if m == nil {
 		return nil, partyline.Errorf(partyline.ErrUnavailable, "voice is not running")
 	}
-	pc, err := m.api.NewPeerConnection(webrtc.Configuration{})
+	keys := &dtlsKeys{}
+	pc, err := m.newPeerConnection(keys)
 	if err != nil {
 		return nil, errors.Join(errors.New("signaling: new PeerConnection"), err)
 	}
@@ -81,9 +88,10 @@ func (r *room) newParticipant(req *voiceReq) (*participant, error) {
 		done:    make(chan struct{}),
 	}
 	p.outbox.v = r.v
+	p.txs.keys, p.txs.conn, p.txs.dc = keys, m.udpConn, m.dc
 	p.level.init(r.v.opts.SpeakingLevel)
-	empty := []*downlink{}
-	p.fanout.Store(&empty)
+	p.fanout.Store(&[]*downlink{})
+	p.downs.Store(&[]*downlink{})
 
 	pc.OnICECandidate(func(c *webrtc.ICECandidate) {
 		if c == nil {
@@ -95,9 +103,8 @@ func (r *room) newParticipant(req *voiceReq) (*participant, error) {
 	pc.OnICEConnectionStateChange(func(s webrtc.ICEConnectionState) {
 		r.post(func() { r.iceState(p, s) })
 	})
-	pc.SCTP().Transport().ICETransport().OnSelectedCandidatePairChange(func(pair *webrtc.ICECandidatePair) {
-		p.direct.Store(pair != nil && pair.Local != nil && pair.Local.Protocol == webrtc.ICEProtocolUDP)
-	})
+	pc.SCTP().Transport().ICETransport().OnSelectedCandidatePairChange(p.selectedPair)
+	pc.SCTP().Transport().OnStateChange(p.dtlsState)
 	pc.OnTrack(func(t *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 		if t.Kind() != webrtc.RTPCodecTypeAudio {
 			return
@@ -111,6 +118,7 @@ func (r *room) newParticipant(req *voiceReq) (*participant, error) {
 func (p *participant) start() {
 	r := p.room
 	r.v.goTracked(p.writeLoop)
+	p.scheduleReports()
 	p.joinTimer = time.AfterFunc(r.v.opts.ConnectTimeout, func() {
 		r.post(func() {
 			if !p.gone && !p.connected {
@@ -129,6 +137,7 @@ func (p *participant) stop() {
 		}
 	}
 	close(p.done)
+	p.stopDirect()
 	pc := p.pc
 	if !p.room.v.goTracked(func() { _ = pc.Close() }) {
 		_ = pc.Close()
@@ -217,6 +226,10 @@ func (r *room) negotiate(p *participant) {
 	}
 	msg, _ := json.Marshal(offerMsg{Type: wire.TypeVoiceOffer, Room: r.id, SDP: offer.SDP})
 	p.offerOut = true
+	p.offered = p.offered[:0]
+	for _, dl := range p.hears {
+		p.offered = append(p.offered, dl)
+	}
 	if p.offers > 0 {
 		r.v.metrics.renegotiations.Inc()
 	}
@@ -246,7 +259,14 @@ func (r *room) answer(p *participant, raw string) error {
 	if err := p.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: raw}); err != nil {
 		return partyline.Errorf(partyline.ErrInvalid, "voice.answer: SDP does not answer the offer: %v", err)
 	}
+	p.answered(&parsed)
 	p.offerOut = false
+	// The streams the offer carried are bound now: the direct path may
+	// write them.
+	for _, dl := range p.offered {
+		dl.ready.Store(true)
+	}
+	p.offered = p.offered[:0]
 	if p.needOffer {
 		r.negotiate(p)
 	}
@@ -332,6 +352,7 @@ func (r *room) gotUplink(p *participant, t *webrtc.TrackRemote, recv *webrtc.RTP
 		}
 	}
 	m := r.v.metrics
+	p.uplinkKnown(uint32(t.SSRC()), levelID)
 	r.v.goTracked(func() { p.readUplink(t, levelID, m) })
 	r.v.goTracked(func() { drainRTCP(recv) })
 }
@@ -357,7 +378,11 @@ func (r *room) link(pub, sub *participant) error {
 		return err
 	}
 	dl := &downlink{sub: sub, track: track, sender: tr.Sender()}
+	if enc := dl.sender.GetParameters().Encodings; len(enc) > 0 {
+		dl.ssrc = uint32(enc[0].SSRC)
+	}
 	sub.hears[pub] = dl
+	sub.downs.Store(ptr(append(slices.Clone(*sub.downs.Load()), dl)))
 	pub.fanout.Store(ptr(append(slices.Clone(*pub.fanout.Load()), dl)))
 	sender := dl.sender
 	r.v.goTracked(func() { drainSenderRTCP(sender) })
@@ -371,6 +396,7 @@ func (r *room) unlink(pub, sub *participant) {
 		return
 	}
 	delete(sub.hears, pub)
+	sub.downs.Store(ptr(slices.DeleteFunc(slices.Clone(*sub.downs.Load()), func(d *downlink) bool { return d == dl })))
 	pub.fanout.Store(ptr(slices.DeleteFunc(slices.Clone(*pub.fanout.Load()), func(d *downlink) bool { return d == dl })))
 	if !sub.gone {
 		if err := sub.pc.RemoveTrack(dl.sender); err != nil {

@@ -146,7 +146,7 @@ func (v *Voice) Run(ctx context.Context) error {
 	if !v.ran.CompareAndSwap(false, true) {
 		return errors.New("signaling: Run called twice")
 	}
-	m, err := openMedia(&v.opts)
+	m, err := openMedia(&v.opts, v.metrics)
 	if err != nil {
 		return err
 	}

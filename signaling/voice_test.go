@@ -88,8 +88,24 @@ func TestThreeParticipantsHearEachOther(t *testing.T) {
 	if got := s.metric("partyline_voice_rooms"); got != 1 {
 		t.Errorf("rooms gauge = %v, want 1", got)
 	}
-	if got := s.metric("partyline_voice_forwarded_packets_total"); got == 0 {
+	fwd, direct := s.metric("partyline_voice_forwarded_packets_total"), s.metric("partyline_voice_direct_packets_total")
+	if fwd == 0 {
 		t.Error("no forwarded packets counted")
+	}
+	t.Logf("forwarded %v packets, %v of them on the direct path", fwd, direct)
+	// Every session is UDP on the node's socket: once its keys and pair
+	// are known, its packets take the direct path.
+	if direct < fwd/2 {
+		t.Errorf("direct path forwarded %v of %v packets, want most", direct, fwd)
+	}
+	// Each stream gets sender reports that count what was sent to it.
+	for i, p := range peers {
+		for _, u := range users(3, i+1) {
+			eventuallyWithin(t, 3*time.Second, p.c.user+": a sender report for "+u, func() bool { return p.reportedFrom(u) > 0 })
+			if got, max := p.reportedFrom(u), p.packetsFrom(u)+200; int(got) > max {
+				t.Errorf("%s: sender report for %s counts %d packets, more than the %d received allow", p.c.user, u, got, max)
+			}
+		}
 	}
 
 	// A fourth joins mid-call: within 2 s everyone hears the three others.
