@@ -310,12 +310,16 @@ func (c *directConn) take(b []byte, from netip.AddrPort) bool {
 		return false
 	}
 	pk := packetPool.Get().(*packet)
+	p := rx.p
+	p.fwdMu.Lock()
+	defer p.fwdMu.Unlock()
 	plain, err := rx.ctx.DecryptRTP(pk.buf[:0], b, &rx.hdr)
 	if err != nil || len(plain) == 0 || &plain[0] != &pk.buf[0] {
 		packetPool.Put(pk)
 		return true
 	}
+	c.fw.m.directIn.Inc()
 	pk.n = len(plain)
-	rx.p.forward(pk, rx.levelID, &c.fw)
+	p.forwardLocked(pk, rx.levelID, &c.fw)
 	return true
 }

@@ -87,9 +87,15 @@ func (p *participant) readUplink(t *webrtc.TrackRemote, levelID int, m *metrics)
 // it, and the drop is counted.
 func (p *participant) forward(pk *packet, levelID int, f *forwarder) {
 	p.fwdMu.Lock()
-	defer p.fwdMu.Unlock()
+	p.forwardLocked(pk, levelID, f)
+	p.fwdMu.Unlock()
+}
+
+// forwardLocked is forward with p.fwdMu held.
+func (p *participant) forwardLocked(pk *packet, levelID int, f *forwarder) {
 	m, n := f.m, pk.n
 	now := time.Now()
+	p.received.packet(pk.buf[:n], now)
 	if levelID != 0 {
 		if lvl, ok := audioLevel(pk.buf[:n], levelID); ok {
 			p.level.observe(lvl, now)
@@ -113,7 +119,7 @@ func (p *participant) forward(pk *packet, levelID int, f *forwarder) {
 			// direct path rewrites a copy.
 			if tx.send(dl, f.plain[:copy(f.plain[:], pk.buf[:n])], f.crypted[:], now) == nil {
 				m.forwarded.Inc()
-				m.direct.Inc()
+				m.directOut.Inc()
 			}
 			pk.release()
 			continue

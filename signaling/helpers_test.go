@@ -517,6 +517,7 @@ type peer struct {
 	mu        sync.Mutex
 	recv      map[string]*recvStat // by publisher user (the stream id)
 	reported  map[string]uint32    // packet count of the last sender report, by publisher user
+	rr        rtcp.ReceptionReport // the last receiver report on the peer's microphone
 	offers    []string
 	answered  int
 	sigErr    error
@@ -578,10 +579,21 @@ func (p *peer) setup(api *webrtc.API) {
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
-		buf := make([]byte, 1500)
 		for {
-			if _, _, err := tx.Read(buf); err != nil {
+			pkts, _, err := tx.ReadRTCP()
+			if err != nil {
 				return
+			}
+			for _, pk := range pkts {
+				if rr, ok := pk.(*rtcp.ReceiverReport); ok {
+					for _, r := range rr.Reports {
+						if r.SSRC == uint32(tx.GetParameters().Encodings[0].SSRC) {
+							p.mu.Lock()
+							p.rr = r
+							p.mu.Unlock()
+						}
+					}
+				}
 			}
 		}
 	}()
@@ -791,6 +803,14 @@ func (p *peer) reportedFrom(user string) uint32 {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.reported[user]
+}
+
+// receiverReport is the last report the node sent on the peer's
+// microphone.
+func (p *peer) receiverReport() rtcp.ReceptionReport {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.rr
 }
 
 func (p *peer) lastFrom(user string) time.Time {

@@ -9,7 +9,6 @@ import (
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
-	"github.com/pion/interceptor/pkg/report"
 	"github.com/pion/logging"
 	"github.com/pion/webrtc/v4"
 )
@@ -157,16 +156,10 @@ func (m *media) open(o *Options, mt *metrics) error {
 	if err := me.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: audioLevelURI}, webrtc.RTPCodecTypeAudio); err != nil {
 		return fmt.Errorf("signaling: register the audio level extension: %w", err)
 	}
-	ir := &interceptor.Registry{}
-	// Receiver reports only: Opus carries its own loss concealment and
-	// FEC, so there is no NACK or congestion control to run, and the node
-	// sends the sender reports itself (reports.go).
-	rr, err := report.NewReceiverInterceptor()
-	if err != nil {
-		return fmt.Errorf("signaling: RTCP reports: %w", err)
-	}
-	ir.Add(rr)
-	m.se, m.me, m.ir = se, me, ir
+	// No interceptors: Opus carries its own loss concealment and FEC, so
+	// there is no NACK or congestion control to run, and the node sends
+	// the RTCP reports itself (reports.go).
+	m.se, m.me, m.ir = se, me, &interceptor.Registry{}
 	return nil
 }
 

@@ -9,7 +9,8 @@ type metrics struct {
 	rooms          prometheus.Gauge
 	participants   prometheus.Gauge
 	forwarded      prometheus.Counter
-	direct         prometheus.Counter
+	directIn       prometheus.Counter
+	directOut      prometheus.Counter
 	droppedQueue   prometheus.Counter
 	droppedMuted   prometheus.Counter
 	renegotiations prometheus.Counter
@@ -21,6 +22,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		Name: "partyline_voice_dropped_packets_total",
 		Help: "RTP packets not forwarded: to a subscriber whose queue was full (queue_full), or from a muted participant (muted).",
 	}, []string{"reason"})
+	direct := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "partyline_voice_direct_packets_total",
+		Help: "RTP packets on the direct path: publishers' packets the node took off its UDP socket and unprotected itself (in), and forwarded packets it protected and sent itself (out, counted in forwarded too). The rest go through Pion.",
+	}, []string{"dir"})
 	m := &metrics{
 		rooms: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "partyline_voice_rooms",
@@ -34,10 +39,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "partyline_voice_forwarded_packets_total",
 			Help: "RTP packets forwarded to subscribers (one per subscriber).",
 		}),
-		direct: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "partyline_voice_direct_packets_total",
-			Help: "Forwarded RTP packets the node protected and sent itself (the direct path); the rest went through Pion's send path.",
-		}),
+		directIn:     direct.WithLabelValues("in"),
+		directOut:    direct.WithLabelValues("out"),
 		droppedQueue: dropped.WithLabelValues("queue_full"),
 		droppedMuted: dropped.WithLabelValues("muted"),
 		renegotiations: prometheus.NewCounter(prometheus.CounterOpts{
@@ -52,7 +55,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.rooms, m.participants, m.forwarded, m.direct, dropped, m.renegotiations, m.relayed} {
+	for _, c := range []prometheus.Collector{m.rooms, m.participants, m.forwarded, direct, dropped, m.renegotiations, m.relayed} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -3,11 +3,13 @@ package signaling
 import (
 	"encoding/json"
 	"errors"
+	"math/rand/v2"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/pion/rtcp"
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 
@@ -46,17 +48,19 @@ type participant struct {
 	joinTimer   *time.Timer               // not connected yet; removal pending
 
 	// The packet path.
-	muted  atomic.Bool                 // drop this participant's packets
-	fwdMu  sync.Mutex                  // one forward at a time (Pion's reader, the direct reader)
-	fanout atomic.Pointer[[]*downlink] // the subscribers of this publisher
-	direct atomic.Bool                 // its ICE pair is UDP: publishers write to it directly
-	tx     atomic.Pointer[srtpTx]      // the direct path (direct.go), when usable
-	txs    txState                     // what the direct path is built from
-	downs  atomic.Pointer[[]*downlink] // this subscriber's streams, for its sender reports
-	queue  chan outPacket              // packets for this subscriber, when not direct
-	done   chan struct{}               // closed when the participant is removed
-	level  levelMeter
-	outbox serialQueue // messages to a client on another node
+	muted    atomic.Bool                 // drop this participant's packets
+	fwdMu    sync.Mutex                  // one forward at a time (Pion's reader, the direct reader)
+	received recvStats                   // the uplink's, under fwdMu
+	rrSSRC   uint32                      // the SSRC the node's receiver reports come from
+	fanout   atomic.Pointer[[]*downlink] // the subscribers of this publisher
+	direct   atomic.Bool                 // its ICE pair is UDP: publishers write to it directly
+	tx       atomic.Pointer[srtpTx]      // the direct path (direct.go), when usable
+	txs      txState                     // what the direct path is built from
+	downs    atomic.Pointer[[]*downlink] // this subscriber's streams, for its sender reports
+	queue    chan outPacket              // packets for this subscriber, when not direct
+	done     chan struct{}               // closed when the participant is removed
+	level    levelMeter
+	outbox   serialQueue // messages to a client on another node
 }
 
 // newParticipant builds the participant's PeerConnection: a recvonly
@@ -85,6 +89,7 @@ func (r *room) newParticipant(req *voiceReq) (*participant, error) {
 		pc:      pc,
 		hears:   map[*participant]*downlink{},
 		queue:   make(chan outPacket, r.v.opts.QueuePackets),
+		rrSSRC:  rand.Uint32(),
 		done:    make(chan struct{}),
 	}
 	p.outbox.v = r.v
@@ -354,15 +359,24 @@ func (r *room) gotUplink(p *participant, t *webrtc.TrackRemote, recv *webrtc.RTP
 	m := r.v.metrics
 	p.uplinkKnown(uint32(t.SSRC()), levelID)
 	r.v.goTracked(func() { p.readUplink(t, levelID, m) })
-	r.v.goTracked(func() { drainRTCP(recv) })
+	r.v.goTracked(func() { p.readRTCP(recv) })
 }
 
-// drainRTCP reads the RTCP of a receiver so its interceptors see it.
-func drainRTCP(recv *webrtc.RTPReceiver) {
-	buf := make([]byte, 1500)
+// readRTCP reads the RTCP of the participant's uplink until it ends, and
+// notes its sender reports for the node's receiver reports.
+func (p *participant) readRTCP(recv *webrtc.RTPReceiver) {
 	for {
-		if _, _, err := recv.Read(buf); err != nil {
+		pkts, _, err := recv.ReadRTCP()
+		if err != nil {
 			return
+		}
+		now := time.Now()
+		for _, pk := range pkts {
+			if sr, ok := pk.(*rtcp.SenderReport); ok {
+				p.fwdMu.Lock()
+				p.received.senderReport(sr, now)
+				p.fwdMu.Unlock()
+			}
 		}
 	}
 }

@@ -88,15 +88,16 @@ func TestThreeParticipantsHearEachOther(t *testing.T) {
 	if got := s.metric("partyline_voice_rooms"); got != 1 {
 		t.Errorf("rooms gauge = %v, want 1", got)
 	}
-	fwd, direct := s.metric("partyline_voice_forwarded_packets_total"), s.metric("partyline_voice_direct_packets_total")
+	fwd := s.metric("partyline_voice_forwarded_packets_total")
+	in, out := s.metric("partyline_voice_direct_packets_total", "dir", "in"), s.metric("partyline_voice_direct_packets_total", "dir", "out")
+	t.Logf("forwarded %v packets, %v of them sent on the direct path; %v received on it", fwd, out, in)
 	if fwd == 0 {
 		t.Error("no forwarded packets counted")
 	}
-	t.Logf("forwarded %v packets, %v of them on the direct path", fwd, direct)
-	// Every session is UDP on the node's socket: once its keys and pair
-	// are known, its packets take the direct path.
-	if direct < fwd/2 {
-		t.Errorf("direct path forwarded %v of %v packets, want most", direct, fwd)
+	// Every session is UDP on the node's socket: once its keys, pair and
+	// track are known, its packets take the direct path both ways.
+	if out < fwd/2 || in == 0 {
+		t.Errorf("direct path sent %v of %v forwarded packets and received %v, want most and some", out, fwd, in)
 	}
 	// Each stream gets sender reports that count what was sent to it.
 	for i, p := range peers {
@@ -105,6 +106,17 @@ func TestThreeParticipantsHearEachOther(t *testing.T) {
 			if got, max := p.reportedFrom(u), p.packetsFrom(u)+200; int(got) > max {
 				t.Errorf("%s: sender report for %s counts %d packets, more than the %d received allow", p.c.user, u, got, max)
 			}
+		}
+		// The node's receiver reports on the peer's microphone follow
+		// what it receives, direct path included: nothing lost on
+		// loopback, and the highest sequence number moving on.
+		first := p.receiverReport()
+		eventuallyWithin(t, 3*time.Second, p.c.user+": receiver reports that move on", func() bool {
+			r := p.receiverReport()
+			return r.LastSequenceNumber > first.LastSequenceNumber+25
+		})
+		if r := p.receiverReport(); r.TotalLost != 0 || r.FractionLost != 0 {
+			t.Errorf("%s: receiver report %+v counts losses on loopback", p.c.user, r)
 		}
 	}
 

@@ -87,7 +87,7 @@ type pageStats struct {
 }
 
 func browserCall(t *testing.T) {
-	base := startGateway(t)
+	base, reg := startGateway(t)
 	users := []string{"e2e_ana", "e2e_ben"}
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
@@ -126,6 +126,35 @@ func browserCall(t *testing.T) {
 			t.Errorf("%s: selected candidate pair %+v, want 127.0.0.1 on both sides", u, st.Pair)
 		}
 	}
+	// The browser's SRTP went both ways through the node's direct path:
+	// the node unprotected the pages' packets and protected theirs itself.
+	in, out := directPackets(t, reg, "in"), directPackets(t, reg, "out")
+	t.Logf("direct path: %v packets in, %v out", in, out)
+	if in < 200 || out < 200 {
+		t.Errorf("direct path carried %v packets in and %v out, want over 200 each", in, out)
+	}
+}
+
+// directPackets reads partyline_voice_direct_packets_total{dir}.
+func directPackets(t *testing.T, reg *prometheus.Registry, dir string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "partyline_voice_direct_packets_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "dir" && l.GetValue() == dir {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return 0
 }
 
 // tokenAuth takes the token as the user id: the browser's part of the
@@ -141,7 +170,7 @@ func (tokenAuth) Authenticate(_ context.Context, token string) (string, time.Tim
 
 // startGateway runs chat and voice on a node, voice on loopback, and
 // serves the page on the same origin. It returns the base URL.
-func startGateway(t *testing.T) string {
+func startGateway(t *testing.T) (string, *prometheus.Registry) {
 	t.Helper()
 	ctx := context.Background()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -171,9 +200,10 @@ func startGateway(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	reg := prometheus.NewRegistry()
 	v, err := signaling.New(signaling.Options{
 		Members: signaling.ChatMembers{Store: db}, UDPAddr: "127.0.0.1:0",
-		Registerer: prometheus.NewRegistry(), Logger: logger,
+		Registerer: reg, Logger: logger,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -217,5 +247,5 @@ func startGateway(t *testing.T) string {
 	if !strings.HasPrefix(srv.URL, "http://127.0.0.1:") {
 		t.Fatalf("the server is at %s, want loopback", srv.URL)
 	}
-	return srv.URL
+	return srv.URL, reg
 }
