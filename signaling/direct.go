@@ -242,18 +242,93 @@ type srtpRx struct {
 	hdr     rtp.Header
 }
 
-// directConn is the node's UDP socket as its ICE mux sees it.
+// directConn is the node's UDP socket as its ICE mux sees it. On Linux,
+// with more than one P, the port has one socket per P (SO_REUSEPORT, up
+// to maxReaders), each with a reader goroutine of its own: the kernel
+// spreads remote addresses over them, so the direct path forwards on
+// several cores, each publisher always on one. Those readers hand what is
+// not theirs to the mux through pass. With one socket the mux's own
+// reader does the direct path's work inline.
 type directConn struct {
-	*net.UDPConn
-	rx   atomic.Pointer[map[netip.AddrPort]*srtpRx] // the publishers on the direct path, by address; copied on write
-	rxMu sync.Mutex                                 // orders the writers of rx
-	fw   forwarder                                  // used by the mux's one reader only
+	*net.UDPConn                                            // the first socket: every write, and the inline reads
+	m            *metrics                                   //
+	rx           atomic.Pointer[map[netip.AddrPort]*srtpRx] // the publishers on the direct path, by address; copied on write
+	rxMu         sync.Mutex                                 // orders the writers of rx
+	fw           forwarder                                  // the inline reader's
+	socks        []*net.UDPConn                             // every socket on the port, when they have readers
+	pass         chan *passed                               // their packets for Pion
+	closed       chan struct{}
+	closeOnce    sync.Once
+	readers      sync.WaitGroup
 }
 
-func newDirectConn(c *net.UDPConn, m *metrics) *directConn {
-	d := &directConn{UDPConn: c, fw: forwarder{m: m}}
+// passed is a packet a reader hands to the mux.
+type passed struct {
+	n    int
+	from netip.AddrPort
+	buf  [receiveMTU]byte
+}
+
+var passPool = sync.Pool{New: func() any { return new(passed) }}
+
+// newDirectConn wraps the port's sockets; with more than one, it starts
+// their readers.
+func newDirectConn(socks []*net.UDPConn, m *metrics) *directConn {
+	d := &directConn{UDPConn: socks[0], m: m, fw: forwarder{m: m}, closed: make(chan struct{})}
 	d.rx.Store(&map[netip.AddrPort]*srtpRx{})
+	if len(socks) > 1 {
+		d.socks = socks
+		d.pass = make(chan *passed, 256)
+		for _, s := range socks {
+			d.readers.Add(1)
+			go d.read(s)
+		}
+	}
 	return d
+}
+
+// read serves one of several sockets until it fails or is closed; a
+// failure closes them all, as it ends the mux's single reader.
+func (c *directConn) read(s *net.UDPConn) {
+	defer c.readers.Done()
+	f := &forwarder{m: c.m}
+	pk := passPool.Get().(*passed)
+	defer func() { passPool.Put(pk) }()
+	for {
+		n, from, err := s.ReadFromUDPAddrPort(pk.buf[:])
+		if err != nil {
+			c.shut()
+			return
+		}
+		if c.take(pk.buf[:n], from, f) {
+			continue
+		}
+		pk.n, pk.from = n, from
+		select {
+		case c.pass <- pk:
+			pk = passPool.Get().(*passed)
+		case <-c.closed:
+			return
+		}
+	}
+}
+
+// shut closes every socket once.
+func (c *directConn) shut() {
+	c.closeOnce.Do(func() {
+		close(c.closed)
+		_ = c.UDPConn.Close()
+		for _, s := range c.socks[min(1, len(c.socks)):] {
+			_ = s.Close()
+		}
+	})
+}
+
+// Close closes the sockets and waits for their readers.
+func (c *directConn) Close() error {
+	c.shut()
+	c.readers.Wait()
+	return nil
 }
 
 // setRx makes rx the publisher at addr, or removes whatever is at addr
@@ -272,11 +347,21 @@ func (c *directConn) setRx(addr netip.AddrPort, rx *srtpRx) {
 
 // ReadFromAddrPort returns the next packet that is not the direct path's.
 func (c *directConn) ReadFromAddrPort(b []byte) (int, netip.AddrPort, error) {
-	for {
-		n, addr, err := c.UDPConn.ReadFromUDPAddrPort(b)
-		if err != nil || !c.take(b[:n], addr) {
-			return n, addr, err
+	if c.pass == nil {
+		for {
+			n, addr, err := c.UDPConn.ReadFromUDPAddrPort(b)
+			if err != nil || !c.take(b[:n], addr, &c.fw) {
+				return n, addr, err
+			}
 		}
+	}
+	select {
+	case pk := <-c.pass:
+		n, from := copy(b, pk.buf[:pk.n]), pk.from
+		passPool.Put(pk)
+		return n, from, nil
+	case <-c.closed:
+		return 0, netip.AddrPort{}, net.ErrClosed
 	}
 }
 
@@ -297,7 +382,7 @@ func (c *directConn) ReadFrom(b []byte) (int, net.Addr, error) {
 // take forwards b if it is RTP of a known publisher's uplink from its
 // address, and reports whether it did. A packet that fails to unprotect
 // (forged, replayed) is dropped here, as Pion would drop it.
-func (c *directConn) take(b []byte, from netip.AddrPort) bool {
+func (c *directConn) take(b []byte, from netip.AddrPort, f *forwarder) bool {
 	// RTP version 2, and not RTCP (payload types 192-223, RFC 5761).
 	if len(b) < 12 || b[0]>>6 != 2 || (b[1] >= 192 && b[1] <= 223) {
 		return false
@@ -318,8 +403,8 @@ func (c *directConn) take(b []byte, from netip.AddrPort) bool {
 		packetPool.Put(pk)
 		return true
 	}
-	c.fw.m.directIn.Inc()
+	f.m.directIn.Inc()
 	pk.n = len(plain)
-	p.forwardLocked(pk, rx.levelID, &c.fw)
+	p.forwardLocked(pk, rx.levelID, f)
 	return true
 }

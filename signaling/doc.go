@@ -35,12 +35,26 @@
 // a sendonly m-line with its own TrackLocalStaticRTP, whose stream id is
 // that participant's user id. Opus is the only codec and the RFC 6464
 // audio level is the only header extension. RTP is forwarded without
-// decoding: each packet from a publisher is read once into a pooled buffer.
-// A subscriber whose selected ICE pair is UDP gets it written at once from
-// the publisher's reader, since a UDP write does not wait for the peer;
-// any other subscriber (ICE-TCP) gets it queued, by reference, to its
-// bounded queue, and a full queue drops the packet for that subscriber
-// alone and counts it. Muted participants' packets are dropped on arrival.
+// decoding, each packet read once into a pooled buffer.
+//
+// The direct path (direct.go) carries almost every packet. Pion runs ICE,
+// DTLS and RTCP for each session, but the node learns the session's
+// DTLS-SRTP keys from its own side of the handshake (srtpkeys.go: the
+// server hello it sends and the key log, through the RFC 5705 exporter).
+// Once a session's keys, its selected UDP pair and its uplink track are
+// known, the ICE mux's reader takes that publisher's RTP off the shared
+// UDP socket, unprotects it and forwards it on the spot. Each subscriber
+// on the direct path gets the packet protected with its own SRTP context
+// and written to its address with one sendto. The first packets of a
+// session, and every packet of a session on ICE-TCP or whose keys are
+// unknown (the node is not its DTLS server), take Pion's path instead:
+// the uplink reader gets them from Pion's track and writes them through
+// Pion's tracks, at once to a UDP subscriber, or queued, by reference, to
+// an ICE-TCP subscriber's bounded queue, where a full queue drops the
+// packet for that subscriber alone and counts it. Muted participants'
+// packets are dropped on arrival. The node sends every RTCP sender and
+// receiver report itself (reports.go), counting both paths; Pion's report
+// interceptors would see only its own.
 //
 // # Rooms across nodes
 //
@@ -65,16 +79,22 @@
 //     requests, Pion callbacks and timers; it also checks speaking every
 //     SpeakingInterval, and exits when the room is empty;
 //   - per participant: one uplink reader (after its track arrives), which
-//     also writes to UDP subscribers, one writer draining its queue (used
-//     by an ICE-TCP subscriber), and one RTCP reader per RTP sender and
-//     receiver; all end when its PeerConnection closes or it is removed;
+//     forwards what Pion's path delivers, one writer draining its queue
+//     (used by an ICE-TCP subscriber), one RTCP reader per RTP sender and
+//     receiver, and a timer for its reports; all end when its
+//     PeerConnection closes or it is removed;
+//   - the ICE mux's reader of the UDP socket, which forwards every packet
+//     on the direct path;
 //   - short-lived goroutines for node messages, publications and
 //     PeerConnection closes, each queue (serialQueue) holding at most one
 //     at a time.
 //
 // Request handlers run on connection readers and wait for the actor only
-// as long as a room operation takes. The packet path takes no lock: each
-// publisher's subscriber list is an atomically swapped slice.
+// as long as a room operation takes. Each publisher's subscriber list is
+// an atomically swapped slice, as is the direct path's table of
+// publishers by address. A publisher's packets are forwarded under its
+// own mutex (held only by whichever path forwards it, and by its
+// reports); a subscriber's outbound SRTP context has a mutex of its own.
 //
 // Voice.mu guards the hosted rooms and the bindings of local sessions.
 // Lock order: Voice.mu, then a room's mailbox lock, then a binding's lock.

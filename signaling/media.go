@@ -1,9 +1,11 @@
 package signaling
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"net/netip"
+	"runtime"
 	"strconv"
 	"strings"
 
@@ -21,8 +23,12 @@ const (
 	opusFmtp        = "minptime=10;useinbandfec=1"
 )
 
-// udpBufferBytes is the socket buffer asked for the ICE UDP socket.
+// udpBufferBytes is the socket buffer asked for each ICE UDP socket.
 const udpBufferBytes = 4 << 20
+
+// maxReaders bounds the sockets, each with a reader, that share the UDP
+// port.
+const maxReaders = 8
 
 var opusCodec = webrtc.RTPCodecCapability{
 	MimeType:    webrtc.MimeTypeOpus,
@@ -38,8 +44,9 @@ type media struct {
 	me       *webrtc.MediaEngine
 	ir       *interceptor.Registry
 	udp      net.PacketConn
-	udpConn  *net.UDPConn // udp, for the direct path; nil if it is not one
-	dc       *directConn  // udpConn as the ICE mux reads it
+	udpConn  *net.UDPConn   // udp, for the direct path; nil if it is not one
+	socks    []*net.UDPConn // udp and the other sockets on its port
+	dc       *directConn    // udpConn as the ICE mux reads it
 	udpMux   ice.UDPMux
 	tcp      net.Listener // nil when ICE-TCP is off
 	tcpMux   ice.TCPMux
@@ -80,17 +87,37 @@ func (m *media) open(o *Options, mt *metrics) error {
 	if host.Is6() {
 		udpNet = "udp"
 	}
-	m.udp, err = net.ListenPacket(udpNet, net.JoinHostPort(hostString(host), strconv.Itoa(port)))
+	// One socket per P shares the port where the kernel spreads a port's
+	// traffic over its sockets (directConn); one socket elsewhere.
+	readers := 1
+	if sharePortSupported {
+		readers = min(runtime.GOMAXPROCS(0), maxReaders)
+	}
+	var lc net.ListenConfig
+	if readers > 1 {
+		lc.Control = sharePort
+	}
+	m.udp, err = lc.ListenPacket(context.Background(), udpNet, net.JoinHostPort(hostString(host), strconv.Itoa(port)))
 	if err != nil {
 		return fmt.Errorf("signaling: voice UDP socket: %w", err)
 	}
 	bound := m.udp.LocalAddr().(*net.UDPAddr)
 	if uc, ok := m.udp.(*net.UDPConn); ok {
+		m.socks = []*net.UDPConn{uc}
+		for len(m.socks) < readers {
+			c, err := lc.ListenPacket(context.Background(), udpNet, bound.String())
+			if err != nil {
+				break // fewer readers, the same service
+			}
+			m.socks = append(m.socks, c.(*net.UDPConn))
+		}
+		for _, c := range m.socks {
+			// Every participant's packets share the port: give it room
+			// for bursts (the kernel caps these at net.core.[rw]mem_max).
+			_ = c.SetReadBuffer(udpBufferBytes)
+			_ = c.SetWriteBuffer(udpBufferBytes)
+		}
 		m.udpConn = uc
-		// Every participant's packets share this one socket: give it room
-		// for bursts (the kernel caps these at net.core.[rw]mem_max).
-		_ = uc.SetReadBuffer(udpBufferBytes)
-		_ = uc.SetWriteBuffer(udpBufferBytes)
 	}
 
 	// Pion's own logs go to stderr and report routine events of closing
@@ -99,7 +126,7 @@ func (m *media) open(o *Options, mt *metrics) error {
 	lf.DefaultLogLevel = logging.LogLevelDisabled
 	muxed := m.udp
 	if m.udpConn != nil {
-		m.dc = newDirectConn(m.udpConn, mt)
+		m.dc = newDirectConn(m.socks, mt)
 		muxed = m.dc
 	}
 	m.udpMux = &advertisedMux{UDPMux: webrtc.NewICEUDPMux(lf.NewLogger("udpmux"), muxed), loopback: m.loopback}
@@ -174,9 +201,14 @@ func (m *media) newPeerConnection(keys *dtlsKeys) (*webrtc.PeerConnection, error
 }
 
 func (m *media) close() {
-	if m.udpMux != nil {
-		_ = m.udpMux.Close() // closes the socket too
-	} else if m.udp != nil {
+	switch {
+	case m.udpMux != nil:
+		_ = m.udpMux.Close() // closes the sockets too
+	case len(m.socks) > 0:
+		for _, c := range m.socks {
+			_ = c.Close()
+		}
+	case m.udp != nil:
 		_ = m.udp.Close()
 	}
 	if m.tcpMux != nil {
