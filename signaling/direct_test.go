@@ -1,12 +1,17 @@
 package signaling
 
 import (
+	"bytes"
 	"fmt"
 	"net"
 	"net/netip"
 	"runtime"
 	"testing"
 	"time"
+
+	"github.com/pion/rtp"
+	"github.com/pion/srtp/v3"
+	dto "github.com/prometheus/client_model/go"
 )
 
 // TestSharedPortReaders opens the media sockets with four Ps: on Linux
@@ -97,5 +102,150 @@ func TestSharedPortReaders(t *testing.T) {
 	_ = dc.Close()
 	if _, _, err := dc.ReadFromAddrPort(buf); err == nil {
 		t.Error("read after close: no error")
+	}
+}
+
+// directRig is a publisher with three subscribers, all on the direct
+// path of one socket, with the SRTP contexts of both ends.
+type directRig struct {
+	dc      *directConn
+	from    netip.AddrPort // the publisher's address
+	client  *srtp.Context  // the publisher's sending context
+	sinks   []*net.UDPConn // the subscribers' sockets
+	opens   []*srtp.Context
+	ssrc    uint32
+	metrics *metrics
+}
+
+func newDirectRig(t testing.TB) *directRig {
+	t.Helper()
+	profile := srtp.ProtectionProfileAeadAes128Gcm
+	key, salt := bytes.Repeat([]byte{1}, 16), bytes.Repeat([]byte{2}, 12)
+	ctx := func(opts ...srtp.ContextOption) *srtp.Context {
+		c, err := srtp.CreateContext(key, salt, profile, opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	mt, _ := newMetrics(nil)
+	sock, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &directRig{dc: newDirectConn([]*net.UDPConn{sock}, mt), client: ctx(), ssrc: 0x1234, metrics: mt}
+	t.Cleanup(func() { _ = r.dc.Close() })
+	pub := &participant{}
+	pub.level.init(40)
+	var subs []*downlink
+	for i := range 3 {
+		sink, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = sink.SetReadBuffer(4 << 20)
+		t.Cleanup(func() { _ = sink.Close() })
+		r.sinks = append(r.sinks, sink)
+		r.opens = append(r.opens, ctx())
+		sub := &participant{}
+		sub.tx.Store(&srtpTx{conn: sock, ctx: ctx(), addr: sink.LocalAddr().(*net.UDPAddr).AddrPort()})
+		dl := &downlink{sub: sub, ssrc: uint32(0x100 + i)}
+		dl.ready.Store(true)
+		subs = append(subs, dl)
+	}
+	pub.fanout.Store(&subs)
+	r.from = netip.MustParseAddrPort("127.0.0.1:40000")
+	r.dc.setRx(r.from, &srtpRx{p: pub, ssrc: r.ssrc, ctx: ctx(srtp.SRTPReplayProtection(64))}) // as dtlsKeys.contexts makes it
+	return r
+}
+
+// packet is the publisher's packet seq, protected.
+func (r *directRig) packet(t testing.TB, seq uint16) []byte {
+	t.Helper()
+	p := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 111, SequenceNumber: seq, Timestamp: uint32(seq) * 960, SSRC: r.ssrc},
+		Payload: []byte(fmt.Sprintf("opus %05d", seq))}
+	plain, _ := p.Marshal()
+	b, err := r.client.EncryptRTP(nil, plain, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestDirectPathForwards sends a publisher's packets through the direct
+// path: each subscriber gets every one, protected with its keys, under
+// its own SSRC and the payload type, and the path allocates nothing per
+// packet. A forged packet and a replayed one go nowhere.
+func TestDirectPathForwards(t *testing.T) {
+	r := newDirectRig(t)
+	const n = 200
+	base := uint16(65500) // the packets cross a sequence number wrap
+	pkts := make([][]byte, n)
+	for i := range pkts {
+		pkts[i] = r.packet(t, base+uint16(i))
+	}
+	i := 0
+	allocs := testing.AllocsPerRun(n-1, func() {
+		if !r.dc.take(pkts[i], r.from, &r.dc.fw) {
+			t.Fatalf("packet %d was not taken", i)
+		}
+		i++
+	})
+	if allocs > 0 {
+		t.Errorf("%.2f allocations per packet, want 0", allocs)
+	}
+	// A forged packet (a flipped payload bit) and a replay are taken off
+	// the socket but not forwarded.
+	forged := r.packet(t, base+n)
+	forged[len(forged)-20] ^= 1
+	for _, b := range [][]byte{forged, pkts[3]} {
+		if !r.dc.take(b, r.from, &r.dc.fw) {
+			t.Error("a bad packet from a direct publisher went on to Pion")
+		}
+	}
+	// Another stream from the same address, or the same stream from
+	// elsewhere, is Pion's.
+	if r.dc.take(r.packet(t, 1), netip.MustParseAddrPort("127.0.0.1:40001"), &r.dc.fw) {
+		t.Error("a packet from an unknown address was taken")
+	}
+	var fw dto.Metric
+	if err := r.metrics.forwarded.Write(&fw); err != nil || fw.GetCounter().GetValue() != 3*n {
+		t.Errorf("forwarded %v (%v), want %d", fw.GetCounter().GetValue(), err, 3*n)
+	}
+
+	buf := make([]byte, 1500)
+	for s, sink := range r.sinks {
+		_ = sink.SetReadDeadline(time.Now().Add(5 * time.Second))
+		for k := range n {
+			m, err := sink.Read(buf)
+			if err != nil {
+				t.Fatalf("subscriber %d: packet %d: %v", s, k, err)
+			}
+			var h rtp.Header
+			plain, err := r.opens[s].DecryptRTP(nil, buf[:m], &h)
+			if err != nil {
+				t.Fatalf("subscriber %d: packet %d does not unprotect: %v", s, k, err)
+			}
+			want := fmt.Sprintf("opus %05d", base+uint16(k))
+			if h.SSRC != uint32(0x100+s) || h.PayloadType != opusPayloadType || h.SequenceNumber != base+uint16(k) || string(plain[len(plain)-len(want):]) != want {
+				t.Fatalf("subscriber %d: packet %d is ssrc %#x pt %d seq %d %q", s, k, h.SSRC, h.PayloadType, h.SequenceNumber, plain)
+			}
+		}
+	}
+}
+
+// BenchmarkDirectPath is one publisher's packet through the direct path
+// to three subscribers: unprotect, then three protections and sendtos
+// on loopback.
+func BenchmarkDirectPath(b *testing.B) {
+	r := newDirectRig(b)
+	pkts := make([][]byte, b.N)
+	for i := range pkts {
+		pkts[i] = r.packet(b, uint16(i))
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		r.dc.take(pkts[i], r.from, &r.dc.fw)
 	}
 }
