@@ -471,8 +471,9 @@ func loopbackAPI(t testing.TB) *webrtc.API {
 }
 
 // loopbackAPIOn is loopbackAPI on the given network: NetworkTypeTCP4 makes
-// a peer that can reach the server over ICE-TCP only.
-func loopbackAPIOn(t testing.TB, network webrtc.NetworkType) *webrtc.API {
+// a peer that can reach the server over ICE-TCP only. Each of also
+// changes the settings.
+func loopbackAPIOn(t testing.TB, network webrtc.NetworkType, also ...func(*webrtc.SettingEngine)) *webrtc.API {
 	t.Helper()
 	se := webrtc.SettingEngine{}
 	lf := logging.NewDefaultLoggerFactory()
@@ -483,6 +484,9 @@ func loopbackAPIOn(t testing.TB, network webrtc.NetworkType) *webrtc.API {
 	se.SetIncludeLoopbackCandidate(true)
 	se.SetInterfaceFilter(func(n string) bool { return n == "lo" })
 	se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
+	for _, f := range also {
+		f(&se)
+	}
 	me := &webrtc.MediaEngine{}
 	if err := me.RegisterCodec(webrtc.RTPCodecParameters{
 		RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2, SDPFmtpLine: "minptime=10;useinbandfec=1"},

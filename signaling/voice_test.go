@@ -414,3 +414,39 @@ func TestICETCPFallback(t *testing.T) {
 		t.Errorf("u2's selected pair = %v (%v), want TCP", pair, err)
 	}
 }
+
+// TestPionPathWithoutKeys: a client that takes the DTLS server role
+// leaves the node, its DTLS client, without the session's keys. That
+// session's audio goes through Pion's path both ways, and the other
+// session's stays on the direct path; they hear each other.
+func TestPionPathWithoutKeys(t *testing.T) {
+	s := newStack(t, stackConfig{})
+	makeRoom(t, s.db, "r1", "u1", "u2")
+	direct := newPeer(t, loopbackAPI(t), s.dial("u1"))
+	direct.join("r1")
+	pion := newPeer(t, loopbackAPIOn(t, webrtc.NetworkTypeUDP4, func(se *webrtc.SettingEngine) {
+		if err := se.SetAnsweringDTLSRole(webrtc.DTLSRoleServer); err != nil {
+			t.Fatal(err)
+		}
+	}), s.dial("u2"))
+	pion.join("r1")
+	direct.hearsAll(t, 10*time.Second, "u2")
+	pion.hearsAll(t, 10*time.Second, "u1")
+	direct.assertLoopbackPair(t)
+	pion.assertLoopbackPair(t)
+	time.Sleep(500 * time.Millisecond)
+	viaPion := pion.packetsFrom("u1") // every one came through Pion's path
+	fwd := s.metric("partyline_voice_forwarded_packets_total")
+	in, out := s.metric("partyline_voice_direct_packets_total", "dir", "in"), s.metric("partyline_voice_direct_packets_total", "dir", "out")
+	t.Logf("forwarded %v: %v sent directly, %v received directly; u2 got %d from u1", fwd, out, in, viaPion)
+	if in == 0 || out == 0 {
+		t.Errorf("the direct session's packets: %v in and %v out on the direct path, want some each way", in, out)
+	}
+	if fwd-out < float64(viaPion) {
+		t.Errorf("only %v packets went through Pion's path, but u2 received %d", fwd-out, viaPion)
+	}
+	for _, p := range []*peer{direct, pion} {
+		from := map[*peer]string{direct: "u2", pion: "u1"}[p]
+		eventuallyWithin(t, 3*time.Second, p.c.user+": a sender report", func() bool { return p.reportedFrom(from) > 0 })
+	}
+}
