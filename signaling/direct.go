@@ -16,14 +16,13 @@ import (
 )
 
 // The direct path. A subscriber whose selected ICE pair is UDP on the
-// node's socket, and whose DTLS keys the node learned (srtpkeys.go), gets
-// its packets protected by the node and written straight to its address
-// on that socket: one SRTP encryption and one sendto per packet, without
-// Pion's interceptor chain, SRTP session, DTLS mux and ICE connection in
-// between. Pion still runs ICE (its consent checks keep the pair alive),
-// DTLS and RTCP for the session; the node sends the sender reports of the
-// streams it writes itself (reports.go), since Pion's report interceptor
-// never sees their packets.
+// node's port, and whose DTLS keys the node learned (srtpkeys.go), gets
+// its packets protected by the node and written straight to its address:
+// one SRTP encryption and one sendto per packet, without Pion's SRTP
+// session, DTLS mux, ICE connection and UDP mux in between. Pion still
+// runs ICE (its keepalive checks keep the pair alive, since the direct
+// path's packets never reach it), DTLS and RTCP for the session; the node
+// sends the RTCP reports itself (reports.go).
 
 // srtpTx is a subscriber's outbound SRTP state on the direct path. Every
 // publisher's reader writes through it, so mu orders them.
@@ -226,12 +225,12 @@ func (t *srtpTx) send(dl *downlink, pkt, buf []byte, now time.Time) error {
 }
 
 // The receive side of the direct path. The ICE mux reads the node's UDP
-// socket through a directConn, which takes the RTP of a publisher whose
-// keys and address it knows, unprotects it and forwards it on the spot,
-// on the mux's reader goroutine. Everything else (STUN, DTLS, RTCP, and
-// RTP of a stream the node has not learned yet) goes on to Pion. A
-// publisher's first packets go through Pion, which announces the track;
-// from then on, its packets never leave this one goroutine.
+// port through a directConn, which takes the RTP of a publisher whose keys
+// and address it knows, unprotects it and forwards it on the spot, on the
+// goroutine that read it. Everything else (STUN, DTLS, RTCP, and RTP of a
+// stream the node has not learned yet) goes on to Pion. A publisher's
+// first packets go through Pion, which announces the track; from then on,
+// its packets never leave the reader of its socket.
 
 // srtpRx is a publisher's inbound SRTP state on the direct path.
 type srtpRx struct {
@@ -251,7 +250,7 @@ type srtpRx struct {
 // reader does the direct path's work inline.
 type directConn struct {
 	*net.UDPConn                                            // the first socket: every write, and the inline reads
-	m            *metrics                                   //
+	m            *metrics                                   // for the readers' forwarders
 	rx           atomic.Pointer[map[netip.AddrPort]*srtpRx] // the publishers on the direct path, by address; copied on write
 	rxMu         sync.Mutex                                 // orders the writers of rx
 	fw           forwarder                                  // the inline reader's
