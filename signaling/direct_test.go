@@ -2,6 +2,7 @@ package signaling
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"net"
 	"net/netip"
@@ -248,4 +249,32 @@ func BenchmarkDirectPath(b *testing.B) {
 	for i := range b.N {
 		r.dc.take(pkts[i], r.from, &r.dc.fw)
 	}
+}
+
+// FuzzDirectTake feeds the direct path's reader arbitrary datagrams from
+// a publisher's address, most with its SSRC so they reach the SRTP
+// check: none may panic, and none that fails the check is forwarded.
+func FuzzDirectTake(f *testing.F) {
+	r := newDirectRig(f)
+	valid := r.packet(f, 1)
+	f.Add(valid)
+	f.Add(valid[:12])
+	f.Add(valid[:len(valid)-1])
+	ext := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 111, SSRC: r.ssrc}, Payload: []byte("x")}
+	_ = ext.SetExtension(1, []byte{0x7f})
+	b, _ := ext.Marshal()
+	f.Add(b)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if len(b) >= 12 {
+			b[0] = 0x80 | b[0]&0x3f
+			binary.BigEndian.PutUint32(b[8:12], r.ssrc)
+		}
+		var before, after dto.Metric
+		_ = r.metrics.forwarded.Write(&before)
+		r.dc.take(b, r.from, &r.dc.fw)
+		_ = r.metrics.forwarded.Write(&after)
+		if got := after.GetCounter().GetValue() - before.GetCounter().GetValue(); got != 0 && !bytes.Equal(b, valid) {
+			t.Fatalf("a datagram that is not the publisher's packet was forwarded %v times: %x", got, b)
+		}
+	})
 }
