@@ -61,8 +61,9 @@ func ntpTime(t time.Time) uint64 {
 	return secs<<32 | frac
 }
 
-// scheduleReports sends the participant its streams' sender reports every
-// reportInterval until it is removed.
+// scheduleReports sends the participant the node's RTCP reports every
+// reportInterval until it is removed: a receiver report on its microphone
+// and a sender report for each stream it is sent.
 func (p *participant) scheduleReports() {
 	time.AfterFunc(reportInterval, func() {
 		select {
