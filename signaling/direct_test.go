@@ -44,6 +44,13 @@ func TestSharedPortReaders(t *testing.T) {
 			t.Errorf("a socket is on %v, want %v", got, port)
 		}
 	}
+	// A second node given the same port does not join it.
+	o2 := o
+	o2.UDPAddr = port.String()
+	if m2, err := openMedia(&o2, mt); err == nil {
+		m2.close()
+		t.Errorf("a second node opened the port %v the first one holds", port)
+	}
 	m.close()
 
 	// The same sockets without the ICE mux, whose reader would take the

@@ -93,11 +93,22 @@ func (m *media) open(o *Options, mt *metrics) error {
 	if sharePortSupported {
 		readers = min(runtime.GOMAXPROCS(0), maxReaders)
 	}
+	addr := net.JoinHostPort(hostString(host), strconv.Itoa(port))
 	var lc net.ListenConfig
 	if readers > 1 {
 		lc.Control = sharePort
+		// Sharing the port must not let a second node on this host (a
+		// port given twice) join it and take half of its traffic: a bind
+		// without sharing fails on a port that anyone holds, shared or
+		// not, so each node binds so first and starts only on a free port.
+		probe, err := net.ListenPacket(udpNet, addr)
+		if err != nil {
+			return fmt.Errorf("signaling: voice UDP socket: %w", err)
+		}
+		addr = probe.LocalAddr().String()
+		_ = probe.Close()
 	}
-	m.udp, err = lc.ListenPacket(context.Background(), udpNet, net.JoinHostPort(hostString(host), strconv.Itoa(port)))
+	m.udp, err = lc.ListenPacket(context.Background(), udpNet, addr)
 	if err != nil {
 		return fmt.Errorf("signaling: voice UDP socket: %w", err)
 	}
