@@ -113,11 +113,16 @@ func (p *participant) forwardLocked(pk *packet, levelID int, f *forwarder) {
 	}
 	pk.refs.Store(int32(len(subs)))
 	parsed := false
+	var plain []byte
 	for _, dl := range subs {
 		if tx := dl.sub.tx.Load(); tx != nil && dl.ready.Load() {
 			// The shared buffer stays untouched for the queues: the
-			// direct path rewrites a copy.
-			if tx.send(dl, f.plain[:copy(f.plain[:], pk.buf[:n])], f.crypted[:], now) == nil {
+			// direct path copies the packet once and rewrites only the
+			// copy's SSRC and payload type for each subscriber.
+			if plain == nil {
+				plain = f.plain[:copy(f.plain[:], pk.buf[:n])]
+			}
+			if tx.send(dl, plain, f.crypted[:], now) == nil {
 				m.forwarded.Inc()
 				m.directOut.Inc()
 			}

@@ -42,7 +42,6 @@ var opusCodec = webrtc.RTPCodecCapability{
 type media struct {
 	se       webrtc.SettingEngine
 	me       *webrtc.MediaEngine
-	ir       *interceptor.Registry
 	udp      net.PacketConn
 	udpConn  *net.UDPConn   // udp, for the direct path; nil if it is not one
 	socks    []*net.UDPConn // udp and the other sockets on its port
@@ -197,7 +196,7 @@ func (m *media) open(o *Options, mt *metrics) error {
 	// No interceptors: Opus carries its own loss concealment and FEC, so
 	// there is no NACK or congestion control to run, and the node sends
 	// the RTCP reports itself (reports.go).
-	m.se, m.me, m.ir = se, me, &interceptor.Registry{}
+	m.se, m.me = se, me
 	return nil
 }
 
@@ -207,7 +206,8 @@ func (m *media) newPeerConnection(keys *dtlsKeys) (*webrtc.PeerConnection, error
 	se := m.se
 	se.SetDTLSKeyLogWriter(keys)
 	se.SetDTLSServerHelloMessageHook(keys.serverHello)
-	api := webrtc.NewAPI(webrtc.WithSettingEngine(se), webrtc.WithMediaEngine(m.me), webrtc.WithInterceptorRegistry(m.ir))
+	// An empty registry: without one, NewAPI would add Pion's defaults.
+	api := webrtc.NewAPI(webrtc.WithSettingEngine(se), webrtc.WithMediaEngine(m.me), webrtc.WithInterceptorRegistry(&interceptor.Registry{}))
 	return api.NewPeerConnection(webrtc.Configuration{})
 }
 

@@ -53,11 +53,11 @@ type participant struct {
 	received recvStats                   // the uplink's, under fwdMu
 	rrSSRC   uint32                      // the SSRC the node's receiver reports come from
 	fanout   atomic.Pointer[[]*downlink] // the subscribers of this publisher
-	direct   atomic.Bool                 // its ICE pair is UDP: publishers write to it directly
+	direct   atomic.Bool                 // its ICE pair is UDP: Pion's path writes to it without the queue
 	tx       atomic.Pointer[srtpTx]      // the direct path (direct.go), when usable
 	txs      txState                     // what the direct path is built from
 	downs    atomic.Pointer[[]*downlink] // this subscriber's streams, for its sender reports
-	queue    chan outPacket              // packets for this subscriber, when not direct
+	queue    chan outPacket              // packets for this subscriber over ICE-TCP
 	done     chan struct{}               // closed when the participant is removed
 	level    levelMeter
 	outbox   serialQueue // messages to a client on another node
