@@ -173,7 +173,7 @@ func Evaluate(opts EvalOptions) (EvalResult, error) {
 		for i, it := range s.items {
 			at := s.at.Add(time.Duration(i) * time.Second)
 			for _, ev := range it.events {
-				r.observe(user, p, w.clipInfo[it.clip], ev.kind, ev.watchedMS, at)
+				r.observe(user, p, w.clipInfo[it.clip], ev.kind, ev.watchedMS, at, true)
 				seen++
 				if seen == cut {
 					res.TrainEvents = seen

@@ -5,6 +5,9 @@ package feed
 // RefreshBoard rebuilds the trending boards now.
 func (f *Feed) RefreshBoard() { f.refreshBoard() }
 
+// Started is closed once Run has read the store for the first time.
+func (f *Feed) Started() <-chan struct{} { return f.started }
+
 // Learned returns how many observations Run has processed.
 func (f *Feed) Learned() int64 { return f.learned() }
 

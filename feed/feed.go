@@ -131,10 +131,13 @@ func (o Options) withDefaults() (Options, error) {
 	return o, nil
 }
 
-// observation is one queued input of the learner.
+// observation is one queued input of the learner. seq numbers
+// observations in the order they were queued, which is after their event
+// was stored: see Feed.synced.
 type observation struct {
 	ev      clips.Event
 	comment bool
+	seq     uint64
 }
 
 // Feed serves the feeds and learns the ranking model. Build it with New,
@@ -146,18 +149,28 @@ type Feed struct {
 	now     func() time.Time
 	metrics *metrics
 
-	// mu guards r and dirty. Requests hold it shared while they score;
-	// Run holds it exclusively while it learns a batch of events.
+	// mu guards r, dirty and synced. Requests hold it shared while they
+	// score; Run holds it exclusively while it learns a batch of events.
 	mu    sync.RWMutex
 	r     *ranker
 	dirty bool
+	// synced is the last observation queued before the newest resync read
+	// the store. Those observations were stored before the read, so the
+	// resync counted them: learning from them again must not count them
+	// twice. (One stored just before the read and queued just after it is
+	// still counted twice: the window is the few microseconds between a
+	// handler's insert and its Observe.)
+	synced uint64
 
 	board   atomic.Pointer[board]
 	boardMu sync.Mutex // one board build at a time
 
 	events chan observation
-	snaps  *snapshots
-	done   atomic.Int64 // events learned from, for tests and metrics
+	seq    atomic.Uint64 // the last observation queued
+	// started is closed once Run has read the store for the first time.
+	started chan struct{}
+	snaps   *snapshots
+	done    atomic.Int64 // events learned from, for tests and metrics
 }
 
 // New returns a Feed. It starts nothing and reads nothing: Run loads the
@@ -187,6 +200,7 @@ func New(opts Options) (*Feed, error) {
 		metrics: m,
 		r:       r,
 		events:  make(chan observation, opts.QueueSize),
+		started: make(chan struct{}),
 		snaps:   newSnapshots(opts.MaxSnapshots, opts.SnapshotTTL),
 	}, nil
 }
@@ -214,6 +228,7 @@ func (f *Feed) enqueue(o observation) {
 	if o.ev.At.IsZero() {
 		o.ev.At = f.now()
 	}
+	o.seq = f.seq.Add(1)
 	select {
 	case f.events <- o:
 		f.metrics.queued.Inc()
@@ -233,6 +248,7 @@ func (f *Feed) Run(ctx context.Context) error {
 	loaded := f.load(ctx)
 	f.resync(ctx)
 	f.refreshBoard()
+	close(f.started)
 
 	tick := time.NewTicker(f.opts.BoardInterval)
 	defer tick.Stop()
@@ -365,6 +381,7 @@ func (f *Feed) save(ctx context.Context) {
 // left alone.
 func (f *Feed) resync(ctx context.Context) {
 	now := f.now()
+	queued := f.seq.Load()
 	es, err := f.store.Engagement(ctx, now.Add(-f.opts.TrendingWindow))
 	if err != nil {
 		f.log.Error("feed: rebuild trending from the store", "err", err)
@@ -395,6 +412,7 @@ func (f *Feed) resync(ctx context.Context) {
 		}
 	}
 	f.r.clips, f.r.creators = fresh, creators
+	f.synced = queued
 	f.mu.Unlock()
 }
 
@@ -485,8 +503,11 @@ func (f *Feed) learn(ctx context.Context, batch []observation) {
 				continue // not listable: feeds never show it, so nothing to learn
 			}
 		}
+		counted := o.seq <= f.synced // by the newest resync
 		if o.comment {
-			f.r.observeComment(info, o.ev.At)
+			if !counted {
+				f.r.observeComment(info, o.ev.At)
+			}
 			continue
 		}
 		p := f.r.profiles[o.ev.UserID]
@@ -494,7 +515,7 @@ func (f *Feed) learn(ctx context.Context, batch []observation) {
 			p = newProfile(now)
 			f.putProfileLocked(o.ev.UserID, p)
 		}
-		f.r.observe(o.ev.UserID, p, info, o.ev.Kind, o.ev.WatchedMS, o.ev.At)
+		f.r.observe(o.ev.UserID, p, info, o.ev.Kind, o.ev.WatchedMS, o.ev.At, !counted)
 		f.dirty = true
 		f.metrics.learned.Inc()
 	}

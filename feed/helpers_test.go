@@ -121,7 +121,9 @@ func newEnv(t *testing.T, db testStore, edit func(*feed.Options)) *env {
 	return &env{t: t, db: db, clock: c, feed: f, srv: srv}
 }
 
-// start runs the feed until the test ends, and waits for it to stop.
+// start runs the feed until the test ends, and waits for it to stop. It
+// returns once Run has read the store, so what the test stores next
+// reaches the feed only through Observe.
 func (e *env) start() {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -132,6 +134,13 @@ func (e *env) start() {
 			e.t.Errorf("Run: %v", err)
 		}
 	})
+	select {
+	case <-e.feed.Started():
+	case err := <-done:
+		e.t.Fatalf("Run returned before it started: %v", err)
+	case <-time.After(10 * time.Second):
+		e.t.Fatal("Run did not read the store within 10 s")
+	}
 }
 
 // bearerUser takes the bearer token as the user id, standing in for the

@@ -211,15 +211,23 @@ func (r *ranker) clip(info clipInfo) *clipState {
 
 // observe learns from one engagement event of viewer p on a clip: the
 // model takes a step on the features as they were before the event, then
-// the clip's counts, its trending value and the viewer's profile move.
-// It returns the prediction made before the step.
-func (r *ranker) observe(viewer string, p *profile, info clipInfo, kind string, watchedMS int64, at time.Time) float64 {
+// the clip's counts and its trending value move when count is set (it is
+// not for an event a resync already counted), and the viewer's profile
+// moves. It returns the prediction made before the step.
+func (r *ranker) observe(viewer string, p *profile, info clipInfo, kind string, watchedMS int64, at time.Time, count bool) float64 {
 	cs := r.clip(info)
 	o := judge(kind, watchedMS, info.DurationMS)
 	var pred float64
 	if o.trained && p != nil {
 		r.feats = r.features(r.feats[:0], viewer, p, cs, at)
 		pred = r.model.update(r.feats, o.label)
+	}
+	if p != nil {
+		p.apply(o, info, info.ID)
+	}
+	if !count {
+		r.addTrend(cs, 0, at) // only the time of the last engagement
+		return pred
 	}
 	cr := r.creators[info.Owner]
 	if cr == nil {
@@ -243,9 +251,6 @@ func (r *ranker) observe(viewer string, p *profile, info clipInfo, kind string, 
 	cs.stats.add(delta)
 	cr.add(delta)
 	r.addTrend(cs, r.trend.points(delta), at)
-	if p != nil {
-		p.apply(o, info, info.ID)
-	}
 	return pred
 }
 
