@@ -68,7 +68,7 @@ func newBroker(opts Options) *Broker {
 		nodeID:     opts.NodeID,
 		probeEvery: opts.ProbeInterval,
 		nodeTTL:    3 * opts.ProbeInterval,
-		pub:        &publisher{client: opts.Client},
+		pub:        newPublisher(opts.Client, opts.HistorySize, opts.HistoryTTL+historyKeyMargin),
 		wanted:     make(map[string]struct{}),
 	}
 	b.cluster, _ = opts.Client.(*goredis.ClusterClient)

@@ -86,7 +86,7 @@
 //
 // Every change is one Lua script (EVALSHA, falling back to EVAL on a
 // fresh server), and Redis runs a script with nothing in between:
-//   - Publish creates the epoch if the meta hash is gone (a new channel, or
+//   - Publish (for each publication of a batch, in turn) creates the epoch if the meta hash is gone (a new channel, or
 //     a history lost to expiry, eviction, a flush or a restart without
 //     persistence; the caller passes a fresh random candidate, and the old
 //     stream is deleted with it), increments the offset, XADDs with an
@@ -143,8 +143,12 @@
 // publisher while Run runs: a publish made while others are in flight is
 // queued, and the publisher's goroutines send what is queued as one
 // pipeline each, so a burst costs a few round trips; each caller still
-// gets its own position or error. A lone publish, or any publish without
-// Run, goes straight to Redis on the caller's goroutine.
+// gets its own position or error. On one Redis, the Stream publications of
+// a pipeline are one call of the publish script, which makes them one
+// after the other, so Redis pays for a script call once per batch; in a
+// cluster, whose script calls must keep to one slot, each is a call of its
+// own. A lone publish, or any publish without Run, goes straight to Redis
+// on the caller's goroutine.
 //
 // A publish whose reply was lost to a broken connection may or may not
 // have happened, and go-redis retries such a command (up to the client's

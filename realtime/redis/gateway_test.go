@@ -142,11 +142,14 @@ func publishLost(t *testing.T, s *Stream, ch, data string) sent {
 	t.Helper()
 	id := realtime.NewMsgID()
 	payload := wire.AppendPayload(nil, id, "notice", "", time.Now().UnixMilli(), json.RawMessage(data))
-	keys := []string{s.b.keys.meta(ch), s.b.keys.stream(ch)}
 	nowhere := s.b.keys.tagged(ch) + ":nowhere"
 	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
 	defer cancel()
-	v, err := publishScript.Run(ctx, s.b.client, keys, s.publishArgs(payload, nowhere)...).Result()
+	sc := s.b.pub.scriptCall([]*publication{s.publication(ch, payload, nowhere)})
+	v, err := sc.script.Run(ctx, s.b.client, sc.keys, sc.args...).Result()
+	if err == nil {
+		v, err = publishReply(v, 0)
+	}
 	if err != nil {
 		t.Fatalf("append to %s without notification: %v", ch, err)
 	}

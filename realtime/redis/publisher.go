@@ -2,8 +2,10 @@ package redis
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	goredis "github.com/redis/go-redis/v9"
 )
@@ -21,6 +23,11 @@ import (
 // that is always a valid order.
 type publisher struct {
 	client goredis.UniversalClient
+	// head is publishScript's arguments before those of each publication.
+	head []any
+	// single is set in a cluster, where a publishScript call holds one
+	// publication (its keys must be in one slot).
+	single bool
 
 	// mu guards queue: callers hold it shared while they enqueue, stop
 	// holds it exclusively to close the queue to new calls, so no call is
@@ -39,16 +46,63 @@ const publishWorkers = 4
 // maxBatch caps the calls in one pipeline.
 const maxBatch = 256
 
-// pubCall is one queued publish: a script run, or a plain command when
-// script is nil.
+// newPublisher returns the publisher of a broker whose streams keep size
+// entries in keys that expire keyTTL after the last publication.
+func newPublisher(client goredis.UniversalClient, size int, keyTTL time.Duration) *publisher {
+	_, cluster := client.(*goredis.ClusterClient)
+	sharded := "0"
+	if cluster {
+		sharded = "1"
+	}
+	return &publisher{
+		client: client,
+		head:   []any{size, keyTTL.Milliseconds(), expiryRefresh.Milliseconds(), sharded},
+		single: cluster,
+	}
+}
+
+// pubCall is one queued call: a publication, or a plain command when pub
+// is nil.
 type pubCall struct {
-	ctx    context.Context
-	script *goredis.Script
-	keys   []string
-	args   []any
-	val    any
-	err    error
-	done   chan struct{}
+	ctx  context.Context
+	pub  *publication
+	args []any // the plain command
+	val  any
+	err  error
+	done chan struct{}
+}
+
+// publication is one Stream.Publish: what publishScript needs of it.
+type publication struct {
+	meta, stream string
+	epoch        string // the candidate, for a channel without one
+	payload      []byte
+	notify       string // the pub/sub channel
+}
+
+// scriptCall returns the publishScript call that makes pubs.
+func (p *publisher) scriptCall(pubs []*publication) scriptCall {
+	keys := make([]string, 0, 2*len(pubs))
+	args := make([]any, len(p.head), len(p.head)+3*len(pubs))
+	copy(args, p.head)
+	for _, pb := range pubs {
+		keys = append(keys, pb.meta, pb.stream)
+		args = append(args, pb.epoch, pb.payload, pb.notify)
+	}
+	return scriptCall{script: publishScript, keys: keys, args: args}
+}
+
+// publishReply returns the reply to the i-th publication of a
+// publishScript call that replied v.
+func publishReply(v any, i int) (any, error) {
+	res, ok := v.([]any)
+	if !ok || i >= len(res) {
+		return nil, fmt.Errorf("unexpected publish reply %T", v)
+	}
+	if err, ok := res[i].(error); ok {
+		return nil, err
+	}
+	return res[i], nil
 }
 
 // do runs c and returns its result. A call made while no other is in
@@ -65,13 +119,15 @@ func (p *publisher) do(ctx context.Context, c *pubCall) (any, error) {
 	p.mu.RLock()
 	if p.queue == nil || alone {
 		p.mu.RUnlock()
-		var cmd *goredis.Cmd
-		if c.script != nil {
-			cmd = c.script.Run(ctx, p.client, c.keys, c.args...)
-		} else {
-			cmd = p.client.Do(ctx, c.args...)
+		if c.pub == nil {
+			return p.client.Do(ctx, c.args...).Result()
 		}
-		return cmd.Val(), cmd.Err()
+		sc := p.scriptCall([]*publication{c.pub})
+		v, err := sc.script.Run(ctx, p.client, sc.keys, sc.args...).Result()
+		if err != nil {
+			return nil, err
+		}
+		return publishReply(v, 0)
 	}
 	c.ctx = ctx
 	c.done = make(chan struct{})
@@ -152,11 +208,12 @@ func fill(queue chan *pubCall, batch []*pubCall) []*pubCall {
 	return batch
 }
 
-// send runs batch as one pipeline and hands each call its result.
+// send runs batch as one pipeline and hands each call its result. Its
+// publications go as one publishScript call, or one each in a cluster.
 func (p *publisher) send(ctx context.Context, batch []*pubCall) {
 	var (
-		scripts []scriptCall
-		owner   []*pubCall
+		pubs    []*publication
+		pubOf   []*pubCall
 		pipe    goredis.Pipeliner
 		plain   []*goredis.Cmd
 		plainOf []*pubCall
@@ -167,9 +224,9 @@ func (p *publisher) send(ctx context.Context, batch []*pubCall) {
 			close(c.done)
 			continue
 		}
-		if c.script != nil {
-			scripts = append(scripts, scriptCall{script: c.script, keys: c.keys, args: c.args})
-			owner = append(owner, c)
+		if c.pub != nil {
+			pubs = append(pubs, c.pub)
+			pubOf = append(pubOf, c)
 			continue
 		}
 		if pipe == nil {
@@ -185,11 +242,34 @@ func (p *publisher) send(ctx context.Context, batch []*pubCall) {
 			close(plainOf[i].done)
 		}
 	}
-	if len(scripts) > 0 {
-		runScripts(ctx, p.client, scripts)
-		for i, sc := range scripts {
-			owner[i].val, owner[i].err = sc.cmd.Val(), sc.cmd.Err()
-			close(owner[i].done)
+	if len(pubs) == 0 {
+		return
+	}
+	if !p.single {
+		sc := []scriptCall{p.scriptCall(pubs)}
+		runScripts(ctx, p.client, sc)
+		v, err := sc[0].cmd.Result()
+		for i, c := range pubOf {
+			if err != nil {
+				c.err = err
+			} else {
+				c.val, c.err = publishReply(v, i)
+			}
+			close(c.done)
 		}
+		return
+	}
+	scs := make([]scriptCall, len(pubs))
+	for i, pb := range pubs {
+		scs[i] = p.scriptCall([]*publication{pb})
+	}
+	runScripts(ctx, p.client, scs)
+	for i, c := range pubOf {
+		if v, err := scs[i].cmd.Result(); err != nil {
+			c.err = err
+		} else {
+			c.val, c.err = publishReply(v, 0)
+		}
+		close(c.done)
 	}
 }

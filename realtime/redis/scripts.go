@@ -41,63 +41,81 @@ local function ensure_epoch(meta, stream, cand)
 end
 `
 
-// publishScript appends a publication and publishes it, atomically.
+// publishScript appends publications and publishes them, atomically: a
+// batch of them, each to its own channel, in one call.
 //
-// KEYS: meta, stream. ARGV: candidate epoch, payload, history size, key
-// TTL (ms), pub/sub channel, "1" for SPUBLISH (cluster) else PUBLISH,
-// refresh interval (ms). Returns {epoch, offset}.
+// KEYS: meta and stream of each publication. ARGV: history size, key TTL
+// (ms), refresh interval (ms), "1" for SPUBLISH (cluster) else PUBLISH,
+// then the candidate epoch, payload and pub/sub channel of each
+// publication. Returns a reply per publication: {epoch, offset}, or the
+// error that stopped that one (the others still happen).
 //
 // It is the hot path, and Redis runs it on its one thread, so it makes as
-// few calls as it can: one HMGET reads the epoch, the last offset, the last
-// append time and when the keys' expiry was last pushed back, and one HSET
-// writes them. The expiry is pushed back only once per refresh interval,
-// to the key TTL plus that interval, so both keys still live at least the
-// key TTL after the last publication. A new epoch, and a stream lost
-// while its meta hash lives (XADD with NOMKSTREAM finds none), set it at
-// once. Reads set the meta hash's expiry to the key TTL, which may cut that
-// by up to one refresh interval; the interval is under the key TTL's
-// margin over the history TTL, so a channel's history is kept as long as
-// it is promised.
+// few calls as it can. A script call costs Redis about as much as four of
+// the calls inside it, and TIME as much as the cheapest, so a batch pays
+// for both once. For each publication, one HMGET reads the epoch, the last
+// offset, the last append time and when the keys' expiry was last pushed
+// back, and one HSET writes them. The expiry is pushed back only once per
+// refresh interval, to the key TTL plus that interval, so both keys still
+// live at least the key TTL after the last publication. A new epoch, and a
+// stream lost while its meta hash lives (XADD with NOMKSTREAM finds none),
+// set it at once. Reads set the meta hash's expiry to the key TTL, which
+// may cut that by up to one refresh interval; the interval is under the
+// key TTL's margin over the history TTL, so a channel's history is kept as
+// long as it is promised.
+//
+// In a cluster every key of one call must be in one slot, so there a
+// batch holds one publication.
 var publishScript = goredis.NewScript(luaPrelude + `
-local meta, stream = KEYS[1], KEYS[2]
-local m = redis.call('HMGET', meta, 'e', 'o', 't', 'x')
-local epoch, off, last, pushed = m[1], tonumber(m[2]), tonumber(m[3] or '0'), tonumber(m[4] or '0')
-local fresh = not (epoch and off)
-if fresh then
-  redis.call('DEL', stream)
-  epoch, off, last, pushed = ARGV[1], 0, 0, 0
+local size, every = ARGV[1], tonumber(ARGV[3])
+local ttl = tonumber(ARGV[2]) + every
+local notify = 'PUBLISH'
+if ARGV[4] == '1' then notify = 'SPUBLISH' end
+local clock = now_ms()
+local function publish(meta, stream, cand, payload, ch)
+  local m = redis.call('HMGET', meta, 'e', 'o', 't', 'x')
+  local epoch, off, last, pushed = m[1], tonumber(m[2]), tonumber(m[3] or '0'), tonumber(m[4] or '0')
+  if not (epoch and off) then
+    redis.call('DEL', stream)
+    epoch, off, last, pushed = cand, 0, 0, 0
+  end
+  off = off + 1
+  local offs = string.format('%d', off)
+  -- Append times never go back, so the oldest entry is the oldest in time.
+  local now = clock
+  if now < last then now = last end
+  local at = string.format('%d', now)
+  -- NOMKSTREAM: a stream lost while its meta hash lives is made again
+  -- below, with its expiry.
+  -- MAXLEN ~ trims whole radix tree nodes, far cheaper than an exact
+  -- trim; the stream then holds at least the history size, and
+  -- sinceScript serves no more than that.
+  local lost = not redis.call('XADD', stream, 'NOMKSTREAM', 'MAXLEN', '~', size, offs .. '-1', 'd', payload, 't', at)
+  if lost then
+    redis.call('XADD', stream, 'MAXLEN', '~', size, offs .. '-1', 'd', payload, 't', at)
+  end
+  if lost or now - pushed >= every then
+    redis.call('HSET', meta, 'e', epoch, 'o', offs, 't', at, 'x', at)
+    redis.call('PEXPIRE', meta, ttl)
+    redis.call('PEXPIRE', stream, ttl)
+  else
+    redis.call('HSET', meta, 'o', offs, 't', at)
+  end
+  redis.call(notify, ch, epoch .. ' ' .. offs .. '\n' .. payload)
+  return {epoch, offs}
 end
-off = off + 1
-local offs = string.format('%d', off)
--- Append times never go back, so the oldest entry is the oldest in time.
-local now = now_ms()
-if now < last then now = last end
-local at = string.format('%d', now)
--- NOMKSTREAM: a stream lost while its meta hash lives is made again below,
--- with its expiry.
--- MAXLEN ~ trims whole radix tree nodes, far cheaper than an exact trim;
--- the stream then holds at least the history size, and sinceScript serves
--- no more than that.
-local lost = not redis.call('XADD', stream, 'NOMKSTREAM', 'MAXLEN', '~', ARGV[3], offs .. '-1', 'd', ARGV[2], 't', at)
-if lost then
-  redis.call('XADD', stream, 'MAXLEN', '~', ARGV[3], offs .. '-1', 'd', ARGV[2], 't', at)
+local out = {}
+for i = 1, #KEYS / 2 do
+  local a = 4 + (i - 1) * 3
+  local ok, res = pcall(publish, KEYS[2 * i - 1], KEYS[2 * i], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3])
+  -- A failed redis.call raises a table {err = ...}, which Redis replies as
+  -- an error; a Lua error is a string.
+  if not ok and type(res) ~= 'table' then
+    res = {err = tostring(res)}
+  end
+  out[i] = res
 end
-local every = tonumber(ARGV[7])
-if lost or now - pushed >= every then
-  local ttl = tonumber(ARGV[4]) + every
-  redis.call('HSET', meta, 'e', epoch, 'o', offs, 't', at, 'x', at)
-  redis.call('PEXPIRE', meta, ttl)
-  redis.call('PEXPIRE', stream, ttl)
-else
-  redis.call('HSET', meta, 'o', offs, 't', at)
-end
-local msg = epoch .. ' ' .. offs .. '\n' .. ARGV[2]
-if ARGV[6] == '1' then
-  redis.call('SPUBLISH', ARGV[5], msg)
-else
-  redis.call('PUBLISH', ARGV[5], msg)
-end
-return {epoch, offs}
+return out
 `)
 
 // sinceScript reads the publications after a position.

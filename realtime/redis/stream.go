@@ -24,21 +24,16 @@ import (
 // broker's batching publisher while the broker's Run runs, and straight
 // to Redis otherwise. Methods are safe for concurrent use.
 type Stream struct {
-	b       *Broker
-	size    int
-	ttl     time.Duration
-	keyTTL  time.Duration
-	sharded string // "1" to SPUBLISH, "0" to PUBLISH
+	b      *Broker
+	size   int
+	ttl    time.Duration
+	keyTTL time.Duration
 }
 
 var _ realtime.Stream = (*Stream)(nil)
 
 func newStream(b *Broker, opts Options) *Stream {
-	s := &Stream{b: b, size: opts.HistorySize, ttl: opts.HistoryTTL, keyTTL: opts.HistoryTTL + historyKeyMargin, sharded: "0"}
-	if b.cluster != nil {
-		s.sharded = "1"
-	}
-	return s
+	return &Stream{b: b, size: opts.HistorySize, ttl: opts.HistoryTTL, keyTTL: opts.HistoryTTL + historyKeyMargin}
 }
 
 // Publish appends payload to ch's stream and publishes it to every node
@@ -49,12 +44,7 @@ func newStream(b *Broker, opts Options) *Stream {
 // caller may reuse it at once. An error means the publication may or may
 // not have happened.
 func (s *Stream) Publish(ctx context.Context, ch string, payload []byte) (realtime.Position, error) {
-	c := &pubCall{
-		script: publishScript,
-		keys:   []string{s.b.keys.meta(ch), s.b.keys.stream(ch)},
-		args:   s.publishArgs(bytes.Clone(payload), s.b.keys.channel(ch)),
-	}
-	v, err := s.b.pub.do(ctx, c)
+	v, err := s.b.pub.do(ctx, &pubCall{pub: s.publication(ch, bytes.Clone(payload), s.b.keys.channel(ch))})
 	if err != nil {
 		return realtime.Position{}, fmt.Errorf("redis: publish to %s: %w", ch, err)
 	}
@@ -65,10 +55,10 @@ func (s *Stream) Publish(ctx context.Context, ch string, payload []byte) (realti
 	return pos, nil
 }
 
-// publishArgs are publishScript's arguments for payload, notified on the
-// pub/sub channel notify.
-func (s *Stream) publishArgs(payload []byte, notify string) []any {
-	return []any{newEpoch(), payload, s.size, s.keyTTL.Milliseconds(), notify, s.sharded, expiryRefresh.Milliseconds()}
+// publication is payload's publication on ch, notified on the pub/sub
+// channel notify.
+func (s *Stream) publication(ch string, payload []byte, notify string) *publication {
+	return &publication{meta: s.b.keys.meta(ch), stream: s.b.keys.stream(ch), epoch: newEpoch(), payload: payload, notify: notify}
 }
 
 // Since returns the publications of ch after from, oldest first, and ch's

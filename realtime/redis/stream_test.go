@@ -3,6 +3,7 @@ package redis
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -218,6 +219,93 @@ func TestPublishExpiry(t *testing.T) {
 				t.Fatal(err)
 			}
 			check("a read, then a publish")
+		})
+	}
+}
+
+// TestPublishBatch sends one batch of publications as the broker's
+// workers do: on one Redis that is one script call for all of them. Each
+// publication gets its own position, in batch order within a channel, and
+// is delivered; one whose channel's keys are broken gets its own error
+// while the others still happen.
+func TestPublishBatch(t *testing.T) {
+	for _, top := range topologies {
+		t.Run(top.name, func(t *testing.T) {
+			c := top.client(t)
+			e := newEngine(t, c, Options{})
+			d := newSink()
+			runBroker(t, e.Broker, d)
+			ctx := t.Context()
+			a, b, broken := "room:batch-a", "room:batch-b", "room:batch-broken"
+			for _, ch := range []string{a, b} {
+				waitDelivering(t, e.Broker, d, ch)
+			}
+			first, err := e.Stream.Publish(ctx, a, []byte("a0"))
+			if err != nil {
+				t.Fatalf("Publish: %v", err)
+			}
+			if err := c.Set(ctx, e.Broker.keys.meta(broken), "not a hash", time.Minute).Err(); err != nil {
+				t.Fatalf("SET: %v", err)
+			}
+			var calls []*pubCall
+			for _, p := range []struct{ ch, payload string }{{a, "a1"}, {b, "b1"}, {broken, "x"}, {a, "a2"}} {
+				calls = append(calls, &pubCall{
+					ctx:  ctx,
+					pub:  e.Stream.publication(p.ch, []byte(p.payload), e.Broker.keys.channel(p.ch)),
+					done: make(chan struct{}),
+				})
+			}
+			e.Broker.pub.send(ctx, calls)
+			var got []string
+			for i, call := range calls {
+				<-call.done
+				if i == 2 {
+					if call.err == nil || !strings.Contains(call.err.Error(), "WRONGTYPE") {
+						t.Errorf("publication to a channel whose meta key is a string: err %v, want WRONGTYPE", call.err)
+					}
+					continue
+				}
+				if call.err != nil {
+					t.Fatalf("publication %d: %v", i, call.err)
+				}
+				pos, err := parsePosition(call.val)
+				if err != nil {
+					t.Fatalf("publication %d: %v", i, err)
+				}
+				got = append(got, fmt.Sprintf("%s/%d", map[bool]string{true: "first", false: "other"}[pos.Epoch == first.Epoch], pos.Offset))
+			}
+			// a's epoch continues; b is new, with an epoch of its own.
+			if diff := cmp.Diff([]string{"first/2", "other/1", "first/3"}, got); diff != "" {
+				t.Errorf("positions (-want +got):\n%s", diff)
+			}
+			pubs, _, err := e.Stream.Since(ctx, a, first)
+			if err != nil {
+				t.Fatalf("Since: %v", err)
+			}
+			var payloads []string
+			for _, p := range pubs {
+				payloads = append(payloads, string(p.Payload))
+			}
+			if diff := cmp.Diff([]string{"a1", "a2"}, payloads); diff != "" {
+				t.Errorf("history of %s after the batch (-want +got):\n%s", a, diff)
+			}
+			// Offset 0 is waitDelivering's events.
+			offsets := func(ch string) []uint64 {
+				var offs []uint64
+				for _, p := range d.got(ch) {
+					if p.Offset > 0 {
+						offs = append(offs, p.Offset)
+					}
+				}
+				return offs
+			}
+			eventually(t, "the batch delivered", func() bool { return len(offsets(a)) >= 3 && len(offsets(b)) >= 1 })
+			if diff := cmp.Diff([]uint64{1, 2, 3}, offsets(a)); diff != "" {
+				t.Errorf("offsets delivered on %s (-want +got):\n%s", a, diff)
+			}
+			if diff := cmp.Diff([]uint64{1}, offsets(b)); diff != "" {
+				t.Errorf("offsets delivered on %s (-want +got):\n%s", b, diff)
+			}
 		})
 	}
 }
