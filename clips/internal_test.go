@@ -192,3 +192,80 @@ func TestDirStartKeepsPutsInProgress(t *testing.T) {
 		t.Errorf("Get = %q; want hello", got)
 	}
 }
+
+// TestTusLockAcrossNodes: two nodes sharing the upload directory (two
+// tusStores here, each with its own in-process locks) keep each other out
+// of an upload through the lock on its data file: neither writes, removes
+// nor expires an upload the other holds.
+func TestTusLockAcrossNodes(t *testing.T) {
+	dir := t.TempDir()
+	a, err := newTusStore(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := newTusStore(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info := tusInfo{ID: "u_1", Clip: "c_1", Owner: "ada", Length: 10, CreatedAt: time.Now()}
+	if err := a.create(info); err != nil {
+		t.Fatalf("create: %v", err)
+	}
+	mustLock := func(s *tusStore, who string) func() {
+		t.Helper()
+		unlock, ok, err := s.lock("u_1")
+		if err != nil || !ok {
+			t.Fatalf("%s: lock = %v, %v; want it taken", who, ok, err)
+		}
+		return unlock
+	}
+	mustNotLock := func(s *tusStore, who string) {
+		t.Helper()
+		if _, ok, err := s.lock("u_1"); err != nil || ok {
+			t.Fatalf("%s: lock = %v, %v; want it held by the other", who, ok, err)
+		}
+	}
+
+	unlock := mustLock(a, "node a")
+	mustNotLock(a, "node a again") // the in-process lock
+	mustNotLock(b, "node b")       // the file lock
+	if n := b.expire(0); n != 0 {
+		t.Errorf("node b expired %d uploads while node a held one", n)
+	}
+	if _, _, err := b.load("u_1"); err != nil {
+		t.Fatalf("the upload is gone while node a held it: %v", err)
+	}
+	unlock()
+
+	unlock = mustLock(b, "node b, once a let go")
+	mustNotLock(a, "node a")
+	unlock()
+
+	// A lock taken on a data file that was removed and made again does not
+	// count: the holder of the old file has no claim on the new one.
+	stale, err := os.OpenFile(a.path("u_1", ".bin"), os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stale.Close()
+	a.remove("u_1")
+	if err := a.create(info); err != nil {
+		t.Fatalf("create again: %v", err)
+	}
+	if ok, err := tryFlock(stale); err != nil || !ok {
+		t.Fatalf("flock of the removed file: %v, %v", ok, err)
+	}
+	unlock = mustLock(b, "node b, on the new file")
+	unlock()
+
+	// Gone: the lock is this process's only, and load says so.
+	b.remove("u_1")
+	unlock = mustLock(a, "node a, no upload")
+	if _, _, err := a.load("u_1"); !errors.Is(err, partyline.ErrNotFound) {
+		t.Errorf("load of a removed upload: %v, want ErrNotFound", err)
+	}
+	unlock()
+	if n := a.expire(0); n != 0 {
+		t.Errorf("expire found %d uploads, want none", n)
+	}
+}

@@ -30,8 +30,13 @@ const tusVersion = "1.0.0"
 // tusStore keeps resumable uploads in progress: per upload, <id>.json
 // with what it is for and <id>.bin with the bytes received so far. The
 // size of the .bin file is the upload's offset, so there is no second
-// record to keep in step. A mutex per upload (held by one PATCH or DELETE
-// at a time) is kept in locks.
+// record to keep in step.
+//
+// One request at a time writes or removes an upload: it holds the upload's
+// lock, which is two locks. locks keeps out the other requests of this
+// process; an advisory lock on the .bin file (flock) keeps out the other
+// nodes that share the directory, which every node must (see
+// docs/operations.md).
 type tusStore struct {
 	dir string
 
@@ -61,20 +66,83 @@ func uploadID(clipID string) string { return "u_" + strings.TrimPrefix(clipID, "
 
 func (t *tusStore) path(id, ext string) string { return filepath.Join(t.dir, id+ext) }
 
-func (t *tusStore) lock(id string) bool {
+// lock takes the upload's lock and returns its release, or ok false when
+// another request of this process or of another node holds it. An upload
+// that does not exist (any more) is locked in this process only: there is
+// nothing to write, and whoever holds it finds that out (load).
+func (t *tusStore) lock(id string) (unlock func(), ok bool, err error) {
 	t.mu.Lock()
-	defer t.mu.Unlock()
 	if t.locks[id] {
-		return false
+		t.mu.Unlock()
+		return nil, false, nil
 	}
 	t.locks[id] = true
-	return true
+	t.mu.Unlock()
+	release := func() {
+		t.mu.Lock()
+		delete(t.locks, id)
+		t.mu.Unlock()
+	}
+	f, err := t.lockFile(id)
+	switch {
+	case errors.Is(err, errLocked):
+		release()
+		return nil, false, nil
+	case err != nil:
+		release()
+		return nil, false, err
+	case f == nil: // no such upload
+		return release, true, nil
+	}
+	return func() { f.Close(); release() }, true, nil
 }
 
-func (t *tusStore) unlock(id string) {
-	t.mu.Lock()
-	delete(t.locks, id)
-	t.mu.Unlock()
+// errLocked is lockFile's answer when another process holds the lock.
+var errLocked = errors.New("locked")
+
+// lockFile takes the flock of the upload's data file, and returns the file
+// that holds it (closing it releases the lock), nil when the upload does
+// not exist, or errLocked. The file may be removed and made again between
+// its open and its lock, so the lock counts only on the file the path still
+// names.
+func (t *tusStore) lockFile(id string) (*os.File, error) {
+	for range 3 {
+		// Read and write: over NFS the lock is a POSIX write lock, which
+		// needs a file open for writing.
+		f, err := os.OpenFile(t.path(id, ".bin"), os.O_RDWR, 0)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		ok, err := tryFlock(f)
+		if err != nil || !ok {
+			f.Close()
+			if err == nil {
+				err = errLocked
+			}
+			return nil, err
+		}
+		held, err := f.Stat()
+		if err != nil {
+			f.Close()
+			return nil, err
+		}
+		now, err := os.Stat(t.path(id, ".bin"))
+		if errors.Is(err, fs.ErrNotExist) {
+			f.Close()
+			return nil, nil
+		}
+		if err == nil && os.SameFile(held, now) {
+			return f, nil
+		}
+		f.Close()
+		if err != nil {
+			return nil, err
+		}
+	}
+	return nil, errLocked // made again and again under us: someone is busy with it
 }
 
 // load returns the upload's record and current offset, or ErrNotFound.
@@ -143,11 +211,15 @@ func (t *tusStore) expire(maxAge time.Duration) int {
 			continue
 		}
 		st, err := e.Info()
-		if err != nil || time.Since(st.ModTime()) < maxAge || !t.lock(id) {
+		if err != nil || time.Since(st.ModTime()) < maxAge {
+			continue
+		}
+		unlock, ok, err := t.lock(id)
+		if err != nil || !ok {
 			continue
 		}
 		t.remove(id)
-		t.unlock(id)
+		unlock()
 		n++
 	}
 	return n
@@ -161,9 +233,9 @@ func (s *Service) tusForget(clipID string) {
 		return
 	}
 	id := uploadID(clipID)
-	if s.tus.lock(id) {
+	if unlock, ok, err := s.tus.lock(id); err == nil && ok {
 		s.tus.remove(id)
-		s.tus.unlock(id)
+		unlock()
 	}
 }
 
@@ -358,11 +430,16 @@ func (s *Service) handleTusPatch(w http.ResponseWriter, r *http.Request) {
 		uploadError(w, r, err)
 		return
 	}
-	if !s.tus.lock(id) {
+	unlock, ok, err := s.tus.lock(id)
+	if err != nil {
+		uploadError(w, r, depError("lock upload", err))
+		return
+	}
+	if !ok {
 		uploadError(w, r, partyline.Errorf(partyline.ErrConflict, "another request is writing this upload"))
 		return
 	}
-	defer s.tus.unlock(id)
+	defer unlock()
 	if info, offset, err = s.ownedUpload(id, user); err != nil { // again, under the lock
 		uploadError(w, r, err)
 		return
@@ -478,11 +555,16 @@ func (s *Service) handleTusDelete(w http.ResponseWriter, r *http.Request) {
 		httpx.Error(w, r, err)
 		return
 	}
-	if !s.tus.lock(id) {
+	unlock, ok, err := s.tus.lock(id)
+	if err != nil {
+		httpx.Error(w, r, depError("lock upload", err))
+		return
+	}
+	if !ok {
 		httpx.Error(w, r, partyline.Errorf(partyline.ErrConflict, "another request is writing this upload"))
 		return
 	}
 	s.tus.remove(id)
-	s.tus.unlock(id)
+	unlock()
 	w.WriteHeader(http.StatusNoContent)
 }
