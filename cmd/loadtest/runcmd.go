@@ -12,7 +12,6 @@ import (
 	"net/netip"
 	"os"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/partyline/partyline/loadtest"
@@ -261,29 +260,24 @@ func isTerminal(w io.Writer) bool {
 // preflight reports the limits that cap how many connections this process
 // can open, raising the open-file limit to its hard limit when it may.
 func preflight(w io.Writer, cfg *loadtest.Config) {
-	var lim syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err == nil {
-		if lim.Cur < lim.Max {
-			raised := lim
-			raised.Cur = lim.Max
-			if syscall.Setrlimit(syscall.RLIMIT_NOFILE, &raised) == nil {
-				lim = raised
-			}
-		}
-		fmt.Fprintf(w, "preflight: open files %d (hard limit %d)", lim.Cur, lim.Max)
+	var facts []string
+	files, hard, ok := raiseOpenFiles()
+	if ok {
+		facts = append(facts, fmt.Sprintf("open files %d (hard limit %d)", files, hard))
 	}
 	if raw, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
 		var lo, hi int
 		if _, err := fmt.Sscan(string(raw), &lo, &hi); err == nil {
-			fmt.Fprintf(w, ", ephemeral ports %d-%d (%d per source address)", lo, hi, hi-lo+1)
+			facts = append(facts, fmt.Sprintf("ephemeral ports %d-%d (%d per source address)", lo, hi, hi-lo+1))
 		}
 	}
 	var vus int64
 	for _, sc := range cfg.Scenarios {
 		vus += sc.MaxVUsNeeded()
 	}
-	fmt.Fprintf(w, ", up to %d VUs\n", vus)
-	if uint64(vus) > lim.Cur && lim.Cur > 0 {
+	facts = append(facts, fmt.Sprintf("up to %d VUs", vus))
+	fmt.Fprintf(w, "preflight: %s\n", strings.Join(facts, ", "))
+	if uint64(vus) > files && files > 0 {
 		fmt.Fprintf(w, "preflight: warning: more VUs than open files; connections beyond the limit will fail (spread the run over agents)\n")
 	}
 }
