@@ -143,6 +143,17 @@ type Presence interface {
 	ClaimDueOffline(ctx context.Context) ([]string, error)
 }
 
+// PresenceLimiter is an optional ability of a Presence: a join that
+// counts the user's connections in the channel and adds m only under a
+// cap, in one atomic step, so joins on several nodes at once never pass
+// it. The Node uses it to cap a user's connections across nodes.
+type PresenceLimiter interface {
+	// JoinAtMost is Join, except that when m.User has most connections in
+	// ch already (on any node) it adds nothing and returns an error
+	// wrapping partyline.ErrLimitExceeded. most must be at least 1.
+	JoinAtMost(ctx context.Context, ch string, m Member, most int) (firstForUser bool, err error)
+}
+
 // Departure is a user whose last connection in a channel left presence
 // without a Leave, because the node holding it stopped (it died).
 type Departure struct {

@@ -5,6 +5,8 @@ import (
 	"hash/maphash"
 	"sync"
 	"time"
+
+	"github.com/partyline/partyline"
 )
 
 // MemoryPresence is the in-process Presence. It sees only the Joins and
@@ -57,10 +59,26 @@ func (p *MemoryPresence) shard(key string) *presenceShard {
 	return &p.shards[maphash.String(p.seed, key)&(memoryShards-1)]
 }
 
+var _ PresenceLimiter = (*MemoryPresence)(nil)
+
 // Join adds m to ch. firstForUser is true when no other connection of
 // m.User is in ch. A second Join with the same ConnID changes nothing,
 // even if the other fields differ, and returns false.
 func (p *MemoryPresence) Join(ctx context.Context, ch string, m Member) (firstForUser bool, err error) {
+	return p.join(ctx, ch, m, 0)
+}
+
+// JoinAtMost is Join, except that it adds nothing and returns an error
+// wrapping partyline.ErrLimitExceeded when m.User has most connections in
+// ch already.
+func (p *MemoryPresence) JoinAtMost(ctx context.Context, ch string, m Member, most int) (firstForUser bool, err error) {
+	if most < 1 {
+		return false, partyline.Errorf(partyline.ErrInvalid, "a cap of %d connections", most)
+	}
+	return p.join(ctx, ch, m, most)
+}
+
+func (p *MemoryPresence) join(ctx context.Context, ch string, m Member, most int) (firstForUser bool, err error) {
 	if err := ctx.Err(); err != nil {
 		return false, err
 	}
@@ -74,6 +92,9 @@ func (p *MemoryPresence) Join(ctx context.Context, ch string, m Member) (firstFo
 	}
 	if _, ok := pc.conns[m.ConnID]; ok {
 		return false, nil
+	}
+	if most > 0 && pc.users[m.User] >= most {
+		return false, partyline.Errorf(partyline.ErrLimitExceeded, "%s has %d connections already", m.User, most)
 	}
 	pc.conns[m.ConnID] = m
 	pc.users[m.User]++

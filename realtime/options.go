@@ -51,7 +51,9 @@ type Options struct {
 	PublishRate float64
 	// MaxSubscriptions per connection. Zero means 500.
 	MaxSubscriptions int
-	// MaxConnsPerUser on this node. Zero means 16.
+	// MaxConnsPerUser caps a user's connections: on this node, and across
+	// the nodes of the Presence when it is a PresenceLimiter (Redis). Zero
+	// means 16.
 	MaxConnsPerUser int
 	// SendQueueMessages bounds a connection's outbound queue; past it the
 	// connection is closed as a slow consumer (4009). Zero means 4096.

@@ -60,7 +60,8 @@ type helloLimits struct {
 }
 
 // hello authenticates the connection. A bad token is answered and closed
-// with 4003; a user over the connection cap with 1013.
+// with 4003; a user over the connection cap (on this node, or across
+// nodes when the Presence can count them) with 1013.
 func (c *Conn) hello(req *wire.Request) {
 	n := c.node
 	ctx, cancel := context.WithTimeout(c.ctx, requestTimeout)
@@ -75,6 +76,12 @@ func (c *Conn) hello(req *wire.Request) {
 	}
 	c.user = user
 	if err := n.register(c); err != nil {
+		c.replyError(req.ID, err)
+		c.closeAfterFlush(wire.CloseTryAgainLater, truncate(err.Error(), 100))
+		return
+	}
+	first, err := n.joinOnline(ctx, c)
+	if err != nil {
 		c.replyError(req.ID, err)
 		c.closeAfterFlush(wire.CloseTryAgainLater, truncate(err.Error(), 100))
 		return
@@ -98,7 +105,7 @@ func (c *Conn) hello(req *wire.Request) {
 			PublishPerSec:    n.opts.PublishRate,
 		},
 	})
-	n.userArrived(ctx, c)
+	n.userArrived(ctx, c, first)
 }
 
 // scheduleHeartbeat pings after one interval; a ping unanswered within two

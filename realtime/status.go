@@ -2,9 +2,11 @@ package realtime
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"time"
 
+	"github.com/partyline/partyline"
 	"github.com/partyline/partyline/realtime/wire"
 )
 
@@ -37,15 +39,32 @@ type pendingOffline struct {
 	recorded bool
 }
 
-// userArrived counts the connection toward the user's online presence and
-// turns their status online on their first connection anywhere.
-func (n *Node) userArrived(ctx context.Context, c *Conn) {
+// joinOnline counts the connection toward the user's online presence and
+// reports whether it is their first anywhere. With a Presence that can
+// cap a join (PresenceLimiter), the user's connections are capped at
+// MaxConnsPerUser across nodes: a connection over it is not counted and
+// gets an error wrapping ErrLimitExceeded. Any other failure is logged,
+// and the connection goes on without online presence.
+func (n *Node) joinOnline(ctx context.Context, c *Conn) (first bool, err error) {
 	m := Member{ConnID: c.id, User: c.user, Node: n.opts.NodeID}
-	first, err := n.opts.Presence.Join(ctx, onlineKey(c.user), m)
+	if l, ok := n.opts.Presence.(PresenceLimiter); ok {
+		first, err = l.JoinAtMost(ctx, onlineKey(c.user), m, n.opts.MaxConnsPerUser)
+	} else {
+		first, err = n.opts.Presence.Join(ctx, onlineKey(c.user), m)
+	}
+	if errors.Is(err, partyline.ErrLimitExceeded) {
+		return false, err
+	}
 	if err != nil {
 		c.logger().Warn("online presence join failed", "err", err)
-		return
+		return false, nil
 	}
+	return first, nil
+}
+
+// userArrived turns the user's status online when joinOnline found the
+// connection their first anywhere.
+func (n *Node) userArrived(ctx context.Context, c *Conn, first bool) {
 	if !first {
 		return
 	}

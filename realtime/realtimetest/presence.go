@@ -1,6 +1,7 @@
 package realtimetest
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -11,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
+	"github.com/partyline/partyline"
 	"github.com/partyline/partyline/realtime"
 )
 
@@ -23,7 +25,8 @@ import (
 // nodes, that Join and Leave are idempotent, what Members lists, that
 // channels are independent, status storage, the offline records (due
 // times, replacement, and that each is claimed exactly once among 16
-// concurrent claimers), and all of it under 16 concurrent goroutines.
+// concurrent claimers), a capped join (PresenceLimiter, when the Presence
+// has it), and all of it under 16 concurrent goroutines.
 func TestPresence(t *testing.T, newPresence func(t *testing.T) realtime.Presence) {
 	t.Run("FirstAndLastPerUser", func(t *testing.T) {
 		p := newPresence(t)
@@ -207,6 +210,69 @@ func TestPresence(t *testing.T, newPresence func(t *testing.T) realtime.Presence
 			if n := c.(*atomic.Int32).Load(); n != 1 {
 				t.Errorf("user %s: claimed %d times, want once", u, n)
 			}
+		}
+	})
+
+	t.Run("JoinAtMost", func(t *testing.T) {
+		p := newPresence(t)
+		l, ok := p.(realtime.PresenceLimiter)
+		if !ok {
+			t.Skip("skipping: this Presence cannot cap a join (no PresenceLimiter)")
+		}
+		ch := name("online/p")
+		u, other := name("u"), name("u")
+		ms := make([]realtime.Member, 3)
+		for i := range ms {
+			ms[i] = realtime.Member{ConnID: name("c"), User: u, Node: fmt.Sprintf("n%d", i)}
+		}
+		joinAtMost := func(m realtime.Member, wantFirst bool) {
+			t.Helper()
+			first, err := l.JoinAtMost(t.Context(), ch, m, 2)
+			if err != nil || first != wantFirst {
+				t.Fatalf("JoinAtMost(%+v, 2) = %v, %v; want %v, nil", m, first, err, wantFirst)
+			}
+		}
+		over := func(m realtime.Member) {
+			t.Helper()
+			if _, err := l.JoinAtMost(t.Context(), ch, m, 2); !errors.Is(err, partyline.ErrLimitExceeded) {
+				t.Fatalf("JoinAtMost(%+v, 2) with 2 there: %v, want ErrLimitExceeded", m, err)
+			}
+		}
+		joinAtMost(ms[0], true)
+		joinAtMost(ms[1], false)
+		over(ms[2])
+		joinAtMost(ms[1], false) // one that is there joins again
+		checkMembers(t, p, ch, ms[:2])
+		join(t, p, ch, realtime.Member{ConnID: name("c"), User: other, Node: "n1"}, true) // others are not counted
+		leave(t, p, ch, ms[0], false)
+		joinAtMost(ms[2], false)
+		if _, err := l.JoinAtMost(t.Context(), ch, ms[0], 0); !errors.Is(err, partyline.ErrInvalid) {
+			t.Errorf("JoinAtMost with a cap of 0: %v, want ErrInvalid", err)
+		}
+
+		// Concurrent joins, as from several nodes at once, never pass it.
+		const most, tries = 3, 16
+		busy := name("online/p")
+		var added atomic.Int32
+		var wg sync.WaitGroup
+		for i := range tries {
+			wg.Go(func() {
+				m := realtime.Member{ConnID: name("c"), User: u, Node: fmt.Sprintf("n%d", i)}
+				_, err := l.JoinAtMost(t.Context(), busy, m, most)
+				switch {
+				case err == nil:
+					added.Add(1)
+				case !errors.Is(err, partyline.ErrLimitExceeded):
+					t.Errorf("JoinAtMost: %v", err)
+				}
+			})
+		}
+		wg.Wait()
+		if n := added.Load(); n != most {
+			t.Errorf("%d concurrent joins under a cap of %d added %d", tries, most, n)
+		}
+		if got, err := p.Members(t.Context(), busy); err != nil || len(got) != most {
+			t.Errorf("Members after concurrent capped joins: %d, %v; want %d", len(got), err, most)
 		}
 	})
 

@@ -13,6 +13,7 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 
+	"github.com/partyline/partyline"
 	"github.com/partyline/partyline/realtime"
 )
 
@@ -59,7 +60,10 @@ func (p *Presence) Rejoined() []realtime.Departure {
 	return out
 }
 
-var _ realtime.Presence = (*Presence)(nil)
+var (
+	_ realtime.Presence        = (*Presence)(nil)
+	_ realtime.PresenceLimiter = (*Presence)(nil)
+)
 
 // renewBatch caps the connections renewed by one script run, so one
 // large channel does not hold Redis for long.
@@ -82,13 +86,31 @@ func newPresence(opts Options) *Presence {
 // again with a ConnID that is there renews it, changes nothing else and
 // returns false.
 func (p *Presence) Join(ctx context.Context, ch string, m realtime.Member) (firstForUser bool, err error) {
+	return p.join(ctx, ch, m, 0)
+}
+
+// JoinAtMost is Join, except that it adds nothing and returns an error
+// wrapping partyline.ErrLimitExceeded when m.User has most live
+// connections in ch already, on any node. The count and the add are one
+// atomic step, so concurrent joins on several nodes never pass the cap.
+func (p *Presence) JoinAtMost(ctx context.Context, ch string, m realtime.Member, most int) (firstForUser bool, err error) {
+	if most < 1 {
+		return false, partyline.Errorf(partyline.ErrInvalid, "a cap of %d connections", most)
+	}
+	return p.join(ctx, ch, m, most)
+}
+
+func (p *Presence) join(ctx context.Context, ch string, m realtime.Member, most int) (firstForUser bool, err error) {
 	res, err := joinScript.Run(ctx, p.client, p.keys.presence(ch),
-		p.ttl.Milliseconds(), p.keyTTL.Milliseconds(), m.ConnID, m.User, encodeMember(m)).Int64Slice()
+		p.ttl.Milliseconds(), p.keyTTL.Milliseconds(), most, m.ConnID, m.User, encodeMember(m)).Int64Slice()
 	if err != nil {
 		return false, fmt.Errorf("redis: join %s: %w", ch, err)
 	}
 	if len(res) != 3 {
 		return false, fmt.Errorf("redis: join %s: unexpected reply %v", ch, res)
+	}
+	if res[0] == -1 {
+		return false, partyline.Errorf(partyline.ErrLimitExceeded, "%s has %d connections already", m.User, most)
 	}
 	// Index the channel so that Reap visits it once the entry may have
 	// expired. LT keeps the earliest due time: a later join never
@@ -417,11 +439,12 @@ func (p *Presence) renewChannels(ctx context.Context, chans []string) {
 		}
 		for _, m := range conns {
 			if args == nil {
-				args = append(make([]any, 0, 2+3*min(len(conns), renewBatch)), p.ttl.Milliseconds(), p.keyTTL.Milliseconds())
+				// No cap: a renewal puts back what the node has.
+				args = append(make([]any, 0, 3+3*min(len(conns), renewBatch)), p.ttl.Milliseconds(), p.keyTTL.Milliseconds(), 0)
 			}
 			args = append(args, m.ConnID, m.User, encodeMember(m))
 			users = append(users, m.User)
-			if len(args) >= 2+3*renewBatch {
+			if len(args) >= 3+3*renewBatch {
 				flush()
 			}
 		}

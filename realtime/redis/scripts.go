@@ -208,23 +208,28 @@ end
 // joinScript adds connections to a channel's presence, or renews the
 // expiry of those already there.
 //
-// KEYS: the presence keys. ARGV: entry TTL (ms), key TTL (ms), then
+// KEYS: the presence keys. ARGV: entry TTL (ms), key TTL (ms), the most
+// connections a user may have in the channel (0 for no cap), then
 // (connection id, user, value) for each connection. Returns one integer
-// per connection, 1 when it was its user's first in the channel, then the
-// entries' new expiry, then when Reap should next visit the channel: the
-// earliest expiry of any entry, or now when the sweep left departures for
-// it (all Unix ms).
+// per connection, 1 when it was its user's first in the channel, -1 when
+// it was not added because its user has the most already, else 0; then
+// the entries' new expiry, then when Reap should next visit the channel:
+// the earliest expiry of any entry, or now when the sweep left departures
+// for it (all Unix ms).
 var joinScript = goredis.NewScript(presencePrelude + `
 local z, c, u, g = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local now = now_ms()
 sweep(z, c, u, g, now)
 local exp = string.format('%d', now + tonumber(ARGV[1]))
+local most = tonumber(ARGV[3])
 local res = {}
-for i = 3, #ARGV, 3 do
+for i = 4, #ARGV, 3 do
   local conn = ARGV[i]
   if redis.call('ZSCORE', z, conn) then
     redis.call('ZADD', z, 'XX', exp, conn)
     res[#res + 1] = 0
+  elseif most > 0 and tonumber(redis.call('HGET', u, ARGV[i + 1]) or '0') >= most then
+    res[#res + 1] = -1
   else
     redis.call('ZADD', z, exp, conn)
     redis.call('HSET', c, conn, ARGV[i + 2])

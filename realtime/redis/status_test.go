@@ -12,6 +12,7 @@ import (
 
 	"github.com/partyline/partyline/internal/testenv"
 	"github.com/partyline/partyline/realtime"
+	"github.com/partyline/partyline/realtime/client"
 	"github.com/partyline/partyline/realtime/wire"
 )
 
@@ -284,4 +285,50 @@ func TestGatewayDeadNodeDepartures(t *testing.T) {
 			t.Errorf("Members(%s) = %+v, still with the dead node's entry", ch, got)
 		}
 	}
+}
+
+// TestGatewayConnsPerUserAcrossNodes: the per-user connection cap counts
+// a user's connections on every node of the Redis, not only the node a
+// new one reaches. Over it, hello is refused with limit_exceeded (the
+// socket closes with 1013); once one closes, there is room again.
+func TestGatewayConnsPerUserAcrossNodes(t *testing.T) {
+	c := singleClient(t)
+	prefix := testenv.KeyPrefix()
+	capped := func(o *realtime.Options) { o.MaxConnsPerUser = 2 }
+	a := startNodeWith(t, c, Options{Prefix: prefix, NodeID: "na"}, capped)
+	b := startNodeWith(t, c, Options{Prefix: prefix, NodeID: "nb"}, capped)
+	first := dialGateway(t, a, "u_cap")
+	dialGateway(t, b, "u_cap")
+	dialGateway(t, b, "u_other") // another user is not counted
+
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	over, err := client.Dial(ctx, client.Options{
+		URL:              a.url,
+		Token:            func(context.Context) (string, error) { return "u_cap", nil },
+		DisableReconnect: true,
+		RequestTimeout:   waitFor,
+	})
+	if err == nil {
+		_ = over.Close()
+		t.Fatal("a third connection of a user capped at 2 (one on each node) was accepted")
+	}
+	if code := client.ErrorCode(err); code != wire.CodeLimitExceeded {
+		t.Errorf("third connection: %v (code %q), want %s", err, code, wire.CodeLimitExceeded)
+	}
+
+	first.close()
+	eventually(t, "room for a connection once one closed", func() bool {
+		cl, err := client.Dial(ctx, client.Options{
+			URL:              a.url,
+			Token:            func(context.Context) (string, error) { return "u_cap", nil },
+			DisableReconnect: true,
+			RequestTimeout:   waitFor,
+		})
+		if err != nil {
+			return false
+		}
+		t.Cleanup(func() { _ = cl.Close() })
+		return true
+	})
 }
