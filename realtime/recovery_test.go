@@ -96,6 +96,18 @@ type stormClient struct {
 	epoch   string
 	resumes int
 	lost    int // recovered:false replies
+	// subbed counts the sub replies, one per connection; kicked the
+	// kicks that hit this client.
+	subbed, kicked int
+}
+
+// kickable reports whether the client's connection has subscribed since
+// its last kick: a kick now closes a live connection, not one that is
+// still closing from the kick before (which DisconnectUser counts too).
+func (s *stormClient) kickable() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.subbed > s.kicked
 }
 
 func (s *stormClient) last() (Position, int) {
@@ -155,6 +167,7 @@ func (s *stormClient) run(ctx context.Context, t *testing.T, url, ch string, rea
 				defer s.mu.Unlock()
 				switch {
 				case m.Type == wire.TypeOK && string(m.ID) == "2":
+					s.subbed++
 					if m.Recovered != nil && !*m.Recovered {
 						s.lost++
 					}
@@ -229,10 +242,17 @@ func TestRecoveryStorm(t *testing.T) {
 		}
 		for len(kicks) > 0 && (kicks[0] <= elapsed || elapsed+2*time.Millisecond >= duration) {
 			kicks = kicks[1:]
-			// Pick a victim that is connected right now.
+			// Pick a victim that is connected right now, on a connection
+			// not kicked yet.
 			for try := 0; try < subscribers; try++ {
 				victim := clients[rand.IntN(subscribers)]
+				if !victim.kickable() {
+					continue
+				}
 				if n.DisconnectUser(victim.user, wire.CloseServiceRestart, "storm") > 0 {
+					victim.mu.Lock()
+					victim.kicked++
+					victim.mu.Unlock()
 					kicked++
 					break
 				}

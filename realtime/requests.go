@@ -275,6 +275,17 @@ func handleSub(ctx context.Context, s *Session, req *wire.Request) (any, error) 
 		}
 		reply.Status = &st
 	}
+	// Presence first, so the subscriber is in it once the ok arrives, and
+	// so a leave racing this sub (once it is in c.subs) sees sub.presence.
+	joinedFirst := false
+	if presenceTracked(ch) {
+		first, err := n.opts.Presence.Join(ctx, ch, Member{ConnID: c.id, User: c.user, Node: n.opts.NodeID})
+		if err != nil {
+			c.logger().Warn("presence join failed", "channel", ch, "err", err)
+		} else {
+			sub.presence, joinedFirst = true, first
+		}
+	}
 	c.subsMu.Lock()
 	if c.subs == nil {
 		c.subs = map[string]*subscription{}
@@ -295,16 +306,8 @@ func handleSub(ctx context.Context, s *Session, req *wire.Request) (any, error) 
 	}
 	sub.goLive(cur, first)
 
-	if presenceTracked(ch) {
-		first, err := n.opts.Presence.Join(ctx, ch, Member{ConnID: c.id, User: c.user, Node: n.opts.NodeID})
-		if err != nil {
-			c.logger().Warn("presence join failed", "channel", ch, "err", err)
-		} else {
-			sub.presence = true
-			if first && presenceEvents(ch) {
-				_ = n.PublishEvent(ctx, ch, wire.EventJoin, "", c.user, nil)
-			}
-		}
+	if joinedFirst && presenceEvents(ch) {
+		_ = n.PublishEvent(ctx, ch, wire.EventJoin, "", c.user, nil)
 	}
 	return replied, nil
 }
