@@ -4,6 +4,9 @@ package clips
 
 import "os"
 
-// tryFlock takes no lock here: where flock(2) is missing, the lock on a
-// resumable upload is only the process's own.
+// haveFlock is false where flock(2) is missing: there the lock on a
+// resumable upload is only the process's own, and no file is held open
+// for it (which would keep Windows from removing the upload).
+const haveFlock = false
+
 func tryFlock(*os.File) (bool, error) { return true, nil }

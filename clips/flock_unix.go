@@ -9,6 +9,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// haveFlock is true: the lock on a resumable upload includes a flock on
+// its data file.
+const haveFlock = true
+
 // tryFlock takes an exclusive advisory lock on f without waiting, and
 // reports whether it got it. Locks are per open file, so another process
 // (another node sharing the directory) that holds one keeps this one out.
