@@ -428,8 +428,7 @@ func (s *Service) handleTusPatch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := chi.URLParam(r, "id")
-	info, offset, err := s.ownedUpload(id, user)
-	if err != nil {
+	if _, _, err := s.ownedUpload(id, user); err != nil {
 		uploadError(w, r, err)
 		return
 	}
@@ -443,7 +442,8 @@ func (s *Service) handleTusPatch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer unlock()
-	if info, offset, err = s.ownedUpload(id, user); err != nil { // again, under the lock
+	info, offset, err := s.ownedUpload(id, user) // again, under the lock
+	if err != nil {
 		uploadError(w, r, err)
 		return
 	}

@@ -9,7 +9,6 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/partyline/partyline/loadtest/executor"
@@ -40,10 +39,8 @@ type restFeed struct {
 		// Limit is the feed page size.
 		Limit int `json:"limit"`
 	}
-	games []string
-
-	mu     sync.Mutex
-	seeded []string // ids of the seeded clips
+	games  []string
+	seeded []string // ids of the seeded clips, written by Setup only
 }
 
 type restVU struct {

@@ -175,18 +175,6 @@ func (h *Hub) lookup(ch string) *hubChannel {
 	return hc
 }
 
-// channelCount returns how many channels have local subscribers.
-func (h *Hub) channelCount() int {
-	n := 0
-	for i := range h.shards {
-		sh := &h.shards[i]
-		sh.mu.RLock()
-		n += len(sh.channels)
-		sh.mu.RUnlock()
-	}
-	return n
-}
-
 // Deliver fans a publication out to the local subscribers of ch. It never
 // blocks: each subscriber's connection takes the frame into its bounded
 // queue or is closed as a slow consumer.

@@ -3,7 +3,6 @@ package signaling
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
 	"net"
 	"testing"
 	"time"
@@ -102,21 +101,24 @@ func dtlsPair(t *testing.T, suite dtls.CipherSuiteID, profile dtls.SRTPProtectio
 	if err != nil {
 		t.Fatal(err)
 	}
-	base := dtls.Config{
-		Certificates:           []tls.Certificate{cert},
-		InsecureSkipVerify:     true,
-		CipherSuites:           []dtls.CipherSuiteID{suite},
-		SRTPProtectionProfiles: []dtls.SRTPProtectionProfile{profile},
-		ExtendedMasterSecret:   dtls.RequireExtendedMasterSecret,
+	shared := []dtls.Option{
+		dtls.WithCertificates(cert),
+		dtls.WithInsecureSkipVerify(true),
+		dtls.WithCipherSuites(suite),
+		dtls.WithSRTPProtectionProfiles(profile),
+		dtls.WithExtendedMasterSecret(dtls.RequireExtendedMasterSecret),
 	}
-	sc, cc := base, base
-	sc.KeyLogWriter = keys
-	sc.ServerHelloMessageHook = keys.serverHello
-	server, err = dtls.Server(a, b.LocalAddr(), &sc)
+	serverOpts := []dtls.ServerOption{dtls.WithKeyLogWriter(keys), dtls.WithServerHelloMessageHook(keys.serverHello)}
+	clientOpts := []dtls.ClientOption{}
+	for _, o := range shared {
+		serverOpts = append(serverOpts, o)
+		clientOpts = append(clientOpts, o)
+	}
+	server, err = dtls.ServerWithOptions(a, b.LocalAddr(), serverOpts...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	client, err = dtls.Client(b, a.LocalAddr(), &cc)
+	client, err = dtls.ClientWithOptions(b, a.LocalAddr(), clientOpts...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -258,12 +258,11 @@ type publisher struct {
 	channels []string
 	client   *http.Client
 
-	mu      sync.Mutex
-	bases   []string
-	acked   map[string]uint64
-	okAt    []time.Time // when each acknowledged publish returned
-	failed  int
-	stopped chan struct{}
+	mu     sync.Mutex
+	bases  []string
+	acked  map[string]uint64
+	okAt   []time.Time // when each acknowledged publish returned
+	failed int
 }
 
 func newPublisher(key string, channels []string, bases ...string) *publisher {
@@ -785,7 +784,7 @@ func TestClusterRedisRestart(t *testing.T) {
 
 	rs.kill()
 	time.Sleep(time.Second)
-	rs = startRedis(t, rs.port)
+	startRedis(t, rs.port) // stopped when the test ends
 	backAt := time.Now()
 	time.Sleep(6 * time.Second)
 	stopPub()
