@@ -2,13 +2,13 @@
 // /v1/ws handler, namespaces and permissions, presence and status, drain,
 // the server API and metrics. It also declares the scale-out interfaces
 // (Stream, Broker, Presence) with their in-process memory implementations;
-// realtime/redis implements them for many nodes.
+// realtime/redisbroker implements them for many nodes.
 //
 // # Who calls it
 //
 // cmd/partyline builds one Node with New, mounts it at /v1/ws and its
 // ServerAPI at /v1/server, runs Node.Run in its errgroup and calls Drain on
-// shutdown. Extensions (realtime/chat, signaling, clips) plug namespaces and
+// shutdown. Extensions (chat, signaling, clips) plug namespaces and
 // request types in through the Extension interface, so realtime imports
 // none of them. An extension that works across nodes, as voice relays its
 // signaling to a room's media node, registers handlers for node messages

@@ -25,7 +25,7 @@ type MemoryBrokerOptions struct {
 
 // MemoryBroker is the in-process Broker. It serves exactly one node: every
 // publication stays inside the process, and SendNode reaches only the
-// node's own id. Use realtime/redis to run more than one node.
+// node's own id. Use realtime/redisbroker to run more than one node.
 //
 // Delivery is synchronous: PublishEvent, SendNode and the Publish of a
 // MemoryStream built on the broker call the Deliverer on the caller's

@@ -11,7 +11,7 @@ import (
 
 // MemoryPresence is the in-process Presence. It sees only the Joins and
 // Leaves made on it, so it spans nodes only when they share it, as they do
-// in tests; a real multi-node cluster uses realtime/redis. Entries have no
+// in tests; a real multi-node cluster uses realtime/redisbroker. Entries have no
 // TTL: a connection stays until it leaves.
 //
 // Channels and statuses live in sharded maps, so callers on different

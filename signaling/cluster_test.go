@@ -6,7 +6,7 @@ import (
 
 	"github.com/partyline/partyline/internal/testenv"
 	"github.com/partyline/partyline/realtime"
-	predis "github.com/partyline/partyline/realtime/redis"
+	"github.com/partyline/partyline/realtime/redisbroker"
 	"github.com/partyline/partyline/signaling"
 )
 
@@ -14,7 +14,7 @@ import (
 // the shared placement.
 func clusterNode(t *testing.T, cfg stackConfig, prefix string, placement signaling.Placement) *stack {
 	t.Helper()
-	eng, err := predis.New(predis.Options{Client: redisClient(t), Prefix: prefix, NodeID: cfg.nodeID, ProbeInterval: 100 * time.Millisecond})
+	eng, err := redisbroker.New(redisbroker.Options{Client: redisClient(t), Prefix: prefix, NodeID: cfg.nodeID, ProbeInterval: 100 * time.Millisecond})
 	if err != nil {
 		t.Fatalf("redis engine: %v", err)
 	}

@@ -29,7 +29,7 @@ import (
 
 	"github.com/partyline/partyline"
 	"github.com/partyline/partyline/realtime"
-	"github.com/partyline/partyline/realtime/chat"
+	"github.com/partyline/partyline/chat"
 	"github.com/partyline/partyline/realtime/wire"
 	"github.com/partyline/partyline/signaling"
 	"github.com/partyline/partyline/store/sqlite"

@@ -6,7 +6,7 @@ import (
 	"fmt"
 
 	"github.com/partyline/partyline"
-	"github.com/partyline/partyline/realtime/chat"
+	"github.com/partyline/partyline/chat"
 )
 
 // Members answers who belongs to a room, which is who may use its voice

@@ -10,7 +10,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/partyline/partyline/realtime"
-	predis "github.com/partyline/partyline/realtime/redis"
+	"github.com/partyline/partyline/realtime/redisbroker"
 )
 
 // backend is the scale-out backend of the gateway: nil fields mean the
@@ -39,7 +39,7 @@ func openBackend(ctx context.Context, cfg config, logger *slog.Logger) (*backend
 	if err != nil {
 		return nil, err
 	}
-	eng, err := predis.New(predis.Options{Client: client, NodeID: cfg.NodeID, Logger: logger})
+	eng, err := redisbroker.New(redisbroker.Options{Client: client, NodeID: cfg.NodeID, Logger: logger})
 	if err != nil {
 		client.Close()
 		return nil, err

@@ -9,7 +9,7 @@ import (
 
 	"github.com/partyline/partyline/clips"
 	"github.com/partyline/partyline/feed"
-	"github.com/partyline/partyline/realtime/chat"
+	"github.com/partyline/partyline/chat"
 )
 
 // openapiJSON is the server's own part of the OpenAPI document: health,

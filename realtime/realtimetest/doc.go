@@ -2,7 +2,7 @@
 // backends: TestStream, TestBroker and TestPresence. Every implementation
 // of realtime.Stream, realtime.Broker and realtime.Presence runs them from
 // its own tests (the memory ones in package realtime, the Redis ones in
-// realtime/redis), so all of them keep the same contract.
+// realtime/redisbroker), so all of them keep the same contract.
 //
 // A suite builds a fresh implementation for each subtest through the
 // constructor it is given, and uses unique random channel and user names,

@@ -19,7 +19,7 @@ import (
 
 	partyline "github.com/partyline/partyline"
 	"github.com/partyline/partyline/realtime"
-	"github.com/partyline/partyline/realtime/chat"
+	"github.com/partyline/partyline/chat"
 	"github.com/partyline/partyline/signaling"
 	"github.com/partyline/partyline/store/sqlite"
 )

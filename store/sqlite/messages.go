@@ -8,7 +8,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/partyline/partyline/realtime/chat"
+	"github.com/partyline/partyline/chat"
 	"github.com/partyline/partyline/store/internal/keyset"
 	"github.com/partyline/partyline/store/internal/record"
 )

@@ -6,7 +6,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/partyline/partyline/realtime/chat"
+	"github.com/partyline/partyline/chat"
 	"github.com/partyline/partyline/store/internal/record"
 )
 

@@ -19,7 +19,7 @@ import (
 	"github.com/partyline/partyline/clips"
 	"github.com/partyline/partyline/feed"
 	"github.com/partyline/partyline/internal/auth"
-	"github.com/partyline/partyline/realtime/chat"
+	"github.com/partyline/partyline/chat"
 	"github.com/partyline/partyline/store/internal/record"
 )
 

@@ -9,7 +9,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/partyline/partyline/clips"
-	"github.com/partyline/partyline/realtime/chat"
+	"github.com/partyline/partyline/chat"
 )
 
 // writers is how many goroutines write at once. Every write must succeed:

@@ -9,7 +9,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/partyline/partyline"
-	"github.com/partyline/partyline/realtime/chat"
+	"github.com/partyline/partyline/chat"
 	"github.com/partyline/partyline/realtime/wire"
 )
 

@@ -14,7 +14,7 @@ import (
 
 	"github.com/partyline/partyline"
 	"github.com/partyline/partyline/realtime"
-	"github.com/partyline/partyline/realtime/chat"
+	"github.com/partyline/partyline/chat"
 	"github.com/partyline/partyline/realtime/wire"
 )
 

@@ -200,4 +200,4 @@
 // it returns. Nodes lists the live ones. SendNode publishes on the node's
 // channel; when nobody received it, it consults the registry, so a node
 // that is not live is partyline.ErrNotFound.
-package redis
+package redisbroker
