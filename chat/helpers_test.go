@@ -6,9 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -17,13 +15,13 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
-	"github.com/go-chi/chi/v5"
 
 	"github.com/partyline/partyline"
-	"github.com/partyline/partyline/internal/auth"
-	"github.com/partyline/partyline/internal/httpx"
-	"github.com/partyline/partyline/realtime"
 	"github.com/partyline/partyline/chat"
+	"github.com/partyline/partyline/internal/httpx"
+	"github.com/partyline/partyline/internal/server"
+	"github.com/partyline/partyline/internal/server/servertest"
+	"github.com/partyline/partyline/realtime"
 	"github.com/partyline/partyline/realtime/wire"
 	"github.com/partyline/partyline/store/sqlite"
 )
@@ -50,124 +48,55 @@ func eventually(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-// tokenAuth takes the token itself as the user id.
-type tokenAuth struct{}
-
-func (tokenAuth) Authenticate(ctx context.Context, token string) (string, time.Time, error) {
-	if token == "" {
-		return "", time.Time{}, fmt.Errorf("empty token: %w", partyline.ErrUnauthorized)
-	}
-	return token, time.Now().Add(time.Hour), nil
-}
-
-// bearerUser puts the bearer token in the context as the user, standing in
-// for the server's JWT middleware.
-func bearerUser(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		tok, ok := auth.BearerToken(r)
-		if !ok {
-			httpx.Error(w, r, fmt.Errorf("no bearer token: %w", partyline.ErrUnauthorized))
-			return
-		}
-		next.ServeHTTP(w, r.WithContext(auth.WithUser(r.Context(), auth.User{ID: tok})))
-	})
-}
-
-// stack is a whole chat server: a SQLite store, a Node with chat as its
-// extension, and an HTTP server with the WebSocket, the server API and the
-// REST routes.
+// stack is a whole server, built by the one assembly (servertest): a
+// SQLite store, the memory backend, the Node with chat, clips and voice
+// registered, and every route. Chat's gateway goes through a
+// flakyGateway, so a test can make publishing fail.
 type stack struct {
-	t    *testing.T
-	db   *sqlite.DB
-	chat *chat.Chat
-	node *realtime.Node
-	srv  *httptest.Server
+	t     *testing.T
+	db    *sqlite.DB
+	chat  *chat.Service
+	node  *realtime.Node
+	flaky *flakyGateway
+	srv   *servertest.Server
 }
 
-// flakyPublisher fails every publish while fail is set.
-type flakyPublisher struct {
-	next chat.Publisher
+// flakyGateway fails every publish while fail is set.
+type flakyGateway struct {
+	chat.Gateway
 	fail atomic.Bool
 }
 
-func (p *flakyPublisher) PublishAt(ctx context.Context, ch, id, kind, from string, ts time.Time, data json.RawMessage) (realtime.Position, error) {
+func (p *flakyGateway) PublishAt(ctx context.Context, ch, id, kind, from string, ts time.Time, data json.RawMessage) (wire.Position, error) {
 	if p.fail.Load() {
-		return realtime.Position{}, fmt.Errorf("flaky publisher: %w", partyline.ErrUnavailable)
+		return wire.Position{}, fmt.Errorf("flaky gateway: %w", partyline.ErrUnavailable)
 	}
-	return p.next.PublishAt(ctx, ch, id, kind, from, ts, data)
+	return p.Gateway.PublishAt(ctx, ch, id, kind, from, ts, data)
 }
 
 // newStack builds and starts a stack; edit adjusts the Node's options.
 // Everything stops when the test ends.
 func newStack(t *testing.T, edit func(*realtime.Options)) *stack {
 	t.Helper()
-	ctx := context.Background()
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-
-	db, err := sqlite.Open(ctx, sqlite.Options{Path: filepath.Join(t.TempDir(), "chat.db")})
+	db, err := sqlite.Open(context.Background(), sqlite.Options{Path: filepath.Join(t.TempDir(), "chat.db")})
 	if err != nil {
 		t.Fatalf("sqlite.Open: %v", err)
 	}
 	t.Cleanup(func() { db.Close() })
-	if err := db.Migrate(ctx); err != nil {
+	if err := db.Migrate(context.Background()); err != nil {
 		t.Fatalf("Migrate: %v", err)
 	}
-
-	c, err := chat.New(chat.Options{Store: db, Logger: quiet})
-	if err != nil {
-		t.Fatalf("chat.New: %v", err)
-	}
-	opts := realtime.Options{
-		NodeID:      "test",
-		Auth:        tokenAuth{},
-		Extensions:  []realtime.Extension{c},
-		APIKey:      apiKey,
-		PublishRate: 1000,
-		Logger:      quiet,
-	}
-	if edit != nil {
-		edit(&opts)
-	}
-	node, err := realtime.New(opts)
-	if err != nil {
-		t.Fatalf("realtime.New: %v", err)
-	}
-	c.SetPublisher(node)
-
-	runCtx, stop := context.WithCancel(ctx)
-	ran := make(chan error, 1)
-	go func() { ran <- node.Run(runCtx) }()
-	t.Cleanup(func() {
-		stop()
-		if err := <-ran; err != nil {
-			t.Errorf("node.Run: %v", err)
-		}
+	flaky := &flakyGateway{}
+	srv := servertest.Start(t, server.Options{
+		Store:        db,
+		APIKey:       apiKey,
+		TuneRealtime: edit,
+		TuneChat: func(o *chat.Options) {
+			flaky.Gateway = o.Gateway
+			o.Gateway = flaky
+		},
 	})
-
-	r := chi.NewRouter()
-	r.Handle("/v1/ws", node)
-	r.Route("/v1", func(r chi.Router) {
-		r.Mount("/server", node.ServerAPI())
-		r.Group(func(r chi.Router) {
-			r.Use(bearerUser)
-			r.Mount("/rooms", c.RoomRoutes())
-			r.Get("/me/rooms", c.HandleMyRooms)
-		})
-	})
-	srv := httptest.NewServer(r)
-	t.Cleanup(srv.Close)
-
-	s := &stack{t: t, db: db, chat: c, node: node, srv: srv}
-	// The node refuses connections until Run has started.
-	eventually(t, "the node to run", func() bool {
-		resp, err := srv.Client().Get(srv.URL + "/v1/ws")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode != http.StatusServiceUnavailable
-	})
-	return s
+	return &stack{t: t, db: db, chat: srv.Chat(), node: srv.Node(), flaky: flaky, srv: srv}
 }
 
 // do sends an HTTP request as user ("" sends no credentials) with body
@@ -196,7 +125,7 @@ func (s *stack) do(method, path, user string, body any) (int, http.Header, []byt
 	if user != "" {
 		req.Header.Set("Authorization", "Bearer "+user)
 	}
-	resp, err := s.srv.Client().Do(req)
+	resp, err := s.srv.HTTP.Do(req)
 	if err != nil {
 		s.t.Fatalf("%s %s: %v", method, path, err)
 	}
@@ -281,10 +210,9 @@ func (s *stack) dial(user string) *client {
 	s.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
 	defer cancel()
-	url := "ws" + strings.TrimPrefix(s.srv.URL, "http") + "/v1/ws"
-	ws, _, err := websocket.Dial(ctx, url, &websocket.DialOptions{
+	ws, _, err := websocket.Dial(ctx, s.srv.WS, &websocket.DialOptions{
 		Subprotocols: []string{wire.Subprotocol},
-		HTTPClient:   s.srv.Client(),
+		HTTPClient:   s.srv.HTTP,
 	})
 	if err != nil {
 		s.t.Fatalf("dial: %v", err)

@@ -91,7 +91,7 @@ func newMessage(ch, author string, data json.RawMessage, idem string) Message {
 // checkData checks a message's data and returns it compacted: a JSON object
 // within the size limit. Compacting drops every raw newline, which would
 // otherwise split the msg in the line-delimited frames.
-func (c *Chat) checkData(data json.RawMessage) (json.RawMessage, error) {
+func (c *Service) checkData(data json.RawMessage) (json.RawMessage, error) {
 	d := bytes.TrimSpace(data)
 	if len(d) == 0 || string(d) == "null" {
 		return nil, partyline.Errorf(partyline.ErrInvalid, "data is required")
@@ -131,17 +131,17 @@ func checkIdem(idem string) error {
 // publishing, which is the server's there; invalid for history and read,
 // which it does not keep), with msg after the channel name.
 func chatChannel(ch string, why error, msg string) error {
-	ns, _, err := realtime.ParseChannel(ch)
+	ns, _, err := wire.ParseChannel(ch)
 	if err != nil {
 		return err
 	}
-	if ns != realtime.NSRoom && ns != realtime.NSDM {
+	if ns != wire.NSRoom && ns != wire.NSDM {
 		return partyline.Errorf(why, "%s: %s", ch, msg)
 	}
 	return nil
 }
 
-// pubChannel checks that a client may publish on ch at all.
+// pubChannel checks that a client may edit or delete on ch at all.
 func pubChannel(ch string) error {
 	return chatChannel(ch, partyline.ErrForbidden, "only the server publishes there")
 }
@@ -153,11 +153,11 @@ func storedChannel(ch string) error {
 
 // message returns the message id of channel ch, deleted or not, or
 // not_found when there is none in that channel.
-func (c *Chat) message(ctx context.Context, ch, id string) (Message, error) {
+func (c *Service) message(ctx context.Context, ch, id string) (Message, error) {
 	if id == "" {
 		return Message{}, partyline.Errorf(partyline.ErrInvalid, "msg_id is required")
 	}
-	if !realtime.ValidID(id) {
+	if !wire.ValidID(id) {
 		return Message{}, partyline.Errorf(partyline.ErrInvalid, "msg_id is not a message id")
 	}
 	m, err := c.store.GetMessage(ctx, id)
@@ -174,7 +174,7 @@ func (c *Chat) message(ctx context.Context, ch, id string) (Message, error) {
 // process. When nobody holds it, it returns the function that ends the
 // claim; when somebody does, it returns a channel closed when they are
 // done.
-func (c *Chat) claim(id string) (release func(), busy <-chan struct{}) {
+func (c *Service) claim(id string) (release func(), busy <-chan struct{}) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if ch, ok := c.inflight[id]; ok {
@@ -194,10 +194,10 @@ func (c *Chat) claim(id string) (release func(), busy <-chan struct{}) {
 // position. A failure to record it is logged, not returned: the message is
 // committed and out, and failing the request would make a client retry
 // publish it again.
-func (c *Chat) publishStored(ctx context.Context, m Message, kind string) (realtime.Position, error) {
+func (c *Service) publishStored(ctx context.Context, m Message, kind string) (wire.Position, error) {
 	pos, err := c.publish(ctx, m.Channel, m.ID, kind, m.Author, m.CreatedAt, m.Data)
 	if err != nil {
-		return realtime.Position{}, err
+		return wire.Position{}, err
 	}
 	if err := c.store.SetMessagePosition(ctx, m.ID, pos.Epoch, pos.Offset); err != nil {
 		c.log.WarnContext(ctx, "chat: recording a message's stream position failed",
@@ -210,14 +210,14 @@ func (c *Chat) publishStored(ctx context.Context, m Message, kind string) (realt
 // retry repeats. A message with no recorded position was never published,
 // or is being published right now by another request of this process: the
 // first case publishes it now, the second waits for it.
-func (c *Chat) settle(ctx context.Context, m Message) (realtime.Position, error) {
+func (c *Service) settle(ctx context.Context, m Message) (wire.Position, error) {
 	for m.Offset == 0 {
 		release, busy := c.claim(m.ID)
 		if busy != nil {
 			select {
 			case <-busy:
 			case <-ctx.Done():
-				return realtime.Position{}, &depError{op: "wait for the publication of " + m.ID, err: ctx.Err()}
+				return wire.Position{}, &depError{op: "wait for the publication of " + m.ID, err: ctx.Err()}
 			}
 		}
 		fresh, err := c.store.GetMessage(ctx, m.ID)
@@ -225,7 +225,7 @@ func (c *Chat) settle(ctx context.Context, m Message) (realtime.Position, error)
 			if release != nil {
 				release()
 			}
-			return realtime.Position{}, &depError{op: "get message " + m.ID, err: err}
+			return wire.Position{}, &depError{op: "get message " + m.ID, err: err}
 		}
 		m = fresh
 		if release == nil || m.Offset != 0 {
@@ -238,26 +238,20 @@ func (c *Chat) settle(ctx context.Context, m Message) (realtime.Position, error)
 		release()
 		return pos, err
 	}
-	return realtime.Position{Epoch: m.Epoch, Offset: m.Offset}, nil
+	return wire.Position{Epoch: m.Epoch, Offset: m.Offset}, nil
 }
 
 // handlePub stores a client's message, then publishes it: the message is
-// committed before it is acknowledged and before it is fanned out.
-func (c *Chat) handlePub(ctx context.Context, s *realtime.Session, req *wire.Request) (any, error) {
-	if err := pubChannel(req.Channel); err != nil {
-		return nil, err
-	}
-	if err := s.AllowPublish(); err != nil {
-		return nil, err
-	}
+// committed before it is acknowledged and before it is fanned out. It is
+// the Publish of chat's namespaces, so the gateway has applied the publish
+// rate and Authorize (ActionPublish: a member of the room, or one of the
+// dm's two users) before it runs.
+func (c *Service) handlePub(ctx context.Context, s *realtime.Session, req *wire.Request) (any, error) {
 	data, err := c.checkData(req.Data)
 	if err != nil {
 		return nil, err
 	}
 	if err := checkIdem(req.Idem); err != nil {
-		return nil, err
-	}
-	if _, err := c.access(ctx, s.User(), req.Channel, realtime.ActionPublish, false); err != nil {
 		return nil, err
 	}
 	m := newMessage(req.Channel, s.User(), data, req.Idem)
@@ -267,7 +261,7 @@ func (c *Chat) handlePub(ctx context.Context, s *realtime.Session, req *wire.Req
 		release()
 		return nil, &depError{op: "store message on " + req.Channel, err: err}
 	}
-	var pos realtime.Position
+	var pos wire.Position
 	if created {
 		pos, err = c.publishStored(ctx, stored, wire.KindMessage)
 		release()
@@ -286,7 +280,7 @@ func (c *Chat) handlePub(ctx context.Context, s *realtime.Session, req *wire.Req
 
 // handleEdit replaces the data of the author's own message and publishes
 // the edit.
-func (c *Chat) handleEdit(ctx context.Context, s *realtime.Session, req *wire.Request) (any, error) {
+func (c *Service) handleEdit(ctx context.Context, s *realtime.Session, req *wire.Request) (any, error) {
 	if err := pubChannel(req.Channel); err != nil {
 		return nil, err
 	}
@@ -328,7 +322,7 @@ func (c *Chat) handleEdit(ctx context.Context, s *realtime.Session, req *wire.Re
 
 // handleDelete deletes a message, by its author or the room's owner, and
 // publishes the delete.
-func (c *Chat) handleDelete(ctx context.Context, s *realtime.Session, req *wire.Request) (any, error) {
+func (c *Service) handleDelete(ctx context.Context, s *realtime.Session, req *wire.Request) (any, error) {
 	if err := pubChannel(req.Channel); err != nil {
 		return nil, err
 	}
@@ -380,8 +374,8 @@ func historyLimit(n int) (int, error) {
 }
 
 // history reads a page of ch's messages, newest first.
-func (c *Chat) history(ctx context.Context, ch, before string, limit int) (historyReply, error) {
-	if before != "" && !realtime.ValidID(before) {
+func (c *Service) history(ctx context.Context, ch, before string, limit int) (historyReply, error) {
+	if before != "" && !wire.ValidID(before) {
 		return historyReply{}, partyline.Errorf(partyline.ErrInvalid, "before is not a message id")
 	}
 	limit, err := historyLimit(limit)
@@ -398,7 +392,7 @@ func (c *Chat) history(ctx context.Context, ch, before string, limit int) (histo
 // handleHistory returns messages in their latest state, newest first. Any
 // user allowed to subscribe may read, and reading a public room does not
 // join it.
-func (c *Chat) handleHistory(ctx context.Context, s *realtime.Session, req *wire.Request) (any, error) {
+func (c *Service) handleHistory(ctx context.Context, s *realtime.Session, req *wire.Request) (any, error) {
 	if err := storedChannel(req.Channel); err != nil {
 		return nil, err
 	}
@@ -410,7 +404,7 @@ func (c *Chat) handleHistory(ctx context.Context, s *realtime.Session, req *wire
 
 // handleRead stores the user's read marker. The marker lives on the
 // membership, so reading a public room joins it, as subscribing does.
-func (c *Chat) handleRead(ctx context.Context, s *realtime.Session, req *wire.Request) (any, error) {
+func (c *Service) handleRead(ctx context.Context, s *realtime.Session, req *wire.Request) (any, error) {
 	if err := storedChannel(req.Channel); err != nil {
 		return nil, err
 	}

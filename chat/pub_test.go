@@ -13,8 +13,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/partyline/partyline"
-	"github.com/partyline/partyline/realtime"
 	"github.com/partyline/partyline/chat"
+	"github.com/partyline/partyline/realtime"
 	"github.com/partyline/partyline/realtime/wire"
 )
 
@@ -211,8 +211,7 @@ func TestIdempotentPub(t *testing.T) {
 // publish failed after the commit publishes it then, once.
 func TestIdempotentRetryPublishes(t *testing.T) {
 	s := newStack(t, nil)
-	flaky := &flakyPublisher{next: s.node}
-	s.chat.SetPublisher(flaky)
+	flaky := s.flaky
 	ch := "dm:u_ann:u_bob"
 	ann, bob := s.dial("u_ann"), s.dial("u_bob")
 	bob.sub(ch)
@@ -249,11 +248,33 @@ func TestIdempotentRetryPublishes(t *testing.T) {
 	}
 }
 
-func TestNoPublisher(t *testing.T) {
+// TestNewNeedsItsDependencies checks that chat is built whole: with no
+// store or no gateway, New fails instead of building a chat that fails
+// later.
+func TestNewNeedsItsDependencies(t *testing.T) {
 	s := newStack(t, nil)
-	s.chat.SetPublisher(nil)
-	ann := s.dial("u_ann")
+	if _, err := chat.New(chat.Options{Gateway: s.node}); err == nil {
+		t.Error("chat.New without a store succeeded")
+	}
+	if _, err := chat.New(chat.Options{Store: s.db}); err == nil {
+		t.Error("chat.New without a gateway succeeded")
+	}
+}
+
+// TestGatewayDown checks that a pub whose fan-out fails is answered
+// unavailable, and that nothing is fanned out.
+func TestGatewayDown(t *testing.T) {
+	s := newStack(t, nil)
+	ann, bob := s.dial("u_ann"), s.dial("u_bob")
+	bob.sub("dm:u_ann:u_bob")
+	s.flaky.fail.Store(true)
 	ann.wantError(wire.CodeUnavailable, map[string]any{"type": "pub", "channel": "dm:u_ann:u_bob", "data": text("hi")})
+	s.flaky.fail.Store(false)
+	marker := ann.pub("dm:u_ann:u_bob", text("marker"))
+	bob.waitMsg("dm:u_ann:u_bob", marker.Offset)
+	if got := bob.msgsOn("dm:u_ann:u_bob"); len(got) != 1 {
+		t.Errorf("bob got %d msgs, want the marker alone", len(got))
+	}
 }
 
 func TestEditAndDelete(t *testing.T) {

@@ -16,7 +16,7 @@ import (
 	"github.com/partyline/partyline"
 	"github.com/partyline/partyline/internal/auth"
 	"github.com/partyline/partyline/internal/httpx"
-	"github.com/partyline/partyline/realtime"
+	"github.com/partyline/partyline/realtime/wire"
 )
 
 // maxRoomName is the longest room name, in characters.
@@ -78,7 +78,7 @@ type myRoomJSON struct {
 //
 // A private room is invisible to non-members: they get 404, as for a room
 // that does not exist. Errors are problem+json.
-func (c *Chat) RoomRoutes() http.Handler {
+func (c *Service) RoomRoutes() http.Handler {
 	r := chi.NewRouter()
 	r.NotFound(httpx.NotFound)
 	r.MethodNotAllowed(httpx.MethodNotAllowed)
@@ -101,7 +101,7 @@ func user(r *http.Request) (string, error) {
 
 // visibleRoom returns the room when user may see it: a member, or anyone
 // for a public room. The membership is nil for a non-member.
-func (c *Chat) visibleRoom(ctx context.Context, user, id string) (Room, *Member, error) {
+func (c *Service) visibleRoom(ctx context.Context, user, id string) (Room, *Member, error) {
 	room, err := c.room(ctx, id)
 	if err != nil {
 		return Room{}, nil, err
@@ -118,7 +118,7 @@ func (c *Chat) visibleRoom(ctx context.Context, user, id string) (Room, *Member,
 	return Room{}, nil, partyline.Errorf(partyline.ErrNotFound, "no such room")
 }
 
-func (c *Chat) handleCreateRoom(w http.ResponseWriter, r *http.Request) {
+func (c *Service) handleCreateRoom(w http.ResponseWriter, r *http.Request) {
 	owner, err := user(r)
 	if err != nil {
 		httpx.Error(w, r, err)
@@ -160,7 +160,7 @@ func (c *Chat) handleCreateRoom(w http.ResponseWriter, r *http.Request) {
 	httpx.JSON(w, r, http.StatusCreated, toRoomJSON(room))
 }
 
-func (c *Chat) handleGetRoom(w http.ResponseWriter, r *http.Request) {
+func (c *Service) handleGetRoom(w http.ResponseWriter, r *http.Request) {
 	u, err := user(r)
 	if err != nil {
 		httpx.Error(w, r, err)
@@ -185,7 +185,7 @@ func (c *Chat) handleGetRoom(w http.ResponseWriter, r *http.Request) {
 
 // handlePutMember adds a member. It is idempotent: an existing member,
 // the owner included, is answered as they are, with their role unchanged.
-func (c *Chat) handlePutMember(w http.ResponseWriter, r *http.Request) {
+func (c *Service) handlePutMember(w http.ResponseWriter, r *http.Request) {
 	u, err := user(r)
 	if err != nil {
 		httpx.Error(w, r, err)
@@ -201,7 +201,7 @@ func (c *Chat) handlePutMember(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	target := chi.URLParam(r, "user")
-	if !realtime.ValidID(target) {
+	if !wire.ValidID(target) {
 		httpx.Error(w, r, partyline.Errorf(partyline.ErrInvalid, "user id must match [A-Za-z0-9_-]{1,64}"))
 		return
 	}
@@ -225,7 +225,7 @@ func (c *Chat) handlePutMember(w http.ResponseWriter, r *http.Request) {
 
 // handleDeleteMember removes a member: the owner removes anyone but
 // themselves (a room keeps its owner), and a member may remove themselves.
-func (c *Chat) handleDeleteMember(w http.ResponseWriter, r *http.Request) {
+func (c *Service) handleDeleteMember(w http.ResponseWriter, r *http.Request) {
 	u, err := user(r)
 	if err != nil {
 		httpx.Error(w, r, err)
@@ -237,7 +237,7 @@ func (c *Chat) handleDeleteMember(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	target := chi.URLParam(r, "user")
-	if !realtime.ValidID(target) {
+	if !wire.ValidID(target) {
 		httpx.Error(w, r, partyline.Errorf(partyline.ErrInvalid, "user id must match [A-Za-z0-9_-]{1,64}"))
 		return
 	}
@@ -264,7 +264,7 @@ func (c *Chat) handleDeleteMember(w http.ResponseWriter, r *http.Request) {
 
 // handleRoomMessages is history over REST: ?before=<msg id> (or cursor=,
 // its alias) and ?limit=N, with next_cursor set when more remain.
-func (c *Chat) handleRoomMessages(w http.ResponseWriter, r *http.Request) {
+func (c *Service) handleRoomMessages(w http.ResponseWriter, r *http.Request) {
 	u, err := user(r)
 	if err != nil {
 		httpx.Error(w, r, err)
@@ -287,7 +287,7 @@ func (c *Chat) handleRoomMessages(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	out, err := c.history(r.Context(), realtime.NSRoom+":"+room.ID, before, limit)
+	out, err := c.history(r.Context(), wire.NSRoom+":"+room.ID, before, limit)
 	if err != nil {
 		httpx.Error(w, r, err)
 		return
@@ -301,7 +301,7 @@ func (c *Chat) handleRoomMessages(w http.ResponseWriter, r *http.Request) {
 // HandleMyRooms serves GET /v1/me/rooms: the rooms the authenticated user
 // is a member of, newest activity first, each with the user's role, their
 // unread count and the newest message (null when none).
-func (c *Chat) HandleMyRooms(w http.ResponseWriter, r *http.Request) {
+func (c *Service) HandleMyRooms(w http.ResponseWriter, r *http.Request) {
 	u, err := user(r)
 	if err != nil {
 		httpx.Error(w, r, err)

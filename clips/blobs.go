@@ -34,6 +34,11 @@ type Blobs interface {
 	// Delete removes the blob. It is idempotent: a missing key is not an
 	// error.
 	Delete(ctx context.Context, key string) error
+	// LocalPath returns the local file that holds key, so ffprobe and
+	// ffmpeg read it in place, or ok false when the blobs are not local
+	// files (object storage): then the caller reads a copy through Get.
+	// It does not check that the blob exists.
+	LocalPath(key string) (path string, ok bool)
 }
 
 // Blob is what Blobs.Get returns: either the content itself or a URL the
@@ -47,13 +52,6 @@ type Blob struct {
 	URL string
 }
 
-// Pather is an optional ability of Blobs, found by a type assertion: the
-// local file of a key, so ffprobe and ffmpeg read it in place rather than
-// from a temporary copy.
-type Pather interface {
-	Path(key string) (string, error)
-}
-
 // Dir is Blobs in a local directory. Put writes a temporary file in the
 // same directory tree, fsyncs it and renames it into place, so a blob is
 // either complete or absent, even across a crash.
@@ -61,10 +59,7 @@ type Dir struct {
 	root string
 }
 
-var (
-	_ Blobs  = (*Dir)(nil)
-	_ Pather = (*Dir)(nil)
-)
+var _ Blobs = (*Dir)(nil)
 
 // tmpDir is where Put writes before it renames; leftovers of a crash are
 // removed by NewDir.
@@ -125,6 +120,13 @@ func (d *Dir) Path(key string) (string, error) {
 		return "", err
 	}
 	return filepath.Join(d.root, filepath.FromSlash(key)), nil
+}
+
+// LocalPath returns the key's file in the directory; ok is false for an
+// invalid key.
+func (d *Dir) LocalPath(key string) (string, bool) {
+	path, err := d.Path(key)
+	return path, err == nil
 }
 
 // Put writes r to a temporary file, fsyncs it, renames it to the key's

@@ -15,7 +15,7 @@ import (
 	"github.com/oklog/ulid/v2"
 
 	"github.com/partyline/partyline"
-	"github.com/partyline/partyline/realtime"
+	"github.com/partyline/partyline/realtime/wire"
 )
 
 // Publication kinds of the clip and user namespaces.
@@ -38,10 +38,10 @@ const (
 // *realtime.Node satisfies it. It checks no permissions. It may block on
 // the broker; errors wrap partyline.ErrUnavailable.
 type Notifier interface {
-	Publish(ctx context.Context, ch, id, kind, from string, data json.RawMessage) (realtime.Position, error)
+	// Publish publishes data on ch as a msg of kind; an empty id means a
+	// new message id.
+	Publish(ctx context.Context, ch, id, kind, from string, data json.RawMessage) (wire.Position, error)
 }
-
-var _ Notifier = (*realtime.Node)(nil)
 
 // FollowersFunc lists the ids of user's followers a page at a time, after
 // the cursor ("" first), with next "" on the last page. cmd/partyline
@@ -49,7 +49,7 @@ var _ Notifier = (*realtime.Node)(nil)
 // name feed's types.
 type FollowersFunc func(ctx context.Context, user, cursor string, limit int) (ids []string, next string, err error)
 
-// Options configures a Service. Only Store and Blobs are required.
+// Options configures a Service. Store, Blobs and Notifier are required.
 type Options struct {
 	// Store keeps clips, likes, comments and events. Required.
 	Store Store
@@ -58,9 +58,7 @@ type Options struct {
 	// UploadDir keeps resumable (tus) uploads while they are in progress.
 	// Empty means resumable uploads are off: /v1/uploads/ answers 404.
 	UploadDir string
-	// Notifier publishes clip.stats and clip.new. Nil means none yet (the
-	// Node is built with its extensions); call SetNotifier once it exists.
-	// Until then nothing is published.
+	// Notifier publishes clip.stats and clip.new. Required.
 	Notifier Notifier
 	// Followers pages a creator's followers for clip.new. Nil means no
 	// clip.new fan-out.
@@ -114,7 +112,7 @@ type Service struct {
 	followers FollowersFunc
 	log       *slog.Logger
 	opts      Options
-	notifier  atomic.Pointer[Notifier]
+	notifier  Notifier
 	running   atomic.Bool
 
 	ffprobe, ffmpeg string // "" when processing is limited
@@ -148,6 +146,8 @@ func New(opts Options) (*Service, error) {
 		return nil, errors.New("clips: Options.Store is required")
 	case opts.Blobs == nil:
 		return nil, errors.New("clips: Options.Blobs is required")
+	case opts.Notifier == nil:
+		return nil, errors.New("clips: Options.Notifier is required")
 	case opts.MaxUploadBytes < 0, opts.StatsInterval < 0, opts.ProcessTimeout < 0, opts.ProcessWorkers < 0,
 		opts.UploadExpiry < 0, opts.MaxLimiters < 0:
 		return nil, errors.New("clips: Options must not be negative")
@@ -173,6 +173,7 @@ func New(opts Options) (*Service, error) {
 		opts.Logger = slog.Default()
 	}
 	s := &Service{
+		notifier:  opts.Notifier,
 		store:     opts.Store,
 		blobs:     opts.Blobs,
 		followers: opts.Followers,
@@ -200,9 +201,6 @@ func New(opts Options) (*Service, error) {
 		}
 		s.tus = t
 	}
-	if opts.Notifier != nil {
-		s.SetNotifier(opts.Notifier)
-	}
 	return s, nil
 }
 
@@ -220,29 +218,13 @@ func lookTool(path, name string) string {
 // MediaTools reports whether ffprobe and ffmpeg are in use.
 func (s *Service) MediaTools() bool { return s.ffprobe != "" }
 
-// SetNotifier sets, or replaces, what clip.stats and clip.new go out
-// through. Build the Service, then the Node with it among the extensions,
-// then call SetNotifier(node). It is safe to call at any time.
-func (s *Service) SetNotifier(n Notifier) {
-	if n == nil {
-		s.notifier.Store(nil)
-		return
-	}
-	s.notifier.Store(&n)
-}
-
-// publish sends one publication through the current notifier; without one
-// it does nothing.
+// publish sends one publication through the notifier.
 func (s *Service) publish(ctx context.Context, ch, kind string, data any) error {
-	n := s.notifier.Load()
-	if n == nil {
-		return nil
-	}
 	b, err := json.Marshal(data)
 	if err != nil {
 		return err
 	}
-	_, err = (*n).Publish(ctx, ch, ulid.Make().String(), kind, "", b)
+	_, err = s.notifier.Publish(ctx, ch, "", kind, "", b)
 	return err
 }
 
@@ -302,5 +284,5 @@ func (s *Service) owned(ctx context.Context, id, user string) (Clip, error) {
 // "c_" prefix and the id alphabet [A-Za-z0-9_-], at most 64 bytes (what a
 // clip: channel name can carry).
 func validClipID(id string) bool {
-	return strings.HasPrefix(id, "c_") && realtime.ValidID(id)
+	return strings.HasPrefix(id, "c_") && wire.ValidID(id)
 }

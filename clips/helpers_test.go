@@ -7,9 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,12 +16,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-chi/chi/v5"
-
-	"github.com/partyline/partyline"
 	"github.com/partyline/partyline/clips"
-	"github.com/partyline/partyline/internal/auth"
 	"github.com/partyline/partyline/internal/httpx"
+	"github.com/partyline/partyline/internal/server"
+	"github.com/partyline/partyline/internal/server/servertest"
 	"github.com/partyline/partyline/realtime"
 	"github.com/partyline/partyline/store/sqlite"
 )
@@ -43,24 +39,14 @@ func eventually(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-// tokenAuth takes the token as the user id.
-type tokenAuth struct{}
-
-func (tokenAuth) Authenticate(ctx context.Context, token string) (string, time.Time, error) {
-	if token == "" || token == "bad" {
-		return "", time.Time{}, fmt.Errorf("bad token: %w", partyline.ErrUnauthorized)
-	}
-	return token, time.Now().Add(time.Hour), nil
-}
-
-// stack is a clips server: SQLite, blobs in a temp dir, a realtime Node
-// with clips as its extension, and the routes mounted as the server does.
+// stack is a whole server built by the one assembly (servertest), whose
+// clips get generous rate limits and, unless asked, no media tools.
 type stack struct {
 	t     *testing.T
 	db    *sqlite.DB
 	svc   *clips.Service
 	node  *realtime.Node
-	srv   *httptest.Server
+	srv   *servertest.Server
 	blobs string
 }
 
@@ -72,7 +58,6 @@ type stackOpts struct {
 func newStack(t *testing.T, so stackOpts) *stack {
 	t.Helper()
 	ctx := context.Background()
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	dir := t.TempDir()
 	db, err := sqlite.Open(ctx, sqlite.Options{Path: filepath.Join(dir, "clips.db")})
 	if err != nil {
@@ -82,107 +67,20 @@ func newStack(t *testing.T, so stackOpts) *stack {
 	if err := db.Migrate(ctx); err != nil {
 		t.Fatalf("Migrate: %v", err)
 	}
-	blobDir := filepath.Join(dir, "blobs")
-	blobs, err := clips.NewDir(blobDir)
-	if err != nil {
-		t.Fatalf("NewDir: %v", err)
-	}
-	opts := clips.Options{
-		Store:        db,
-		Blobs:        blobs,
-		UploadDir:    filepath.Join(dir, "uploads"),
-		NoMediaTools: !so.tools,
-		UploadLimit:  clips.RateLimit{Burst: 1000, Per: time.Second},
-		LikeLimit:    clips.RateLimit{Burst: 1000, Per: time.Second},
-		CommentLimit: clips.RateLimit{Burst: 1000, Per: time.Second},
-		Logger:       quiet,
-		Followers: func(ctx context.Context, user, cursor string, limit int) ([]string, string, error) {
-			fs, next, err := db.Followers(ctx, user, cursor, limit)
-			ids := make([]string, len(fs))
-			for i, f := range fs {
-				ids[i] = f.Follower
+	srv := servertest.Start(t, server.Options{
+		DataDir: dir,
+		Store:   db,
+		TuneClips: func(o *clips.Options) {
+			o.NoMediaTools = !so.tools
+			o.UploadLimit = clips.RateLimit{Burst: 1000, Per: time.Second}
+			o.LikeLimit = clips.RateLimit{Burst: 1000, Per: time.Second}
+			o.CommentLimit = clips.RateLimit{Burst: 1000, Per: time.Second}
+			if so.edit != nil {
+				so.edit(o)
 			}
-			return ids, next, err
 		},
-	}
-	if so.edit != nil {
-		so.edit(&opts)
-	}
-	svc, err := clips.New(opts)
-	if err != nil {
-		t.Fatalf("clips.New: %v", err)
-	}
-	node, err := realtime.New(realtime.Options{
-		NodeID: "test", Auth: tokenAuth{}, Extensions: []realtime.Extension{svc}, PublishRate: 1000, Logger: quiet,
 	})
-	if err != nil {
-		t.Fatalf("realtime.New: %v", err)
-	}
-	svc.SetNotifier(node)
-
-	runCtx, stop := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() { defer wg.Done(); _ = node.Run(runCtx) }()
-	go func() {
-		defer wg.Done()
-		if err := svc.Run(runCtx); err != nil {
-			t.Errorf("clips Run: %v", err)
-		}
-	}()
-
-	optional := func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if r.Header.Get("Authorization") == "" {
-				next.ServeHTTP(w, r)
-				return
-			}
-			tok, ok := auth.BearerToken(r)
-			if !ok || tok == "bad" {
-				httpx.Error(w, r, partyline.Errorf(partyline.ErrUnauthorized, "bad token"))
-				return
-			}
-			u, err := db.EnsureUser(r.Context(), tok)
-			if err != nil {
-				httpx.Error(w, r, err)
-				return
-			}
-			next.ServeHTTP(w, r.WithContext(auth.WithUser(r.Context(), u)))
-		})
-	}
-	r := chi.NewRouter()
-	r.NotFound(httpx.NotFound)
-	r.MethodNotAllowed(httpx.MethodNotAllowed)
-	r.Handle("/v1/ws", node)
-	r.Group(func(r chi.Router) {
-		r.Use(optional)
-		r.Put("/v1/clips/{id}/media", svc.HandleUpload)
-		r.Mount("/v1/uploads", svc.UploadRoutes())
-	})
-	r.Route("/v1", func(r chi.Router) {
-		r.Use(httpx.MaxBody(1 << 20))
-		r.Group(func(r chi.Router) {
-			r.Use(optional)
-			r.Mount("/clips", svc.Routes())
-			r.Get("/users/{id}/clips", svc.HandleUserClips)
-		})
-	})
-	srv := httptest.NewServer(r)
-	t.Cleanup(func() {
-		srv.Close()
-		stop()
-		wg.Wait()
-	})
-	s := &stack{t: t, db: db, svc: svc, node: node, srv: srv, blobs: blobDir}
-	eventually(t, "the node to run", func() bool {
-		select {
-		case <-node.Started():
-			return true
-		default:
-			return false
-		}
-	})
-	return s
+	return &stack{t: t, db: db, svc: srv.Clips(), node: srv.Node(), srv: srv, blobs: filepath.Join(dir, "blobs")}
 }
 
 // req is one HTTP request of a test.
@@ -229,7 +127,7 @@ func (s *stack) do(q req) resp {
 	for k, v := range q.header {
 		r.Header.Set(k, v)
 	}
-	res, err := s.srv.Client().Do(r)
+	res, err := s.srv.HTTP.Do(r)
 	if err != nil {
 		s.t.Fatalf("%s %s: %v", q.method, q.path, err)
 	}

@@ -10,18 +10,21 @@ import (
 
 	"github.com/partyline/partyline"
 	"github.com/partyline/partyline/realtime"
+	"github.com/partyline/partyline/realtime/wire"
 )
 
 var _ realtime.Extension = (*Service)(nil)
 
 // Namespaces returns the namespace clips owns: clip.
-func (s *Service) Namespaces() []string { return []string{realtime.NSClip} }
+func (s *Service) Namespaces() []realtime.Namespace {
+	return []realtime.Namespace{{Name: wire.NSClip}}
+}
 
 // Authorize lets anyone who may view the clip subscribe to clip:<id> and
 // read its presence; a clip they may not view is not_found, as over REST.
 // Only the server publishes there.
 func (s *Service) Authorize(ctx context.Context, sess *realtime.Session, ch string, act realtime.Action) error {
-	_, id, err := realtime.ParseChannel(ch)
+	_, id, err := wire.ParseChannel(ch)
 	if err != nil {
 		return err
 	}
@@ -131,7 +134,7 @@ func (s *Service) publishStats(ctx context.Context, id string) {
 		return
 	}
 	data := statsJSON{Clip: c.ID, LikeCount: c.Likes, ViewCount: c.Views, CommentCount: c.Comments}
-	if err := s.publish(ctx, realtime.NSClip+":"+id, KindStats, data); err != nil {
+	if err := s.publish(ctx, wire.NSClip+":"+id, KindStats, data); err != nil {
 		s.log.Warn("clip stats: publish failed", "clip", id, "err", err)
 	}
 }
@@ -198,7 +201,7 @@ func (s *Service) fanout(ctx context.Context, c Clip) {
 		g.SetLimit(fanoutParallel)
 		for _, id := range ids {
 			g.Go(func() error {
-				if err := s.publish(gctx, realtime.NSUser+":"+id, KindNew, data); err != nil && gctx.Err() == nil {
+				if err := s.publish(gctx, wire.NSUser+":"+id, KindNew, data); err != nil && gctx.Err() == nil {
 					s.log.Warn("clip.new: publish failed", "clip", c.ID, "user", id, "err", err)
 				}
 				return nil

@@ -197,7 +197,7 @@ func TestConcurrentLikesExact(t *testing.T) {
 					return
 				}
 				r.Header.Set("Authorization", "Bearer "+u)
-				res, err := s.srv.Client().Do(r)
+				res, err := s.srv.HTTP.Do(r)
 				if err != nil {
 					errs <- err.Error()
 					return

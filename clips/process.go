@@ -172,10 +172,10 @@ func (s *Service) probe(ctx context.Context, c *Clip) error {
 }
 
 // localMedia returns a local file with the blob: the blob's own file when
-// Blobs is a Pather, or a copy in dir.
+// Blobs keeps local files, or a copy in dir.
 func (s *Service) localMedia(ctx context.Context, key, dir string) (string, error) {
-	if p, ok := s.blobs.(Pather); ok {
-		return p.Path(key)
+	if path, ok := s.blobs.LocalPath(key); ok {
+		return path, nil
 	}
 	b, err := s.blobs.Get(ctx, key)
 	if err != nil {

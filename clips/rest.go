@@ -13,7 +13,7 @@ import (
 
 	"github.com/partyline/partyline"
 	"github.com/partyline/partyline/internal/httpx"
-	"github.com/partyline/partyline/realtime"
+	"github.com/partyline/partyline/realtime/wire"
 )
 
 // Routes returns the clips API, which the caller mounts at /v1/clips
@@ -448,7 +448,7 @@ type clipsJSON struct {
 // Mount it behind the same optional authentication as Routes.
 func (s *Service) HandleUserClips(w http.ResponseWriter, r *http.Request) {
 	owner := chi.URLParam(r, "id")
-	if !realtime.ValidID(owner) {
+	if !wire.ValidID(owner) {
 		httpx.Error(w, r, partyline.Errorf(partyline.ErrInvalid, "user id must match [A-Za-z0-9_-]{1,64}"))
 		return
 	}

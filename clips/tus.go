@@ -21,7 +21,7 @@ import (
 
 	"github.com/partyline/partyline"
 	"github.com/partyline/partyline/internal/httpx"
-	"github.com/partyline/partyline/realtime"
+	"github.com/partyline/partyline/realtime/wire"
 )
 
 // tusVersion is the only tus protocol version served.
@@ -379,7 +379,7 @@ func (s *Service) handleTusCreate(w http.ResponseWriter, r *http.Request) {
 // exist.
 func (s *Service) ownedUpload(id, user string) (tusInfo, int64, error) {
 	noUpload := partyline.Errorf(partyline.ErrNotFound, "no such upload")
-	if !strings.HasPrefix(id, "u_") || !realtime.ValidID(id) {
+	if !strings.HasPrefix(id, "u_") || !wire.ValidID(id) {
 		return tusInfo{}, 0, noUpload
 	}
 	info, offset, err := s.tus.load(id)

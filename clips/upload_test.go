@@ -223,7 +223,7 @@ func TestUploadBadInput(t *testing.T) {
 		}
 		r.Header.Set("Authorization", "Bearer ada")
 		r.ContentLength = -1 // chunked: the cap is found while reading
-		res, err := s.srv.Client().Do(r)
+		res, err := s.srv.HTTP.Do(r)
 		if err == nil {
 			res.Body.Close()
 			if res.StatusCode != http.StatusRequestEntityTooLarge {
@@ -282,7 +282,7 @@ func TestConcurrentUploadsOneWins(t *testing.T) {
 				return
 			}
 			r.Header.Set("Authorization", "Bearer ada")
-			res, err := s.srv.Client().Do(r)
+			res, err := s.srv.HTTP.Do(r)
 			if err != nil {
 				statuses <- 0
 				return

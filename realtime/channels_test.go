@@ -15,14 +15,18 @@ import (
 )
 
 // hookExt owns a namespace for tests: it lets "member" users act and
-// records each call, as clip and voice hooks will.
+// records each call, as clip and voice hooks will. With publish set, it
+// takes client publications there.
 type hookExt struct {
-	ns    string
-	mu    sync.Mutex
-	calls []string
+	ns      string
+	publish RequestHandler
+	mu      sync.Mutex
+	calls   []string
 }
 
-func (e *hookExt) Namespaces() []string { return []string{e.ns} }
+func (e *hookExt) Namespaces() []Namespace {
+	return []Namespace{{Name: e.ns, Publish: e.publish}}
+}
 
 func (e *hookExt) Authorize(ctx context.Context, s *Session, ch string, act Action) error {
 	e.mu.Lock()
@@ -37,9 +41,9 @@ func (e *hookExt) Authorize(ctx context.Context, s *Session, ch string, act Acti
 func (e *hookExt) Requests() map[string]RequestHandler { return nil }
 
 func TestSubscribeAuthorization(t *testing.T) {
-	clip := &hookExt{ns: NSClip}
-	voice := &hookExt{ns: NSVoice}
-	n := startNode(t, Options{Extensions: []Extension{clip, voice}})
+	clip := &hookExt{ns: wire.NSClip}
+	voice := &hookExt{ns: wire.NSVoice}
+	n := startNode(t, Options{}, clip, voice)
 	for _, tc := range []struct {
 		user, channel, want string
 	}{
@@ -52,7 +56,7 @@ func TestSubscribeAuthorization(t *testing.T) {
 		{"u_a", "clip:c_77", wire.CodeForbidden},
 		{"member_1", "voice:r_9f2", ""},
 		{"u_a", "voice:r_9f2", wire.CodeForbidden},
-		{"u_a", "room:r_1", wire.CodeForbidden}, // no chat extension on this node
+		{"u_a", "room:r_1", wire.CodeBadRequest}, // no extension registered room on this node
 		{"u_a", "nope:x", wire.CodeBadRequest},
 		{"u_a", "user:", wire.CodeBadRequest},
 		{"u_a", "user", wire.CodeBadRequest},
@@ -162,8 +166,8 @@ func TestServerAPI(t *testing.T) {
 		if code, _ := n.apiCall(t, "POST", "/broadcast", string(b)); code != 400 {
 			t.Errorf("1001 channels = %d, want 400", code)
 		}
-		if code, _ := n.apiCall(t, "POST", "/publish", `{"channel":"room:r","kind":"k","data":{}}`); code != 404 {
-			t.Errorf("publish to a room without chat = %d, want 404", code)
+		if code, _ := n.apiCall(t, "POST", "/publish", `{"channel":"room:r","kind":"k","data":{}}`); code != 400 {
+			t.Errorf("publish to a room on a node where no extension registered room = %d, want 400", code)
 		}
 	})
 	t.Run("broadcast", func(t *testing.T) {
@@ -220,7 +224,7 @@ func TestServerAPI(t *testing.T) {
 }
 
 func TestPresenceEvents(t *testing.T) {
-	n := startNode(t, Options{Extensions: []Extension{&hookExt{ns: NSRoom}}})
+	n := startNode(t, Options{}, &hookExt{ns: wire.NSRoom})
 	ch := "room:lobby"
 	a := connect(t, n.url, "member_pa")
 	a.ok(map[string]any{"type": "sub", "channel": ch})
@@ -273,8 +277,8 @@ func TestPresenceEvents(t *testing.T) {
 }
 
 func TestTyping(t *testing.T) {
-	room := &hookExt{ns: NSRoom}
-	n := startNode(t, Options{Extensions: []Extension{room}, TypingInterval: time.Hour})
+	room := &hookExt{ns: wire.NSRoom}
+	n := startNode(t, Options{TypingInterval: time.Hour}, room)
 	ch := "room:r_t"
 	a := connect(t, n.url, "member_a")
 	b := connect(t, n.url, "member_b")

@@ -17,7 +17,7 @@ import (
 // bugExt serves request types that fail the way bugs do.
 type bugExt struct{}
 
-func (bugExt) Namespaces() []string { return nil }
+func (bugExt) Namespaces() []Namespace { return nil }
 func (bugExt) Authorize(context.Context, *Session, string, Action) error {
 	return nil
 }
@@ -33,7 +33,7 @@ func (bugExt) Requests() map[string]RequestHandler {
 }
 
 func TestInternalErrors(t *testing.T) {
-	n := startNode(t, Options{Extensions: []Extension{bugExt{}}})
+	n := startNode(t, Options{}, bugExt{})
 	c := connect(t, n.url, "u_bug")
 	m := c.errCode(map[string]any{"type": "test.fail"}, wire.CodeInternal)
 	if strings.Contains(m.Message, "plain error") {

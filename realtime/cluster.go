@@ -12,13 +12,6 @@ import (
 	"github.com/partyline/partyline/realtime/wire"
 )
 
-// NodeLister is an optional ability of a Broker: listing the nodes that are
-// alive now, this one included. A cluster-wide operation such as the server
-// API's disconnect asks every listed node.
-type NodeLister interface {
-	Nodes(ctx context.Context) ([]string, error)
-}
-
 // nodeMsg is a node-to-node message sent with Broker.SendNode.
 type nodeMsg struct {
 	Op      string `json:"op"`
@@ -54,11 +47,7 @@ const ackTimeout = 2 * time.Second
 // the message reaches them.
 func (n *Node) DisconnectEverywhere(ctx context.Context, user string, code int, reason string) (int, error) {
 	closed := n.DisconnectUser(user, code, reason)
-	lister, ok := n.opts.Broker.(NodeLister)
-	if !ok {
-		return closed, nil
-	}
-	nodes, err := lister.Nodes(ctx)
+	nodes, err := n.opts.Broker.Nodes(ctx)
 	if err != nil {
 		return closed, fmt.Errorf("realtime: list nodes: %w", err)
 	}
@@ -152,11 +141,7 @@ const opRemove = "remove"
 // receives the channel. It does not wait for other nodes.
 func (n *Node) RemoveFromChannel(ctx context.Context, user, ch, reason string) error {
 	n.removeLocal(user, ch, reason)
-	lister, ok := n.opts.Broker.(NodeLister)
-	if !ok {
-		return nil
-	}
-	nodes, err := lister.Nodes(ctx)
+	nodes, err := n.opts.Broker.Nodes(ctx)
 	if err != nil {
 		return fmt.Errorf("realtime: list nodes: %w", err)
 	}

@@ -121,9 +121,6 @@ func (c *Conn) closeAfterFlush(code int, reason string) {
 	c.closeNow(code, reason)
 }
 
-// closeWith closes the connection with code after flushing what is queued.
-func (c *Conn) closeWith(code int, reason string) { c.closeAfterFlush(code, reason) }
-
 // closeNow starts the close handshake with code without waiting for the
 // queue. It returns at once; the reader ends when the handshake completes.
 func (c *Conn) closeNow(code int, reason string) {
@@ -171,9 +168,6 @@ func (s *Session) ID() string { return s.c.id }
 // User returns the authenticated user id.
 func (s *Session) User() string { return s.c.user }
 
-// Node returns the node serving the session.
-func (s *Session) Node() *Node { return s.c.node }
-
 // Send queues a complete encoded message (a notification such as
 // voice.offer) for this session. It never blocks.
 func (s *Session) Send(msg []byte) { s.c.send(msg) }
@@ -191,4 +185,4 @@ func (s *Session) Subscribed(ch string) bool {
 func (s *Session) OnClose(f func()) { s.c.onClose = append(s.c.onClose, f) }
 
 // Close closes the session's connection with code after flushing its queue.
-func (s *Session) Close(code int, reason string) { s.c.closeWith(code, reason) }
+func (s *Session) Close(code int, reason string) { s.c.closeAfterFlush(code, reason) }

@@ -63,6 +63,11 @@ type Deliverer interface {
 	Deliver(ch string, p Publication)
 	// DeliverNode hands over a message sent to this node with SendNode.
 	DeliverNode(msg []byte)
+	// Resync tells the receiver that deliveries on these channels may have
+	// been lost (a broker restarted a stuck or dropped subscription), so
+	// it re-reads their streams. The Redis broker calls it; the memory
+	// broker loses nothing and never does.
+	Resync(channels []string)
 }
 
 // Broker moves publications between nodes. Delivery is at most once: a
@@ -85,6 +90,10 @@ type Broker interface {
 	// unknown node is an error wrapping partyline.ErrNotFound. The caller
 	// must not modify msg afterwards.
 	SendNode(ctx context.Context, node string, msg []byte) error
+	// Nodes lists the nodes alive now, this one included. A cluster-wide
+	// operation such as the server API's disconnect asks every listed
+	// node. A single-node broker lists its own node.
+	Nodes(ctx context.Context) ([]string, error)
 	// Run delivers to d until ctx is done, then returns nil, or returns an
 	// error when the broker fails for good. Deliveries happen only while
 	// Run runs.
@@ -141,17 +150,27 @@ type Presence interface {
 	// the rest to the next call. Every Node calls it periodically, so the
 	// record of a node that stopped is still claimed.
 	ClaimDueOffline(ctx context.Context) ([]string, error)
-}
 
-// PresenceLimiter is an optional ability of a Presence: a join that
-// counts the user's connections in the channel and adds m only under a
-// cap, in one atomic step, so joins on several nodes at once never pass
-// it. The Node uses it to cap a user's connections across nodes.
-type PresenceLimiter interface {
 	// JoinAtMost is Join, except that when m.User has most connections in
 	// ch already (on any node) it adds nothing and returns an error
-	// wrapping partyline.ErrLimitExceeded. most must be at least 1.
+	// wrapping partyline.ErrLimitExceeded; the count and the join are one
+	// atomic step, so joins on several nodes at once never pass the cap.
+	// most must be at least 1. The Node caps a user's connections with it.
 	JoinAtMost(ctx context.Context, ch string, m Member, most int) (firstForUser bool, err error)
+	// Reap returns the departures found since the last call on any node
+	// (entries that expired because their node stopped refreshing them);
+	// each is returned once, to one caller. The Node calls it every
+	// ReapInterval and announces each departure as a Leave would have. A
+	// Presence of one node finds none.
+	Reap(ctx context.Context) ([]Departure, error)
+	// Rejoined returns, as channel and user, the entries a renewal put
+	// back since the last call because they were gone while their
+	// connection was still open (they expired while the store was slow,
+	// or it lost them) and which were their user's first in the channel
+	// again. A reaper may have announced them as gone meanwhile, so the
+	// Node announces them back every ReapInterval. A Presence that never
+	// loses entries returns none.
+	Rejoined() []Departure
 }
 
 // Departure is a user whose last connection in a channel left presence
@@ -159,29 +178,4 @@ type PresenceLimiter interface {
 type Departure struct {
 	Channel string
 	User    string
-}
-
-// PresenceReaper is an optional ability of a Presence shared by several
-// nodes: finding the entries that expired because their node stopped
-// refreshing them. The Node calls Reap every ReapInterval and announces
-// each departure as a Leave would have: a leave event, or, for a user's
-// last connection anywhere, the offline status.
-type PresenceReaper interface {
-	// Reap returns the departures found since the last call on any node;
-	// each is returned once, to one caller.
-	Reap(ctx context.Context) ([]Departure, error)
-}
-
-// PresenceRenewer is an optional ability of a Presence that renews the
-// entries joined through it: telling which ones a renewal had to put back
-// because they were gone while their connection was still open (they
-// expired while Redis was too slow, or Redis lost them) and which were
-// their user's first in the channel again. Meanwhile a reaper may have
-// announced the user as gone, so the Node, every ReapInterval, announces
-// them back: a join event, or the online status for their online
-// presence.
-type PresenceRenewer interface {
-	// Rejoined returns the entries put back since the last call, as
-	// channel and user.
-	Rejoined() []Departure
 }

@@ -35,9 +35,12 @@ func FuzzDispatch(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
-	room := &hookExt{ns: NSRoom}
-	n, err := New(Options{Auth: testAuth{}, NodeID: "gw-fuzz", Extensions: []Extension{room}, PublishRate: 1000})
+	room := &hookExt{ns: wire.NSRoom}
+	n, err := New(Options{Auth: testAuth{}, NodeID: "gw-fuzz", PublishRate: 1000})
 	if err != nil {
+		f.Fatal(err)
+	}
+	if err := n.Register(room); err != nil {
 		f.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())

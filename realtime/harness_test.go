@@ -37,7 +37,7 @@ func (testAuth) Authenticate(ctx context.Context, token string) (string, time.Ti
 			return "", time.Time{}, partyline.ErrUnauthorized
 		}
 		return user, time.Now().Add(time.Duration(ms) * time.Millisecond), nil
-	case !ValidID(token):
+	case !wire.ValidID(token):
 		return "", time.Time{}, fmt.Errorf("auth: bad subject: %w", partyline.ErrUnauthorized)
 	}
 	return token, time.Now().Add(time.Hour), nil
@@ -52,7 +52,7 @@ type testNode struct {
 
 const testAPIKey = "test-api-key"
 
-func startNode(t testing.TB, opts Options) *testNode {
+func startNode(t testing.TB, opts Options, exts ...Extension) *testNode {
 	t.Helper()
 	if opts.Auth == nil {
 		opts.Auth = testAuth{}
@@ -69,6 +69,11 @@ func startNode(t testing.TB, opts Options) *testNode {
 	n, err := New(opts)
 	if err != nil {
 		t.Fatal(err)
+	}
+	for _, ext := range exts {
+		if err := n.Register(ext); err != nil {
+			t.Fatal(err)
+		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -410,7 +415,7 @@ func (n *testNode) apiCallKey(t testing.TB, method, path, body, key string) (int
 // publish publishes data on ch through the node, as the server API does.
 func (n *testNode) publish(t testing.TB, ch string, data string) Position {
 	t.Helper()
-	pos, err := n.Publish(context.Background(), ch, NewMsgID(), "notice", "", json.RawMessage(data))
+	pos, err := n.Publish(context.Background(), ch, "", "notice", "", json.RawMessage(data))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -205,3 +205,8 @@ func (b *MemoryBroker) Run(ctx context.Context, d Deliverer) error {
 	b.nodeMu.Unlock()
 	return nil
 }
+
+// Nodes lists the one node the memory broker serves.
+func (b *MemoryBroker) Nodes(ctx context.Context) ([]string, error) {
+	return []string{b.nodeID}, nil
+}

@@ -59,7 +59,7 @@ func (p *MemoryPresence) shard(key string) *presenceShard {
 	return &p.shards[maphash.String(p.seed, key)&(memoryShards-1)]
 }
 
-var _ PresenceLimiter = (*MemoryPresence)(nil)
+var _ Presence = (*MemoryPresence)(nil)
 
 // Join adds m to ch. firstForUser is true when no other connection of
 // m.User is in ch. A second Join with the same ConnID changes nothing,
@@ -231,3 +231,9 @@ func (p *MemoryPresence) ClaimDueOffline(ctx context.Context) ([]string, error) 
 	}
 	return users, nil
 }
+
+// Reap finds nothing: memory presence lives and dies with its one node.
+func (p *MemoryPresence) Reap(ctx context.Context) ([]Departure, error) { return nil, nil }
+
+// Rejoined returns nothing: memory presence never loses an entry.
+func (p *MemoryPresence) Rejoined() []Departure { return nil }

@@ -53,6 +53,9 @@ func (r *memoryRecorder) Deliver(ch string, p realtime.Publication) {
 	r.mu.Unlock()
 }
 
+// Resync is part of realtime.Deliverer; the memory broker never calls it.
+func (r *memoryRecorder) Resync(channels []string) {}
+
 func (r *memoryRecorder) DeliverNode(msg []byte) {
 	r.mu.Lock()
 	r.node = append(r.node, string(msg))
@@ -70,6 +73,7 @@ type countDeliverer struct{ n atomic.Int64 }
 
 func (d *countDeliverer) Deliver(string, realtime.Publication) { d.n.Add(1) }
 func (d *countDeliverer) DeliverNode([]byte)                   { d.n.Add(1) }
+func (d *countDeliverer) Resync([]string)                      {}
 
 // startMemoryBroker runs b.Run(d) in a goroutine until it delivers (found
 // by publishing on a probe channel until delivered returns true), and
@@ -113,6 +117,13 @@ func startMemoryBroker(tb testing.TB, b *realtime.MemoryBroker, d realtime.Deliv
 		tb.Fatal(err)
 	}
 	return stop
+}
+
+func TestMemoryLeases(t *testing.T) {
+	const ttl = 200 * time.Millisecond
+	realtimetest.TestLeases(t, ttl, func(t *testing.T) realtime.Leases {
+		return realtime.NewMemoryLeases(realtime.MemoryLeasesOptions{TTL: ttl})
+	})
 }
 
 func TestMemoryBrokerDeliversOnlyWhileRunning(t *testing.T) {

@@ -24,7 +24,7 @@ type Node struct {
 	opts     Options
 	hub      *Hub
 	metrics  *metrics
-	ns       map[string]Extension      // namespace -> owner
+	ns       map[string]namespace      // the namespace table: the core's and registered ones
 	handlers map[string]RequestHandler // extension request types
 
 	running  atomic.Bool
@@ -52,7 +52,8 @@ type Node struct {
 	offlineFiring sync.WaitGroup // local offline timers whose callback runs
 }
 
-// New builds a Node. It starts nothing; call Run.
+// New builds a Node. It starts nothing: register the extensions, then
+// call Run.
 func New(opts Options) (*Node, error) {
 	if err := opts.setDefaults(); err != nil {
 		return nil, err
@@ -65,7 +66,7 @@ func New(opts Options) (*Node, error) {
 		opts:     opts,
 		metrics:  m,
 		hub:      newHub(opts.Broker, opts.Stream, m),
-		ns:       map[string]Extension{},
+		ns:       map[string]namespace{},
 		handlers: map[string]RequestHandler{},
 		conns:    map[*Conn]struct{}{},
 		byUser:   map[string][]*Conn{},
@@ -76,25 +77,8 @@ func New(opts Options) (*Node, error) {
 	for i := range n.flushers {
 		n.flushers[i].w = newNBWrite()
 	}
-	for _, ext := range opts.Extensions {
-		for _, ns := range ext.Namespaces() {
-			if !knownNamespaces[ns] {
-				return nil, fmt.Errorf("realtime: extension namespace %q is not a protocol namespace", ns)
-			}
-			if _, dup := n.ns[ns]; dup {
-				return nil, fmt.Errorf("realtime: namespace %q has two owners", ns)
-			}
-			n.ns[ns] = ext
-		}
-		for typ, h := range ext.Requests() {
-			if builtinRequests[typ] {
-				return nil, fmt.Errorf("realtime: request type %q is built in", typ)
-			}
-			if _, dup := n.handlers[typ]; dup {
-				return nil, fmt.Errorf("realtime: request type %q has two handlers", typ)
-			}
-			n.handlers[typ] = h
-		}
+	for _, ns := range coreNamespaces {
+		n.ns[ns] = namespace{}
 	}
 	return n, nil
 }
@@ -139,9 +123,9 @@ func (n *Node) Deliver(ch string, p Publication) { n.hub.Deliver(ch, p) }
 func (n *Node) Resync(channels []string) { n.hub.Resync(channels) }
 
 // Publish appends a publication to ch's stream and fans it out. kind, from
-// and data become the msg's fields, id its message id, and ts is now. It is
-// how extensions and the server API publish; it checks nothing, so callers
-// authorize first.
+// and data become the msg's fields, id its message id (empty means a new
+// one), and ts is now. It is how extensions and the server API publish; it
+// checks nothing, so callers authorize first.
 func (n *Node) Publish(ctx context.Context, ch, id, kind, from string, data json.RawMessage) (Position, error) {
 	return n.PublishAt(ctx, ch, id, kind, from, time.Now(), data)
 }
@@ -150,6 +134,9 @@ func (n *Node) Publish(ctx context.Context, ch, id, kind, from string, data json
 // publication carry the same time. data must be compact JSON (no raw
 // newlines, which would split the frame) or empty.
 func (n *Node) PublishAt(ctx context.Context, ch, id, kind, from string, ts time.Time, data json.RawMessage) (Position, error) {
+	if id == "" {
+		id = newMsgID()
+	}
 	payload := wire.AppendPayload(make([]byte, 0, 96+len(data)), id, kind, from, ts.UnixMilli(), data)
 	start := time.Now()
 	pos, err := n.opts.Stream.Publish(ctx, ch, payload)
@@ -214,7 +201,7 @@ func (n *Node) track(c *Conn) bool {
 // window and closes it with 1012; with no drain window it closes with 1001.
 func (n *Node) drainConn(c *Conn) {
 	if n.opts.DrainWindow < 0 {
-		c.closeWith(wire.CloseGoingAway, "shutdown")
+		c.closeAfterFlush(wire.CloseGoingAway, "shutdown")
 		return
 	}
 	c.drain(rand.Int64N(n.opts.DrainWindow.Milliseconds() + 1))
@@ -254,7 +241,7 @@ func (n *Node) userConns(user string) []*Conn {
 func (n *Node) DisconnectUser(user string, code int, reason string) int {
 	conns := n.userConns(user)
 	for _, c := range conns {
-		c.closeWith(code, reason)
+		c.closeAfterFlush(code, reason)
 	}
 	return len(conns)
 }
@@ -292,7 +279,7 @@ func (n *Node) Drain(ctx context.Context) error {
 		return nil
 	case <-ctx.Done():
 		for _, c := range conns {
-			c.closeWith(wire.CloseGoingAway, "shutdown")
+			c.closeAfterFlush(wire.CloseGoingAway, "shutdown")
 		}
 		return fmt.Errorf("realtime: drain: %d connections left: %w", n.connCount(), ctx.Err())
 	}
@@ -306,7 +293,3 @@ func (n *Node) connCount() int {
 
 // newMsgID returns a new time-sortable message id.
 func newMsgID() string { return ulid.Make().String() }
-
-// NewMsgID returns a new time-sortable message id, for extensions that
-// publish.
-func NewMsgID() string { return newMsgID() }

@@ -52,15 +52,9 @@ func (n *Node) SendNode(ctx context.Context, node, op string, body any) error {
 	return n.opts.Broker.SendNode(ctx, node, msg)
 }
 
-// Nodes lists the nodes alive now, this one included. With a broker that
-// cannot list nodes (the memory broker), it is this node alone.
-func (n *Node) Nodes(ctx context.Context) ([]string, error) {
-	lister, ok := n.opts.Broker.(NodeLister)
-	if !ok {
-		return []string{n.opts.NodeID}, nil
-	}
-	return lister.Nodes(ctx)
-}
+// Nodes lists the nodes alive now, this one included, as the Broker
+// knows them.
+func (n *Node) Nodes(ctx context.Context) ([]string, error) { return n.opts.Broker.Nodes(ctx) }
 
 func (n *Node) nodeHandler(op string) NodeHandler {
 	n.mu.Lock()

@@ -33,8 +33,6 @@ type Options struct {
 	Presence Presence
 	// Auth verifies hello tokens. Required.
 	Auth Authenticator
-	// Extensions plug namespaces and request types in (chat, voice, clips).
-	Extensions []Extension
 	// AllowedOrigins are host patterns (path.Match syntax, such as
 	// "*.example.com" or "localhost:3000") a browser Origin may have. Zero
 	// means same-origin only. Requests without an Origin are allowed.

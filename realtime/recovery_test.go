@@ -234,7 +234,7 @@ func TestRecoveryStorm(t *testing.T) {
 	for elapsed := time.Duration(0); elapsed < duration || len(kicks) > 0; elapsed = time.Since(start) {
 		<-tick.C
 		for published < uint64(elapsed/time.Millisecond) {
-			pos, err := n.Publish(ctx, ch, NewMsgID(), "tick", "", json.RawMessage(fmt.Sprintf(`{"i":%d}`, published)))
+			pos, err := n.Publish(ctx, ch, "", "tick", "", json.RawMessage(fmt.Sprintf(`{"i":%d}`, published)))
 			if err != nil {
 				t.Fatal(err)
 			}

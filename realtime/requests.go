@@ -16,7 +16,7 @@ import (
 // builtinRequests are the request types the gateway serves itself.
 var builtinRequests = map[string]bool{
 	wire.TypeHello: true, wire.TypePing: true, wire.TypeSub: true, wire.TypeUnsub: true,
-	wire.TypeTyping: true, wire.TypePresence: true, wire.TypeStatus: true,
+	wire.TypePub: true, wire.TypeTyping: true, wire.TypePresence: true, wire.TypeStatus: true,
 }
 
 func (n *Node) builtin(typ string) RequestHandler {
@@ -35,6 +35,8 @@ func (n *Node) builtin(typ string) RequestHandler {
 		return handleSub
 	case wire.TypeUnsub:
 		return handleUnsub
+	case wire.TypePub:
+		return handlePub
 	case wire.TypeTyping:
 		return handleTyping
 	case wire.TypePresence:
@@ -158,43 +160,64 @@ func (c *Conn) allowPublish() error {
 // it before they publish for the client.
 func (s *Session) AllowPublish() error { return s.c.allowPublish() }
 
-// authorize checks act on ch for the session, by the namespace's rules.
+// authorize checks act on ch for the session, by the namespace's rules:
+// the core's own for user, status and broadcast channels, the owner's for
+// the others.
 func (n *Node) authorize(ctx context.Context, s *Session, ch string, act Action) error {
-	ns, name, err := ParseChannel(ch)
+	ns, name, entry, err := n.channel(ch)
 	if err != nil {
 		return err
 	}
+	if entry.owner != nil {
+		return entry.owner.Authorize(ctx, s, ch, act)
+	}
+	if act == ActionPublish {
+		return partyline.Errorf(partyline.ErrForbidden, "only the server publishes on %s", ch)
+	}
 	switch ns {
-	case NSUser:
-		if act == ActionPublish {
-			return partyline.Errorf(partyline.ErrForbidden, "only the server publishes on %s", ch)
-		}
+	case wire.NSUser:
 		if name != s.User() {
 			return partyline.Errorf(partyline.ErrForbidden, "%s belongs to another user", ch)
 		}
-		return nil
-	case NSStatus, NSBroadcast:
-		if act == ActionPublish {
-			return partyline.Errorf(partyline.ErrForbidden, "only the server publishes on %s", ch)
-		}
-		if ns == NSStatus && !ValidID(name) {
+	case wire.NSStatus:
+		if !wire.ValidID(name) {
 			return partyline.Errorf(partyline.ErrInvalid, "%s: not a valid user id", ch)
 		}
-		return nil
 	}
-	ext := n.ns[ns]
-	if ext == nil {
-		return partyline.Errorf(partyline.ErrForbidden, "%s channels are not enabled on this server", ns)
+	return nil
+}
+
+// handlePub serves a client's pub: the connection's publish rate, then
+// the namespace owner's ActionPublish rule, then the owner's Publish,
+// which stores and fans the message out. A namespace whose owner takes no
+// client publications, and the core's own, answer forbidden.
+func handlePub(ctx context.Context, s *Session, req *wire.Request) (any, error) {
+	n := s.c.node
+	_, _, entry, err := n.channel(req.Channel)
+	if err != nil {
+		return nil, err
 	}
-	return ext.Authorize(ctx, s, ch, act)
+	if entry.decl.Publish == nil {
+		if err := n.authorize(ctx, s, req.Channel, ActionPublish); err != nil {
+			return nil, err
+		}
+		return nil, partyline.Errorf(partyline.ErrForbidden, "%s: only the server publishes there", req.Channel)
+	}
+	if err := s.c.allowPublish(); err != nil {
+		return nil, err
+	}
+	if err := n.authorize(ctx, s, req.Channel, ActionPublish); err != nil {
+		return nil, err
+	}
+	return entry.decl.Publish(ctx, s, req)
 }
 
 // presenceTracked reports whether subscriptions to the namespace appear in
 // presence. A user: channel has one reader and status: channels are read by
 // everyone's friends, so neither is tracked.
 func presenceTracked(ch string) bool {
-	ns, _, _ := ParseChannel(ch)
-	return ns != NSUser && ns != NSStatus
+	ns, _, _ := wire.ParseChannel(ch)
+	return ns != wire.NSUser && ns != wire.NSStatus
 }
 
 // presenceEvents reports whether join and leave events go out on ch.
@@ -202,8 +225,8 @@ func presenceTracked(ch string) bool {
 // per arrival to everyone would grow with the square of the audience, so
 // their presence is counted but not announced.
 func presenceEvents(ch string) bool {
-	ns, _, _ := ParseChannel(ch)
-	return ns != NSBroadcast
+	ns, _, _ := wire.ParseChannel(ch)
+	return ns != wire.NSBroadcast
 }
 
 type subReply struct {
@@ -264,7 +287,7 @@ func handleSub(ctx context.Context, s *Session, req *wire.Request) (any, error) 
 	}
 	reply.Epoch, reply.Offset = cur.Epoch, cur.Offset
 	n.hub.observe(ch, cur)
-	if ns, name, _ := ParseChannel(ch); ns == NSStatus {
+	if ns, name, _ := wire.ParseChannel(ch); ns == wire.NSStatus {
 		st, ok, err := n.opts.Presence.GetStatus(ctx, name)
 		if err != nil {
 			n.hub.remove(sub)
@@ -313,10 +336,10 @@ func handleSub(ctx context.Context, s *Session, req *wire.Request) (any, error) 
 }
 
 func handleUnsub(ctx context.Context, s *Session, req *wire.Request) (any, error) {
-	if _, _, err := ParseChannel(req.Channel); err != nil {
+	c := s.c
+	if _, _, _, err := c.node.channel(req.Channel); err != nil {
 		return nil, err
 	}
-	c := s.c
 	c.subsMu.Lock()
 	sub := c.subs[req.Channel]
 	c.subsMu.Unlock()
@@ -367,8 +390,8 @@ func (c *Conn) end(ctx context.Context, sub *subscription) {
 // room or dm channel may type there.
 func handleTyping(ctx context.Context, s *Session, req *wire.Request) (any, error) {
 	c := s.c
-	ns, _, err := ParseChannel(req.Channel)
-	if err != nil || (ns != NSRoom && ns != NSDM) {
+	ns, _, err := wire.ParseChannel(req.Channel)
+	if err != nil || (ns != wire.NSRoom && ns != wire.NSDM) {
 		return nil, nil
 	}
 	c.subsMu.Lock()
@@ -455,6 +478,6 @@ func (n *Node) setStatus(ctx context.Context, user string, st Status) error {
 		return partyline.Errorf(partyline.ErrUnavailable, "status unavailable")
 	}
 	data, _ := json.Marshal(st)
-	_, err := n.Publish(ctx, NSStatus+":"+user, newMsgID(), wire.KindStatus, user, data)
+	_, err := n.Publish(ctx, wire.NSStatus+":"+user, "", wire.KindStatus, user, data)
 	return err
 }

@@ -2,6 +2,7 @@ package realtime
 
 import (
 	"bytes"
+	"context"
 	"crypto/subtle"
 	"encoding/json"
 	"net/http"
@@ -62,21 +63,18 @@ type apiPublishResult struct {
 	Epoch   string `json:"epoch"`
 }
 
-// ServerPublish publishes a server message on ch: into room and dm
-// channels through their extension (which stores it as from "system"),
-// elsewhere straight into the stream.
-func (n *Node) ServerPublish(r *http.Request, ch, kind string, data json.RawMessage) (Position, error) {
-	ns, _, err := ParseChannel(ch)
+// serverPublish publishes a server message on ch: through the namespace
+// owner's ServerPublish when it declares one (chat stores room and dm
+// messages as from "system"), elsewhere straight into the stream.
+func (n *Node) serverPublish(ctx context.Context, ch, kind string, data json.RawMessage) (Position, error) {
+	_, _, entry, err := n.channel(ch)
 	if err != nil {
 		return Position{}, err
 	}
-	if ext, ok := n.ns[ns].(ServerPublisher); ok {
-		return ext.ServerPublish(r.Context(), ch, kind, data)
+	if entry.decl.ServerPublish != nil {
+		return entry.decl.ServerPublish(ctx, ch, kind, data)
 	}
-	if ns == NSRoom || ns == NSDM {
-		return Position{}, partyline.Errorf(partyline.ErrNotFound, "%s channels are not enabled on this server", ns)
-	}
-	return n.Publish(r.Context(), ch, newMsgID(), kind, "", data)
+	return n.Publish(ctx, ch, "", kind, "", data)
 }
 
 // checkKindData validates a server publication's kind and data and returns
@@ -106,7 +104,7 @@ func (n *Node) apiPublish(w http.ResponseWriter, r *http.Request) {
 		httpx.Error(w, r, err)
 		return
 	}
-	pos, err := n.ServerPublish(r, req.Channel, req.Kind, data)
+	pos, err := n.serverPublish(r.Context(), req.Channel, req.Kind, data)
 	if err != nil {
 		httpx.Error(w, r, err)
 		return
@@ -144,7 +142,7 @@ func (n *Node) apiBroadcast(w http.ResponseWriter, r *http.Request) {
 	}
 	req.Data = data
 	for _, ch := range req.Channels {
-		if _, _, err := ParseChannel(ch); err != nil {
+		if _, _, _, err := n.channel(ch); err != nil {
 			httpx.Error(w, r, partyline.Errorf(partyline.ErrInvalid, "channel %q: %v", truncate(ch, 140), err))
 			return
 		}
@@ -152,7 +150,7 @@ func (n *Node) apiBroadcast(w http.ResponseWriter, r *http.Request) {
 	results := make([]apiBroadcastResult, len(req.Channels))
 	for i, ch := range req.Channels {
 		results[i].Channel = ch
-		pos, err := n.ServerPublish(r, ch, req.Kind, req.Data)
+		pos, err := n.serverPublish(r.Context(), ch, req.Kind, req.Data)
 		if err != nil {
 			results[i].Error = ErrorCode(err)
 			continue
@@ -183,7 +181,7 @@ func (n *Node) apiDisconnect(w http.ResponseWriter, r *http.Request) {
 		httpx.Error(w, r, err)
 		return
 	}
-	if !ValidID(req.User) {
+	if !wire.ValidID(req.User) {
 		httpx.Error(w, r, partyline.Errorf(partyline.ErrInvalid, "user must match [A-Za-z0-9_-]{1,64}"))
 		return
 	}
@@ -208,7 +206,7 @@ func (n *Node) apiDisconnect(w http.ResponseWriter, r *http.Request) {
 
 func (n *Node) apiPresence(w http.ResponseWriter, r *http.Request) {
 	ch := r.URL.Query().Get("channel")
-	if _, _, err := ParseChannel(ch); err != nil {
+	if _, _, _, err := n.channel(ch); err != nil {
 		httpx.Error(w, r, err)
 		return
 	}

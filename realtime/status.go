@@ -40,18 +40,14 @@ type pendingOffline struct {
 }
 
 // joinOnline counts the connection toward the user's online presence and
-// reports whether it is their first anywhere. With a Presence that can
-// cap a join (PresenceLimiter), the user's connections are capped at
-// MaxConnsPerUser across nodes: a connection over it is not counted and
+// reports whether it is their first anywhere. The user's connections are
+// capped at MaxConnsPerUser across the nodes of the Presence: a
+// connection over it is not counted and
 // gets an error wrapping ErrLimitExceeded. Any other failure is logged,
 // and the connection goes on without online presence.
 func (n *Node) joinOnline(ctx context.Context, c *Conn) (first bool, err error) {
 	m := Member{ConnID: c.id, User: c.user, Node: n.opts.NodeID}
-	if l, ok := n.opts.Presence.(PresenceLimiter); ok {
-		first, err = l.JoinAtMost(ctx, onlineKey(c.user), m, n.opts.MaxConnsPerUser)
-	} else {
-		first, err = n.opts.Presence.Join(ctx, onlineKey(c.user), m)
-	}
+	first, err = n.opts.Presence.JoinAtMost(ctx, onlineKey(c.user), m, n.opts.MaxConnsPerUser)
 	if errors.Is(err, partyline.ErrLimitExceeded) {
 		return false, err
 	}
@@ -238,13 +234,11 @@ func (n *Node) announceOffline(ctx context.Context, user string) error {
 }
 
 // presenceLoop runs every ReapInterval until ctx is done: it claims the
-// due offline records, and on a Presence that can reap, it announces the
+// due offline records, and it announces the
 // departures of users whose node died: a leave event on the channel, and
 // for their last connection anywhere, the offline status, exactly as if
 // they had left.
 func (n *Node) presenceLoop(ctx context.Context) {
-	reaper, _ := n.opts.Presence.(PresenceReaper)
-	renewer, _ := n.opts.Presence.(PresenceRenewer)
 	t := time.NewTicker(n.opts.ReapInterval)
 	defer t.Stop()
 	for {
@@ -256,22 +250,18 @@ func (n *Node) presenceLoop(ctx context.Context) {
 		// A claim that the Presence made is the only one, so a round runs
 		// to its end even when ctx ends meanwhile.
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), statusTimeout)
-		if reaper != nil {
-			n.reap(rctx, reaper)
-		}
-		if renewer != nil {
-			n.rejoin(rctx, renewer)
-		}
+		n.reap(rctx)
+		n.rejoin(rctx)
 		n.sweepOffline(rctx)
 		cancel()
 	}
 }
 
 // rejoin announces the users a renewal put back in presence after their
-// entry was gone (see PresenceRenewer): a join event, or, when their
+// entry was gone (see Presence.Rejoined): a join event, or, when their
 // status went offline meanwhile, online again.
-func (n *Node) rejoin(ctx context.Context, r PresenceRenewer) {
-	for _, d := range r.Rejoined() {
+func (n *Node) rejoin(ctx context.Context) {
+	for _, d := range n.opts.Presence.Rejoined() {
 		ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), statusTimeout)
 		if user, ok := strings.CutPrefix(d.Channel, onlinePrefix); ok {
 			st, ok, err := n.opts.Presence.GetStatus(ectx, user)
@@ -288,8 +278,8 @@ func (n *Node) rejoin(ctx context.Context, r PresenceRenewer) {
 }
 
 // reap announces the departures that one Reap finds.
-func (n *Node) reap(ctx context.Context, r PresenceReaper) {
-	deps, err := r.Reap(ctx)
+func (n *Node) reap(ctx context.Context) {
+	deps, err := n.opts.Presence.Reap(ctx)
 	if err != nil {
 		n.opts.Logger.Warn("presence reap failed", "err", err)
 	}

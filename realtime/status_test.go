@@ -127,7 +127,7 @@ func TestOfflineAfterNodeStops(t *testing.T) {
 	a := startSharedNode(t, p, "mem-a")
 	b := startSharedNode(t, p, "mem-b")
 	user := "u_mem_gone"
-	ch := NSStatus + ":" + user
+	ch := wire.NSStatus + ":" + user
 	watcher := connect(t, b.url, "u_w")
 	watcher.ok(map[string]any{"type": "sub", "channel": ch})
 	connect(t, a.url, user)
@@ -158,7 +158,7 @@ func TestOfflineReconnectToOtherNode(t *testing.T) {
 	a := startSharedNode(t, p, "mem-a")
 	b := startSharedNode(t, p, "mem-b")
 	user := "u_mem_moved"
-	ch := NSStatus + ":" + user
+	ch := wire.NSStatus + ":" + user
 	watcher := connect(t, b.url, "u_w")
 	watcher.ok(map[string]any{"type": "sub", "channel": ch})
 	connect(t, a.url, user)

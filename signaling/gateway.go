@@ -47,12 +47,14 @@ func (b *binding) open() {
 }
 
 // Namespaces returns the namespace voice owns: voice.
-func (v *Voice) Namespaces() []string { return []string{realtime.NSVoice} }
+func (v *Voice) Namespaces() []realtime.Namespace {
+	return []realtime.Namespace{{Name: wire.NSVoice}}
+}
 
 // Authorize lets members of room X subscribe to voice:X (and read its
 // presence). Only the server publishes there.
 func (v *Voice) Authorize(ctx context.Context, s *realtime.Session, ch string, act realtime.Action) error {
-	_, room, err := realtime.ParseChannel(ch)
+	_, room, err := wire.ParseChannel(ch)
 	if err != nil {
 		return err
 	}
@@ -63,7 +65,7 @@ func (v *Voice) Authorize(ctx context.Context, s *realtime.Session, ch string, a
 }
 
 func (v *Voice) checkMember(ctx context.Context, room, user string) error {
-	if !realtime.ValidID(room) {
+	if !wire.ValidID(room) {
 		return partyline.Errorf(partyline.ErrInvalid, "%q is not a valid room id", room)
 	}
 	member, _, err := v.opts.Members.Member(ctx, room, user)
@@ -104,7 +106,7 @@ type participantInfo struct {
 }
 
 func (v *Voice) handleJoin(ctx context.Context, s *realtime.Session, req *wire.Request) (any, error) {
-	if !realtime.ValidID(req.Room) {
+	if !wire.ValidID(req.Room) {
 		return nil, partyline.Errorf(partyline.ErrInvalid, "voice.join needs a valid room id")
 	}
 	if v.media.Load() == nil {
@@ -161,7 +163,7 @@ func (v *Voice) handleLeave(ctx context.Context, s *realtime.Session, req *wire.
 }
 
 func (v *Voice) handleMute(ctx context.Context, s *realtime.Session, req *wire.Request) (any, error) {
-	if !realtime.ValidID(req.Room) {
+	if !wire.ValidID(req.Room) {
 		return nil, partyline.Errorf(partyline.ErrInvalid, "voice.mute needs a valid room id")
 	}
 	if req.Muted == nil {
@@ -176,7 +178,7 @@ func (v *Voice) handleMute(ctx context.Context, s *realtime.Session, req *wire.R
 		_, err := v.send(ctx, b.media, r)
 		return nil, err
 	}
-	if !realtime.ValidID(req.User) {
+	if !wire.ValidID(req.User) {
 		return nil, partyline.Errorf(partyline.ErrInvalid, "%q is not a valid user id", req.User)
 	}
 	r.Target = req.User
@@ -185,7 +187,7 @@ func (v *Voice) handleMute(ctx context.Context, s *realtime.Session, req *wire.R
 }
 
 func (v *Voice) handleKick(ctx context.Context, s *realtime.Session, req *wire.Request) (any, error) {
-	if !realtime.ValidID(req.Room) || !realtime.ValidID(req.User) {
+	if !wire.ValidID(req.Room) || !wire.ValidID(req.User) {
 		return nil, partyline.Errorf(partyline.ErrInvalid, "voice.kick needs a valid room and user")
 	}
 	r := &voiceReq{Type: wire.TypeVoiceKick, Room: req.Room, Session: s.ID(), User: s.User(), Origin: v.nodeID, Target: req.User}

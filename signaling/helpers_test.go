@@ -28,8 +28,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/partyline/partyline"
-	"github.com/partyline/partyline/realtime"
 	"github.com/partyline/partyline/chat"
+	"github.com/partyline/partyline/realtime"
 	"github.com/partyline/partyline/realtime/wire"
 	"github.com/partyline/partyline/signaling"
 	"github.com/partyline/partyline/store/sqlite"

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/partyline/partyline"
+	"github.com/partyline/partyline/realtime"
 )
 
 // The defaults of the Options fields.
@@ -40,8 +41,11 @@ type Options struct {
 	// Members says who belongs to which room and who owns it. Required.
 	// ChatMembers adapts a chat.Store.
 	Members Members
-	// Placement records which node hosts each voice room. Nil means a
-	// MemoryPlacement, which is right for one node only.
+	// Node is the gateway node Voice plugs into: it publishes, relays
+	// node-to-node messages and lists the live nodes. Required.
+	Node Node
+	// Placement records which node hosts each voice room. Nil means
+	// realtime.MemoryLeases, which are right for one node only.
 	Placement Placement
 
 	// UDPAddr is the host:port of the one UDP socket every ICE exchange of
@@ -135,8 +139,11 @@ func (o *Options) setDefaults() error {
 	if o.Members == nil {
 		return errors.New("signaling: Options.Members is required")
 	}
+	if o.Node == nil {
+		return errors.New("signaling: Options.Node is required")
+	}
 	if o.Placement == nil {
-		o.Placement = NewMemoryPlacement(MemoryPlacementOptions{})
+		o.Placement = realtime.NewMemoryLeases(realtime.MemoryLeasesOptions{})
 	}
 	if o.UDPAddr == "" {
 		o.UDPAddr = DefaultUDPAddr

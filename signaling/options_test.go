@@ -5,10 +5,13 @@ import (
 	"crypto/hmac"
 	"crypto/sha1"
 	"encoding/base64"
+	"encoding/json"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/partyline/partyline/realtime"
+	"github.com/partyline/partyline/realtime/wire"
 )
 
 type noMembers struct{}
@@ -17,8 +20,22 @@ func (noMembers) Member(ctx context.Context, room, user string) (bool, bool, err
 	return false, false, nil
 }
 
+// idleNode is a Node that nothing is sent through.
+type idleNode struct{}
+
+func (idleNode) ID() string { return "n" }
+func (idleNode) Publish(context.Context, string, string, string, string, json.RawMessage) (wire.Position, error) {
+	return wire.Position{}, nil
+}
+func (idleNode) PublishEvent(context.Context, string, string, string, string, []string) error {
+	return nil
+}
+func (idleNode) HandleNode(string, realtime.NodeHandler)             {}
+func (idleNode) SendNode(context.Context, string, string, any) error { return nil }
+func (idleNode) Nodes(context.Context) ([]string, error)             { return []string{"n"}, nil }
+
 func TestOptionDefaults(t *testing.T) {
-	o := Options{Members: noMembers{}}
+	o := Options{Members: noMembers{}, Node: idleNode{}}
 	if err := o.setDefaults(); err != nil {
 		t.Fatal(err)
 	}
@@ -36,20 +53,22 @@ func TestOptionDefaults(t *testing.T) {
 	}
 	bad := []Options{
 		{},
-		{Members: noMembers{}, UDPAddr: "localhost:7882"},
-		{Members: noMembers{}, UDPAddr: "127.0.0.1"},
-		{Members: noMembers{}, PublicIP: "not-an-ip"},
-		{Members: noMembers{}, PublicIP: "127.0.0.1"},
-		{Members: noMembers{}, STUNURLs: []string{"http://x"}},
-		{Members: noMembers{}, TURNTTL: 2 * time.Hour},
-		{Members: noMembers{}, Capacity: -1},
+		{Members: noMembers{}},
+		{Node: idleNode{}},
+		{Members: noMembers{}, Node: idleNode{}, UDPAddr: "localhost:7882"},
+		{Members: noMembers{}, Node: idleNode{}, UDPAddr: "127.0.0.1"},
+		{Members: noMembers{}, Node: idleNode{}, PublicIP: "not-an-ip"},
+		{Members: noMembers{}, Node: idleNode{}, PublicIP: "127.0.0.1"},
+		{Members: noMembers{}, Node: idleNode{}, STUNURLs: []string{"http://x"}},
+		{Members: noMembers{}, Node: idleNode{}, TURNTTL: 2 * time.Hour},
+		{Members: noMembers{}, Node: idleNode{}, Capacity: -1},
 	}
 	for _, o := range bad {
 		if err := o.setDefaults(); err == nil {
 			t.Errorf("options %+v were accepted", o)
 		}
 	}
-	if _, err := New(Options{Members: noMembers{}, Placement: NewMemoryPlacement(MemoryPlacementOptions{TTL: time.Second}), RefreshInterval: time.Second}); err == nil {
+	if _, err := New(Options{Members: noMembers{}, Node: idleNode{}, Placement: realtime.NewMemoryLeases(realtime.MemoryLeasesOptions{TTL: time.Second}), RefreshInterval: time.Second}); err == nil {
 		t.Error("a refresh interval over half the placement TTL was accepted")
 	}
 }

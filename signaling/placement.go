@@ -8,7 +8,9 @@ import (
 // Placement records which node hosts each voice room: the media node that
 // holds the room's PeerConnections. A record lives for a TTL unless the
 // node that holds it refreshes it, so the rooms of a node that died become
-// free within the TTL.
+// free within the TTL. The realtime backends' leases implement it, with
+// room ids as keys and node ids as holders: realtime.MemoryLeases for one
+// node, redisbroker.Leases for a cluster.
 //
 // Every method is safe for concurrent use, may block on the network, and
 // returns an error only when the backing store failed; such errors do not
@@ -28,10 +30,7 @@ type Placement interface {
 	// Release removes the record of room if node holds it; otherwise it
 	// does nothing. It is idempotent.
 	Release(ctx context.Context, room, node string) error
-}
-
-// ttler is the optional ability of a Placement to say how long its
-// records live, so the refresh interval can be checked against it.
-type ttler interface {
+	// TTL is how long a record lives unrefreshed; the refresh interval
+	// must be well under it.
 	TTL() time.Duration
 }

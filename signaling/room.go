@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/partyline/partyline"
-	"github.com/partyline/partyline/realtime"
 	"github.com/partyline/partyline/realtime/wire"
 )
 
@@ -452,7 +451,7 @@ func (r *room) publish(kind, from string, ev roomEvent) {
 	r.events.push(func() {
 		ctx, cancel := v.bgCtx()
 		defer cancel()
-		if _, err := v.node.Publish(ctx, r.ch, realtime.NewMsgID(), kind, from, data); err != nil {
+		if _, err := v.node.Publish(ctx, r.ch, "", kind, from, data); err != nil {
 			v.log.Warn("voice: publish failed", "room", r.id, "kind", kind, "err", err)
 		}
 	})

@@ -12,20 +12,19 @@ import (
 
 	"github.com/partyline/partyline"
 	"github.com/partyline/partyline/realtime"
+	"github.com/partyline/partyline/realtime/wire"
 )
 
-var (
-	_ realtime.Extension = (*Voice)(nil)
-	_ Node               = (*realtime.Node)(nil)
-)
+var _ realtime.Extension = (*Voice)(nil)
 
 // Node is what Voice needs of the gateway node it plugs into.
-// *realtime.Node satisfies it.
+// *realtime.Node satisfies it; the assembly passes it in Options.Node.
 type Node interface {
 	// ID returns the node id.
 	ID() string
 	// Publish appends a publication to a channel's stream and fans it out.
-	Publish(ctx context.Context, ch, id, kind, from string, data json.RawMessage) (realtime.Position, error)
+	// An empty id means a new message id.
+	Publish(ctx context.Context, ch, id, kind, from string, data json.RawMessage) (wire.Position, error)
 	// PublishEvent fans an ephemeral event out on a channel.
 	PublishEvent(ctx context.Context, ch, event, from, user string, users []string) error
 	// HandleNode registers a handler of node-to-node messages; before Run.
@@ -92,43 +91,37 @@ type Voice struct {
 	roomWG   sync.WaitGroup
 }
 
-// New checks opts, fills in the defaults and builds a Voice. It starts no
-// goroutines and opens no sockets: Run does.
+// New checks opts, fills in the defaults, builds a Voice and registers its
+// node-to-node handlers with opts.Node. It starts no goroutines and opens
+// no sockets: Run does.
 func New(opts Options) (*Voice, error) {
 	if err := opts.setDefaults(); err != nil {
 		return nil, err
 	}
-	if t, ok := opts.Placement.(ttler); ok && opts.RefreshInterval*2 > t.TTL() {
+	if ttl := opts.Placement.TTL(); opts.RefreshInterval*2 > ttl {
 		return nil, fmt.Errorf("signaling: RefreshInterval %v must be under half the placement TTL %v: %w",
-			opts.RefreshInterval, t.TTL(), partyline.ErrInvalid)
+			opts.RefreshInterval, ttl, partyline.ErrInvalid)
 	}
 	m, err := newMetrics(opts.Registerer)
 	if err != nil {
 		return nil, fmt.Errorf("signaling: metrics: %w", err)
 	}
-	return &Voice{
+	v := &Voice{
 		opts:     opts,
 		metrics:  m,
 		log:      opts.Logger,
+		node:     opts.Node,
+		nodeID:   opts.Node.ID(),
 		rooms:    map[string]*room{},
 		bindings: map[string]*binding{},
 		hooked:   map[string]bool{},
 		pending:  map[uint64]chan relayReply{},
-	}, nil
-}
-
-// Attach connects Voice to the gateway node it is an extension of and
-// registers its node-to-node handlers. The Node is built with its
-// extensions, so it cannot exist when Voice is built: build Voice, then
-// the Node with Voice among Options.Extensions, then call Attach before
-// the Node's Run. Call it once.
-func (v *Voice) Attach(n Node) {
-	v.node = n
-	v.nodeID = n.ID()
-	n.HandleNode(opRequest, v.onRelayRequest)
-	n.HandleNode(opReply, v.onRelayReply)
-	n.HandleNode(opOut, v.onRelayOut)
-	n.HandleNode(opUnbind, v.onRelayUnbind)
+	}
+	v.node.HandleNode(opRequest, v.onRelayRequest)
+	v.node.HandleNode(opReply, v.onRelayReply)
+	v.node.HandleNode(opOut, v.onRelayOut)
+	v.node.HandleNode(opUnbind, v.onRelayUnbind)
+	return v, nil
 }
 
 // Run opens the voice sockets, logs the self-check, and hosts voice rooms
@@ -136,13 +129,10 @@ func (v *Voice) Attach(n Node) {
 // hosted here (they get voice.left with reason "shutdown"), closes their
 // PeerConnections, waits for every goroutine Voice started, and closes the
 // sockets before it returns nil. It returns an error at once when the
-// sockets cannot be opened or Attach was not called. Cancel it before the
+// sockets cannot be opened. Cancel it before the
 // Node's Run ends, so the voice.left publications still go out. Run may be
 // called once.
 func (v *Voice) Run(ctx context.Context) error {
-	if v.node == nil {
-		return errors.New("signaling: Run before Attach")
-	}
 	if !v.ran.CompareAndSwap(false, true) {
 		return errors.New("signaling: Run called twice")
 	}
@@ -305,9 +295,9 @@ func (v *Voice) publishLeftFor(roomID, user, reason string) {
 	data, _ := json.Marshal(roomEvent{User: user, Reason: reason})
 	ctx, cancel := v.bgCtx()
 	defer cancel()
-	if _, err := v.node.Publish(ctx, channelOf(roomID), realtime.NewMsgID(), KindLeft, user, data); err != nil {
+	if _, err := v.node.Publish(ctx, channelOf(roomID), "", KindLeft, user, data); err != nil {
 		v.log.Warn("voice: publish voice.left failed", "room", roomID, "err", err)
 	}
 }
 
-func channelOf(room string) string { return realtime.NSVoice + ":" + room }
+func channelOf(room string) string { return wire.NSVoice + ":" + room }

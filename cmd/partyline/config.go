@@ -3,11 +3,14 @@ package main
 import (
 	"flag"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/partyline/partyline/internal/server"
 )
 
 // config is every setting of `partyline serve`. Each one is a flag and a
@@ -267,4 +270,62 @@ func isLoopback(addr string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// serverOptions maps the settings onto the server's options.
+func (c *config) serverOptions(dev bool, logger *slog.Logger) (server.Options, error) {
+	o := server.Options{
+		NodeID:           c.NodeID,
+		DataDir:          c.DataDir,
+		DatabaseURL:      c.DatabaseURL,
+		RedisURL:         c.RedisURL,
+		JWTSecret:        c.JWTSecret,
+		JWTIssuer:        c.JWTIssuer,
+		JWTAudience:      c.JWTAudience,
+		Dev:              dev,
+		AllowedOrigins:   splitList(c.AllowedOrigins),
+		APIKey:           c.APIKey,
+		PublishRate:      c.PublishRate,
+		MaxSubscriptions: c.MaxSubscriptions,
+		MaxConnsPerUser:  c.MaxConnsPerUser,
+		DrainWindow:      drainWindow(c.DrainWindow),
+		MaxUploadBytes:   int64(c.MaxUploadBytes),
+		Voice: server.VoiceOptions{
+			UDPAddr:    c.VoiceUDPAddr,
+			PublicIP:   c.VoicePublicIP,
+			STUNURLs:   splitList(c.VoiceSTUNURLs),
+			TURNURLs:   splitList(c.VoiceTURNURLs),
+			TURNSecret: c.VoiceTURNSecret,
+		},
+		Logger: logger,
+	}
+	if c.JWTPublicKey != "" {
+		pem, err := os.ReadFile(c.JWTPublicKey)
+		if err != nil {
+			return server.Options{}, fmt.Errorf("--jwt-public-key: %w", err)
+		}
+		o.JWTPublicKeyPEM = pem
+	}
+	return o, nil
+}
+
+// drainWindow maps --drain-window to the server's option, where zero means
+// the default and a negative window means none: --drain-window 0 closes
+// connections at once with 1001.
+func drainWindow(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
+}
+
+// splitList reads a comma-separated setting.
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
 }

@@ -29,7 +29,7 @@ func TestMain(m *testing.M) {
 }
 
 // server is one run() of `partyline serve` in this process.
-type server struct {
+type runningServer struct {
 	base   string // http://127.0.0.1:port
 	admin  string
 	cancel context.CancelFunc
@@ -41,7 +41,7 @@ type server struct {
 }
 
 // wait returns what run returned, waiting at most 30 s.
-func (s *server) wait(t *testing.T) error {
+func (s *runningServer) wait(t *testing.T) error {
 	t.Helper()
 	s.once.Do(func() {
 		select {
@@ -94,13 +94,13 @@ func envFunc(env map[string]string) func(string) string {
 
 // startServer runs serve on random loopback ports with a temp data dir and
 // waits for its startup line.
-func startServer(t *testing.T, env map[string]string, extra ...string) *server {
+func startServer(t *testing.T, env map[string]string, extra ...string) *runningServer {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	logs := &lockedBuffer{started: make(chan map[string]any, 1)}
 	args := append([]string{"partyline", "serve", "--addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0",
 		"--data-dir", t.TempDir(), "--drain-window", "100ms"}, extra...)
-	s := &server{cancel: cancel, done: make(chan error, 1), logs: logs}
+	s := &runningServer{cancel: cancel, done: make(chan error, 1), logs: logs}
 	go func() { s.done <- run(ctx, args, envFunc(env), io.Discard, logs) }()
 	select {
 	case m := <-logs.started:
@@ -118,7 +118,7 @@ func startServer(t *testing.T, env map[string]string, extra ...string) *server {
 }
 
 // stop cancels the server and checks that it returned cleanly.
-func (s *server) stop(t *testing.T) {
+func (s *runningServer) stop(t *testing.T) {
 	t.Helper()
 	s.cancel()
 	if err := s.wait(t); err != nil {
@@ -154,7 +154,7 @@ func do(t *testing.T, method, url, token string, body string) (*http.Response, [
 	return resp, b
 }
 
-func devToken(t *testing.T, s *server, user string) string {
+func devToken(t *testing.T, s *runningServer, user string) string {
 	t.Helper()
 	resp, body := do(t, "POST", s.base+"/v1/dev/token", "", `{"user":"`+user+`"}`)
 	if resp.StatusCode != 200 {
@@ -192,7 +192,7 @@ func wantProblem(t *testing.T, resp *http.Response, body []byte, status int) {
 }
 
 // exercise runs the checks every store backend must pass.
-func exercise(t *testing.T, s *server) {
+func exercise(t *testing.T, s *runningServer) {
 	t.Run("healthz", func(t *testing.T) {
 		resp, body := do(t, "GET", s.base+"/healthz", "", "")
 		if resp.StatusCode != 200 {
@@ -342,16 +342,11 @@ func TestShutdownOrder(t *testing.T) {
 	go func() { served <- srv.Serve(ln) }()
 	url := "http://" + ln.Addr().String() + "/"
 
-	a := &app{cfg: config{DrainWindow: 100 * time.Millisecond}, logger: slog.New(slog.NewJSONHandler(io.Discard, nil))}
-	a.ready.Store(true)
 	drained := false
-	a.drainHooks = append(a.drainHooks, func(ctx context.Context) error {
+	drain := func(ctx context.Context) error {
 		drained = true
-		if a.ready.Load() {
-			t.Error("readiness was still true when the drain hooks ran")
-		}
 		if _, ok := ctx.Deadline(); !ok {
-			t.Error("the drain hook's context has no deadline")
+			t.Error("the drain's context has no deadline")
 		}
 		resp, err := http.Get(url)
 		if err != nil {
@@ -360,8 +355,9 @@ func TestShutdownOrder(t *testing.T) {
 		}
 		resp.Body.Close()
 		return nil
-	})
-	if err := a.shutdown(srv); err != nil {
+	}
+	logger := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	if err := shutdown(logger, 100*time.Millisecond, drain, srv); err != nil {
 		t.Fatal(err)
 	}
 	if !drained {

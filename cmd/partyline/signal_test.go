@@ -48,7 +48,7 @@ func TestSecondSignalExitsAtOnce(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := startSubprocess(t, tc.script)
-			tok := devToken(t, &server{base: p.base}, "sig")
+			tok := devToken(t, &runningServer{base: p.base}, "sig")
 			http.DefaultClient.CloseIdleConnections()
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()

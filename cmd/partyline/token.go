@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"time"
+
+	"github.com/partyline/partyline/internal/auth"
 )
 
 // token prints a token for --user, signed like the server verifies it: with
@@ -31,9 +33,16 @@ func token(args []string, getenv func(string) string, stdout, stderr io.Writer) 
 	if cfg.JWTPublicKey != "" && cfg.JWTSecret == "" {
 		return errors.New("token: a server configured with --jwt-public-key verifies tokens it cannot sign; mint them with your auth service")
 	}
-	_, signer, err := buildAuth(cfg, true)
+	secret := []byte(cfg.JWTSecret)
+	if cfg.JWTSecret == "" {
+		var err error
+		if secret, err = auth.DevSecret(cfg.DataDir); err != nil {
+			return fmt.Errorf("token: dev secret: %w", err)
+		}
+	}
+	signer, err := auth.NewSigner(secret, cfg.JWTIssuer, cfg.JWTAudience)
 	if err != nil {
-		return fmt.Errorf("token: %w", err)
+		return fmt.Errorf("token: jwt: %w", err)
 	}
 	tok, _, err := signer.Sign(*user, *ttl)
 	if err != nil {

@@ -25,8 +25,7 @@ import (
 // nodes, that Join and Leave are idempotent, what Members lists, that
 // channels are independent, status storage, the offline records (due
 // times, replacement, and that each is claimed exactly once among 16
-// concurrent claimers), a capped join (PresenceLimiter, when the Presence
-// has it), and all of it under 16 concurrent goroutines.
+// concurrent claimers), a capped join (JoinAtMost), and all of it under 16 concurrent goroutines.
 func TestPresence(t *testing.T, newPresence func(t *testing.T) realtime.Presence) {
 	t.Run("FirstAndLastPerUser", func(t *testing.T) {
 		p := newPresence(t)
@@ -215,10 +214,6 @@ func TestPresence(t *testing.T, newPresence func(t *testing.T) realtime.Presence
 
 	t.Run("JoinAtMost", func(t *testing.T) {
 		p := newPresence(t)
-		l, ok := p.(realtime.PresenceLimiter)
-		if !ok {
-			t.Skip("skipping: this Presence cannot cap a join (no PresenceLimiter)")
-		}
 		ch := name("online/p")
 		u, other := name("u"), name("u")
 		ms := make([]realtime.Member, 3)
@@ -227,14 +222,14 @@ func TestPresence(t *testing.T, newPresence func(t *testing.T) realtime.Presence
 		}
 		joinAtMost := func(m realtime.Member, wantFirst bool) {
 			t.Helper()
-			first, err := l.JoinAtMost(t.Context(), ch, m, 2)
+			first, err := p.JoinAtMost(t.Context(), ch, m, 2)
 			if err != nil || first != wantFirst {
 				t.Fatalf("JoinAtMost(%+v, 2) = %v, %v; want %v, nil", m, first, err, wantFirst)
 			}
 		}
 		over := func(m realtime.Member) {
 			t.Helper()
-			if _, err := l.JoinAtMost(t.Context(), ch, m, 2); !errors.Is(err, partyline.ErrLimitExceeded) {
+			if _, err := p.JoinAtMost(t.Context(), ch, m, 2); !errors.Is(err, partyline.ErrLimitExceeded) {
 				t.Fatalf("JoinAtMost(%+v, 2) with 2 there: %v, want ErrLimitExceeded", m, err)
 			}
 		}
@@ -246,7 +241,7 @@ func TestPresence(t *testing.T, newPresence func(t *testing.T) realtime.Presence
 		join(t, p, ch, realtime.Member{ConnID: name("c"), User: other, Node: "n1"}, true) // others are not counted
 		leave(t, p, ch, ms[0], false)
 		joinAtMost(ms[2], false)
-		if _, err := l.JoinAtMost(t.Context(), ch, ms[0], 0); !errors.Is(err, partyline.ErrInvalid) {
+		if _, err := p.JoinAtMost(t.Context(), ch, ms[0], 0); !errors.Is(err, partyline.ErrInvalid) {
 			t.Errorf("JoinAtMost with a cap of 0: %v, want ErrInvalid", err)
 		}
 
@@ -258,7 +253,7 @@ func TestPresence(t *testing.T, newPresence func(t *testing.T) realtime.Presence
 		for i := range tries {
 			wg.Go(func() {
 				m := realtime.Member{ConnID: name("c"), User: u, Node: fmt.Sprintf("n%d", i)}
-				_, err := l.JoinAtMost(t.Context(), busy, m, most)
+				_, err := p.JoinAtMost(t.Context(), busy, m, most)
 				switch {
 				case err == nil:
 					added.Add(1)

@@ -14,19 +14,6 @@ import (
 	"github.com/partyline/partyline/realtime"
 )
 
-// Resyncer is an optional ability of a realtime.Deliverer, found by a type
-// assertion in Run. After the Broker replaces a pub/sub connection (it
-// broke, or a probe found it stuck) or notices that go-redis silently
-// re-subscribed on a new connection, publications of the channels on it
-// may have been lost without a later one to reveal the gap. Once the
-// channels are subscribed again, the Broker calls Resync with them, from
-// its receive loop, so the node can re-read their streams. Like Deliver,
-// Resync must not block and must not call back into the Broker.
-// realtime.Node implements it.
-type Resyncer interface {
-	Resync(channels []string)
-}
-
 // Broker is the realtime.Broker on Redis pub/sub. Each channel has one
 // pub/sub channel (see doc.go for names); a single Redis uses SUBSCRIBE
 // and PUBLISH, a cluster uses sharded pub/sub (SSUBSCRIBE, SPUBLISH) with
@@ -222,7 +209,6 @@ type runState struct {
 	// shared connection.
 	ctx      context.Context
 	d        realtime.Deliverer // set once
-	resyncer Resyncer           // set once; nil when d is not one
 	shards   map[string]*shard  // by master address; "" for a single Redis
 	where    map[string]*shard  // the shard of each subscribed pub/sub name
 	orphans  []carried          // channels waiting for a shard (cluster state unknown)
@@ -241,7 +227,11 @@ type runState struct {
 // going away and coming back: go-redis reconnects, and Run re-subscribes.
 // Only one Run may run at a time; another returns an error at once.
 //
-// If d implements Resyncer, Run calls it as that interface describes.
+// After Run replaces a pub/sub connection (it broke, or a probe found it
+// stuck) or notices that go-redis silently re-subscribed on a new
+// connection, publications on it may have been lost without a later one
+// to reveal the gap: once the channels are subscribed again, Run calls
+// d.Resync with them from its receive loop.
 func (b *Broker) Run(ctx context.Context, d realtime.Deliverer) error {
 	if d == nil {
 		return errNoDeliver
@@ -255,7 +245,6 @@ func (b *Broker) Run(ctx context.Context, d realtime.Deliverer) error {
 		stopped: make(chan struct{}),
 		wake:    make(chan struct{}, 1),
 	}
-	rs.resyncer, _ = d.(Resyncer)
 	b.mu.Lock()
 	if b.run != nil {
 		b.mu.Unlock()

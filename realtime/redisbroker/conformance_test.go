@@ -2,9 +2,11 @@ package redisbroker
 
 import (
 	"testing"
+	"time"
 
 	goredis "github.com/redis/go-redis/v9"
 
+	"github.com/partyline/partyline/internal/testenv"
 	"github.com/partyline/partyline/realtime"
 	"github.com/partyline/partyline/realtime/realtimetest"
 )
@@ -54,5 +56,50 @@ func TestPresenceConformance(t *testing.T) {
 				return newEngine(t, c, Options{}).Presence
 			})
 		})
+	}
+}
+
+func TestLeasesConformance(t *testing.T) {
+	const ttl = 300 * time.Millisecond
+	for _, top := range topologies {
+		t.Run(top.name, func(t *testing.T) {
+			c := top.client(t)
+			realtimetest.TestLeases(t, ttl, func(t *testing.T) realtime.Leases {
+				l, err := NewLeases(LeasesOptions{Client: c, Prefix: testenv.KeyPrefix(), Name: "voice", TTL: ttl})
+				if err != nil {
+					t.Fatal(err)
+				}
+				return l
+			})
+		})
+	}
+	c := singleClient(t)
+	for _, bad := range []LeasesOptions{
+		{Client: c, Prefix: "bad{", Name: "voice"},
+		{Client: c, Name: "vo}ice"},
+		{Client: c},
+		{Name: "voice"},
+	} {
+		if _, err := NewLeases(bad); err == nil {
+			t.Errorf("NewLeases(%+v) accepted bad options", bad)
+		}
+	}
+}
+
+// TestLeasesKeyLayout pins the key a lease lives at, which nodes of
+// different versions in one cluster must agree on.
+func TestLeasesKeyLayout(t *testing.T) {
+	c := singleClient(t)
+	prefix := testenv.KeyPrefix()
+	l, err := NewLeases(LeasesOptions{Client: c, Prefix: prefix, Name: "voice"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Claim(t.Context(), "r_1", "node-a", ""); err != nil {
+		t.Fatal(err)
+	}
+	got, err := c.Get(t.Context(), prefix+"voice:{r_1}:node").Result()
+	if err != nil || got != "node-a" {
+		t.Fatalf("GET %svoice:{r_1}:node = %q, %v; want node-a", prefix, got, err)
 	}
 }

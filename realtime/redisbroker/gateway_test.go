@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oklog/ulid/v2"
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/partyline/partyline"
@@ -31,7 +32,7 @@ import (
 type gwAuth struct{}
 
 func (gwAuth) Authenticate(_ context.Context, token string) (string, time.Time, error) {
-	if !realtime.ValidID(token) {
+	if !wire.ValidID(token) {
 		return "", time.Time{}, partyline.Errorf(partyline.ErrUnauthorized, "bad test token")
 	}
 	return token, time.Now().Add(time.Hour), nil
@@ -57,8 +58,9 @@ func startGatewayNode(t *testing.T, c goredis.UniversalClient, prefix, id string
 }
 
 // startNodeWith starts a node like startGatewayNode, on an Engine with
-// opts, with adjust (when not nil) changing the Node's options.
-func startNodeWith(t *testing.T, c goredis.UniversalClient, opts Options, adjust func(*realtime.Options)) *gwNode {
+// opts, with adjust (when not nil) changing the Node's options, and exts
+// registered.
+func startNodeWith(t *testing.T, c goredis.UniversalClient, opts Options, adjust func(*realtime.Options), exts ...realtime.Extension) *gwNode {
 	t.Helper()
 	id := opts.NodeID
 	e := newEngine(t, c, opts)
@@ -77,6 +79,11 @@ func startNodeWith(t *testing.T, c goredis.UniversalClient, opts Options, adjust
 	n, err := realtime.New(nopts)
 	if err != nil {
 		t.Fatalf("realtime.New: %v", err)
+	}
+	for _, ext := range exts {
+		if err := n.Register(ext); err != nil {
+			t.Fatalf("Register: %v", err)
+		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -126,7 +133,7 @@ type sent struct {
 // publishVia publishes data on ch through n's server-side API, as the
 // server API and the extensions do.
 func publishVia(ctx context.Context, n *gwNode, ch, data string) (sent, error) {
-	id := realtime.NewMsgID()
+	id := ulid.Make().String()
 	pos, err := n.Publish(ctx, ch, id, "notice", "", json.RawMessage(data))
 	return sent{pos: pos, msgID: id, data: data}, err
 }
@@ -140,7 +147,7 @@ func publishVia(ctx context.Context, n *gwNode, ch, data string) (sent, error) {
 // stream.
 func publishLost(t *testing.T, s *Stream, ch, data string) sent {
 	t.Helper()
-	id := realtime.NewMsgID()
+	id := ulid.Make().String()
 	payload := wire.AppendPayload(nil, id, "notice", "", time.Now().UnixMilli(), json.RawMessage(data))
 	nowhere := s.b.keys.tagged(ch) + ":nowhere"
 	ctx, cancel := context.WithTimeout(context.Background(), waitFor)

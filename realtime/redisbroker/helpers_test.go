@@ -12,7 +12,7 @@ import (
 	"github.com/partyline/partyline/realtime"
 )
 
-// sink is a Deliverer and Resyncer that keeps what it is given.
+// sink is a Deliverer that keeps what it is given.
 type sink struct {
 	mu      sync.Mutex
 	pubs    map[string][]realtime.Publication

@@ -46,8 +46,6 @@ type Presence struct {
 	rejoined []realtime.Departure
 }
 
-var _ realtime.PresenceRenewer = (*Presence)(nil)
-
 // Rejoined returns, and forgets, the entries that renewals put back as
 // their user's first in the channel: entries that were gone (expired
 // while Redis was too slow to renew them, or lost by Redis) while their
@@ -60,10 +58,7 @@ func (p *Presence) Rejoined() []realtime.Departure {
 	return out
 }
 
-var (
-	_ realtime.Presence        = (*Presence)(nil)
-	_ realtime.PresenceLimiter = (*Presence)(nil)
-)
+var _ realtime.Presence = (*Presence)(nil)
 
 // renewBatch caps the connections renewed by one script run, so one
 // large channel does not hold Redis for long.
@@ -179,8 +174,6 @@ const (
 	reapBatch  = 256
 	reapClaims = 16
 )
-
-var _ realtime.PresenceReaper = (*Presence)(nil)
 
 // Reap visits the channels whose entries may have expired, because the
 // node that joined them stopped renewing them (it died), and returns each

@@ -111,7 +111,7 @@ func (sh *shard) add(name, app string, kind chanKind, resync bool, carried []wai
 	if !cs.wanted {
 		cs.wanted, send = true, true
 		cs.subSent++
-		if resync && kind == kindApp && sh.rs.resyncer != nil && !cs.resync {
+		if resync && kind == kindApp && !cs.resync {
 			cs.resync = true
 			sh.resyncLeft++
 		}
@@ -283,7 +283,7 @@ func (sh *shard) confirm(m *goredis.Subscription) {
 			// Not ours: go-redis re-subscribed on a new connection, so
 			// messages may have been lost in between.
 			cs.active = true
-			if cs.kind == kindApp && cs.wanted && sh.rs.resyncer != nil {
+			if cs.kind == kindApp && cs.wanted {
 				resync = []string{cs.app}
 			}
 		}
@@ -303,7 +303,7 @@ func (sh *shard) confirm(m *goredis.Subscription) {
 	}
 	sh.mu.Unlock()
 	if len(resync) > 0 {
-		sh.rs.resyncer.Resync(resync)
+		sh.rs.d.Resync(resync)
 	}
 }
 

@@ -34,7 +34,9 @@ const (
 // see join and leave events.
 type openRooms struct{}
 
-func (openRooms) Namespaces() []string { return []string{realtime.NSRoom} }
+func (openRooms) Namespaces() []realtime.Namespace {
+	return []realtime.Namespace{{Name: wire.NSRoom}}
+}
 
 func (openRooms) Authorize(context.Context, *realtime.Session, string, realtime.Action) error {
 	return nil
@@ -48,11 +50,10 @@ func (openRooms) Requests() map[string]realtime.RequestHandler { return nil }
 func startStatusNode(t *testing.T, c goredis.UniversalClient, prefix, id string, ttl time.Duration) *gwNode {
 	t.Helper()
 	return startNodeWith(t, c, Options{Prefix: prefix, NodeID: id, PresenceTTL: ttl}, func(o *realtime.Options) {
-		o.Extensions = []realtime.Extension{openRooms{}}
 		o.OfflineDelay = statusOfflineDelay
 		o.ReapInterval = statusReapInterval
 		o.DrainWindow = 10 * time.Millisecond
-	})
+	}, openRooms{})
 }
 
 // statusOf returns the status a status msg carries, or "".

@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,10 +16,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	partyline "github.com/partyline/partyline"
-	"github.com/partyline/partyline/realtime"
 	"github.com/partyline/partyline/chat"
-	"github.com/partyline/partyline/signaling"
+	"github.com/partyline/partyline/internal/server"
+	"github.com/partyline/partyline/internal/server/servertest"
 	"github.com/partyline/partyline/store/sqlite"
 )
 
@@ -157,19 +155,9 @@ func directPackets(t *testing.T, reg *prometheus.Registry, dir string) float64 {
 	return 0
 }
 
-// tokenAuth takes the token as the user id: the browser's part of the
-// test is the media, not the login.
-type tokenAuth struct{}
-
-func (tokenAuth) Authenticate(_ context.Context, token string) (string, time.Time, error) {
-	if token == "" {
-		return "", time.Time{}, partyline.Errorf(partyline.ErrUnauthorized, "empty token")
-	}
-	return token, time.Now().Add(time.Hour), nil
-}
-
-// startGateway runs chat and voice on a node, voice on loopback, and
-// serves the page on the same origin. It returns the base URL.
+// startGateway runs a whole server (the one assembly), voice on loopback,
+// and serves the page on the same origin. It returns the base URL and the
+// registry of the server's metrics.
 func startGateway(t *testing.T) (string, *prometheus.Registry) {
 	t.Helper()
 	ctx := context.Background()
@@ -196,54 +184,16 @@ func startGateway(t *testing.T) (string, *prometheus.Registry) {
 	if err := db.PutMember(ctx, "r_e2e", "e2e_ben", chat.RoleMember); err != nil {
 		t.Fatal(err)
 	}
-	c, err := chat.New(chat.Options{Store: db, Logger: logger})
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg := prometheus.NewRegistry()
-	v, err := signaling.New(signaling.Options{
-		Members: signaling.ChatMembers{Store: db}, UDPAddr: "127.0.0.1:0",
-		Registerer: reg, Logger: logger,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	node, err := realtime.New(realtime.Options{NodeID: "e2e", Auth: tokenAuth{}, Extensions: []realtime.Extension{c, v}, Logger: logger})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.SetPublisher(node)
-	v.Attach(node)
-	nodeCtx, stopNode := context.WithCancel(ctx)
-	voiceCtx, stopVoice := context.WithCancel(ctx)
-	done := make(chan error, 2)
-	go func() { done <- node.Run(nodeCtx) }()
-	go func() { done <- v.Run(voiceCtx) }()
-	<-node.Started()
-
 	page, err := os.ReadFile("voice.html")
 	if err != nil {
 		t.Fatal(err)
 	}
-	mux := http.NewServeMux()
-	mux.Handle("/v1/ws", node)
-	mux.HandleFunc("/e2e/voice.html", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		_, _ = w.Write(page)
-	})
-	srv := httptest.NewServer(mux)
-	t.Cleanup(func() {
-		srv.CloseClientConnections()
-		srv.Close()
-		stopVoice()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-		stopNode()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	})
+	reg := prometheus.NewRegistry()
+	srv := servertest.Start(t, server.Options{NodeID: "e2e", Store: db, Registry: reg, Logger: logger},
+		servertest.Route{Pattern: "/e2e/voice.html", Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "text/html; charset=utf-8")
+			_, _ = w.Write(page)
+		})})
 	if !strings.HasPrefix(srv.URL, "http://127.0.0.1:") {
 		t.Fatalf("the server is at %s, want loopback", srv.URL)
 	}

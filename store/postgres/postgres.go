@@ -18,10 +18,10 @@ import (
 	"github.com/pressly/goose/v3/lock"
 
 	"github.com/partyline/partyline"
+	"github.com/partyline/partyline/chat"
 	"github.com/partyline/partyline/clips"
 	"github.com/partyline/partyline/feed"
 	"github.com/partyline/partyline/internal/auth"
-	"github.com/partyline/partyline/chat"
 )
 
 var (

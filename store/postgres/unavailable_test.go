@@ -16,11 +16,11 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/partyline/partyline"
+	"github.com/partyline/partyline/chat"
 	"github.com/partyline/partyline/internal/auth"
 	"github.com/partyline/partyline/internal/httpx"
 	"github.com/partyline/partyline/internal/testenv"
 	"github.com/partyline/partyline/realtime"
-	"github.com/partyline/partyline/chat"
 	"github.com/partyline/partyline/realtime/wire"
 )
 

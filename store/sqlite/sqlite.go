@@ -16,10 +16,10 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/partyline/partyline"
+	"github.com/partyline/partyline/chat"
 	"github.com/partyline/partyline/clips"
 	"github.com/partyline/partyline/feed"
 	"github.com/partyline/partyline/internal/auth"
-	"github.com/partyline/partyline/chat"
 	"github.com/partyline/partyline/store/internal/record"
 )
 

@@ -8,8 +8,8 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
-	"github.com/partyline/partyline/clips"
 	"github.com/partyline/partyline/chat"
+	"github.com/partyline/partyline/clips"
 )
 
 // writers is how many goroutines write at once. Every write must succeed:

@@ -6,8 +6,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/partyline/partyline/clips"
 	"github.com/partyline/partyline/chat"
+	"github.com/partyline/partyline/clips"
 )
 
 // snapshot is everything the migrate test reads back, before and after:

@@ -8,10 +8,10 @@ import (
 
 	"github.com/oklog/ulid/v2"
 
+	"github.com/partyline/partyline/chat"
 	"github.com/partyline/partyline/clips"
 	"github.com/partyline/partyline/feed"
 	"github.com/partyline/partyline/internal/auth"
-	"github.com/partyline/partyline/chat"
 )
 
 // Store is what the suite tests: every domain store interface plus the

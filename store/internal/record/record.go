@@ -8,8 +8,8 @@ import (
 
 	"github.com/oklog/ulid/v2"
 	"github.com/partyline/partyline"
-	"github.com/partyline/partyline/clips"
 	"github.com/partyline/partyline/chat"
+	"github.com/partyline/partyline/clips"
 )
 
 // Time returns t in UTC cut to whole milliseconds, the precision both stores

@@ -1,4 +1,4 @@
-package main
+package server
 
 import (
 	"context"
@@ -18,63 +18,65 @@ import (
 // maxJSONBody caps JSON request bodies on the main listener.
 const maxJSONBody = 1 << 20
 
-// routes mounts every route of the main listener on one screen.
-func (a *app) routes() (http.Handler, error) {
-	metrics, err := httpx.Metrics(a.registry)
+// Handler returns the main listener's handler: every route of the
+// WebSocket, REST and server API, mounted on one screen.
+func (s *Server) Handler() (http.Handler, error) {
+	metrics, err := httpx.Metrics(s.registry)
 	if err != nil {
 		return nil, err
 	}
 	r := chi.NewRouter()
 	r.NotFound(httpx.NotFound)
 	r.MethodNotAllowed(httpx.MethodNotAllowed)
-	r.Use(httpx.RequestIDs, httpx.AccessLog(a.logger, "/v1/server/"), httpx.Recover, metrics)
+	r.Use(httpx.RequestIDs, httpx.AccessLog(s.logger, "/v1/server/"), httpx.Recover, metrics)
 
-	r.Get("/healthz", a.handleHealthz)
-	r.Get("/readyz", a.handleReadyz)
+	r.Get("/healthz", s.handleHealthz)
+	r.Get("/readyz", s.handleReadyz)
 
-	r.Handle("/v1/ws", a.node)
+	r.Handle("/v1/ws", s.node)
 	// Clip media uploads stream up to --max-upload-bytes, so they live
 	// outside the /v1 group and its JSON body limit.
 	r.Group(func(r chi.Router) {
-		r.Use(a.optionalUser)
-		r.Put("/v1/clips/{id}/media", a.clips.HandleUpload)
-		r.Mount("/v1/uploads", a.clips.UploadRoutes())
+		r.Use(s.optionalUser)
+		r.Put("/v1/clips/{id}/media", s.clips.HandleUpload)
+		r.Mount("/v1/uploads", s.clips.UploadRoutes())
 	})
 	r.Route("/v1", func(r chi.Router) {
 		r.Use(httpx.MaxBody(maxJSONBody))
-		r.Mount("/server", a.node.ServerAPI())
-		if a.dev && a.signer != nil {
-			r.Post("/dev/token", a.handleDevToken)
+		r.Mount("/server", s.node.ServerAPI())
+		if s.opts.Dev && s.signer != nil {
+			r.Post("/dev/token", s.handleDevToken)
 		}
-		r.Get("/openapi.json", a.handleOpenAPI)
+		r.Get("/openapi.json", s.handleOpenAPI)
 		// Clips: reads serve public clips to anonymous callers, so the user
 		// is optional here and the handlers decide.
 		r.Group(func(r chi.Router) {
-			r.Use(a.optionalUser)
-			r.Mount("/clips", a.clips.Routes())
-			r.Get("/users/{id}/clips", a.clips.HandleUserClips)
+			r.Use(s.optionalUser)
+			r.Mount("/clips", s.clips.Routes())
+			r.Get("/users/{id}/clips", s.clips.HandleUserClips)
 		})
 		r.Group(func(r chi.Router) {
-			r.Use(a.requireUser)
-			r.Get("/me", a.handleMe)
-			r.Get("/me/rooms", a.chat.HandleMyRooms)
-			r.Mount("/rooms", a.chat.RoomRoutes())
+			r.Use(s.requireUser)
+			r.Get("/me", s.handleMe)
+			r.Get("/me/rooms", s.chat.HandleMyRooms)
+			r.Mount("/rooms", s.chat.RoomRoutes())
 			// Feed: follows and profiles under /users/{id} (beside clips'
 			// /users/{id}/clips) and the feeds under /feed.
-			a.feed.MountUsers(r)
-			r.Mount("/feed", a.feed.Routes())
+			s.feed.MountUsers(r)
+			r.Mount("/feed", s.feed.Routes())
 		})
 	})
 	return r, nil
 }
 
-// adminRoutes is the admin listener: Prometheus metrics and pprof. Its
-// access log keeps scrapes and profiles at Debug and logs failures.
-func (a *app) adminRoutes() http.Handler {
+// AdminHandler returns the admin listener's handler: Prometheus metrics
+// and pprof. Its access log keeps scrapes and profiles at Debug and logs
+// failures.
+func (s *Server) AdminHandler() http.Handler {
 	r := chi.NewRouter()
 	r.NotFound(httpx.NotFound)
-	r.Use(httpx.RequestIDs, httpx.AccessLog(a.logger, "/metrics", "/debug/pprof/"), httpx.Recover)
-	r.Handle("/metrics", promhttp.HandlerFor(a.registry, promhttp.HandlerOpts{Registry: a.registry}))
+	r.Use(httpx.RequestIDs, httpx.AccessLog(s.logger, "/metrics", "/debug/pprof/"), httpx.Recover)
+	r.Handle("/metrics", promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{Registry: s.registry}))
 	r.HandleFunc("/debug/pprof/", pprof.Index)
 	r.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 	r.HandleFunc("/debug/pprof/profile", pprof.Profile)
@@ -95,19 +97,19 @@ func handleProfile(w http.ResponseWriter, r *http.Request) {
 	pprof.Index(w, r)
 }
 
-func (a *app) handleHealthz(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) {
 	httpx.JSON(w, r, http.StatusOK, map[string]string{"status": "ok"})
 }
 
 // handleReadyz is ready while the server is not draining and the store answers.
-func (a *app) handleReadyz(w http.ResponseWriter, r *http.Request) {
-	if !a.ready.Load() {
+func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
+	if !s.ready.Load() {
 		httpx.WriteProblem(w, r, http.StatusServiceUnavailable, "draining")
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
-	if err := a.store.Ping(ctx); err != nil {
+	if err := s.store.Ping(ctx); err != nil {
 		httpx.WriteProblem(w, r, http.StatusServiceUnavailable, "store unreachable")
 		return
 	}
@@ -116,14 +118,14 @@ func (a *app) handleReadyz(w http.ResponseWriter, r *http.Request) {
 
 // requireUser authenticates the bearer token and puts the user in the
 // request context; without a valid token it answers 401.
-func (a *app) requireUser(next http.Handler) http.Handler {
+func (s *Server) requireUser(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		tok, ok := auth.BearerToken(r)
 		if !ok {
 			httpx.Error(w, r, partyline.Errorf(partyline.ErrUnauthorized, "missing bearer token"))
 			return
 		}
-		u, _, err := a.authn.Authenticate(r.Context(), tok)
+		u, _, err := s.authn.Authenticate(r.Context(), tok)
 		if err != nil {
 			httpx.Error(w, r, err)
 			return
@@ -137,7 +139,7 @@ type userJSON struct {
 	CreatedAt time.Time `json:"created_at"`
 }
 
-func (a *app) handleMe(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleMe(w http.ResponseWriter, r *http.Request) {
 	u, _ := auth.UserFrom(r.Context())
 	httpx.JSON(w, r, http.StatusOK, userJSON{ID: u.ID, CreatedAt: u.CreatedAt.UTC()})
 }
@@ -154,7 +156,7 @@ type devTokenResponse struct {
 }
 
 // handleDevToken mints a token for any user. It exists only in dev mode.
-func (a *app) handleDevToken(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleDevToken(w http.ResponseWriter, r *http.Request) {
 	var req devTokenRequest
 	if err := httpx.DecodeJSON(r, &req); err != nil {
 		httpx.Error(w, r, err)
@@ -169,10 +171,24 @@ func (a *app) handleDevToken(w http.ResponseWriter, r *http.Request) {
 		}
 		ttl = d
 	}
-	tok, exp, err := a.signer.Sign(req.User, ttl)
+	tok, exp, err := s.signer.Sign(req.User, ttl)
 	if err != nil {
 		httpx.Error(w, r, err)
 		return
 	}
 	httpx.JSON(w, r, http.StatusOK, devTokenResponse{Token: tok, ExpiresAt: exp.UTC().Format(time.RFC3339)})
+}
+
+// optionalUser authenticates the bearer token when there is one, as
+// requireUser does (an invalid token is 401), and lets requests without an
+// Authorization header through anonymously: clip reads are public.
+func (s *Server) optionalUser(next http.Handler) http.Handler {
+	authed := s.requireUser(next)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") == "" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		authed.ServeHTTP(w, r)
+	})
 }

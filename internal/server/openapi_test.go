@@ -1,11 +1,9 @@
-package main
+package server
 
 import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"flag"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -16,46 +14,25 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	"github.com/google/go-cmp/cmp"
-	"github.com/prometheus/client_golang/prometheus"
 )
 
-// routesApp builds an app far enough to call routes(): a SQLite store in a
-// temp dir, the memory backend, clips, feed and the node. Dev mode and the
+// routesServer builds a server far enough to call Handler: a SQLite store
+// in a temp dir, the memory backend, and every domain. Dev mode and the
 // server API key are on, so the optional routes exist. Nothing runs.
-func routesApp(t *testing.T) *app {
+func routesServer(t *testing.T) *Server {
 	t.Helper()
-	env := map[string]string{"PARTYLINE_DEV": "true", "PARTYLINE_API_KEY": "openapi-test-key"}
-	var cfg config
-	fs := flag.NewFlagSet("test", flag.ContinueOnError)
-	if err := cfg.registerFlags(fs, func(k string) string { return env[k] }); err != nil {
-		t.Fatal(err)
-	}
-	cfg.DataDir = t.TempDir()
-	if err := cfg.validate(); err != nil {
-		t.Fatal(err)
-	}
-	dev, err := cfg.devMode()
-	if err != nil || !dev || cfg.APIKey == "" {
-		t.Fatalf("dev mode %v (%v), API key %q: want both on", dev, err, cfg.APIKey)
-	}
-	a := &app{cfg: cfg, dev: dev, logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
-	st, _, err := openStore(context.Background(), cfg, a.logger)
+	s, err := New(context.Background(), Options{
+		NodeID:  "openapi-test",
+		DataDir: t.TempDir(),
+		Dev:     true,
+		APIKey:  "openapi-test-key",
+		Logger:  slog.New(slog.DiscardHandler),
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { st.Close() })
-	a.store = st
-	if err := a.setupAuth(); err != nil {
-		t.Fatal(err)
-	}
-	a.registry = prometheus.NewRegistry()
-	if a.backend, err = openBackend(context.Background(), cfg, slog.New(slog.DiscardHandler)); err != nil {
-		t.Fatal(err)
-	}
-	if err := a.setupDomains(); err != nil {
-		t.Fatal(err)
-	}
-	return a
+	t.Cleanup(func() { s.Close() })
+	return s
 }
 
 // undocumented reports why the OpenAPI document leaves a route of the main
@@ -112,8 +89,7 @@ func sortedKeys[V any](m map[string]V) []string {
 // route is in the OpenAPI document, but for the undocumented ones, and
 // that every documented operation is routed.
 func TestOpenAPIMatchesRoutes(t *testing.T) {
-	a := routesApp(t)
-	h, err := a.routes()
+	h, err := routesServer(t).Handler()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,7 +134,7 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 // operationId, a security requirement and responses, and that every
 // {parameter} of its path is declared.
 func TestOpenAPIOperations(t *testing.T) {
-	doc := getOpenAPI(t, http.HandlerFunc((&app{}).handleOpenAPI))
+	doc := getOpenAPI(t, http.HandlerFunc((&Server{}).handleOpenAPI))
 	type param struct{ Name, In, Ref string }
 	decodeParams := func(raw json.RawMessage) []param {
 		var ps []struct {

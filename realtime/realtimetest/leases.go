@@ -1,4 +1,4 @@
-package signaling_test
+package realtimetest
 
 import (
 	"context"
@@ -6,25 +6,30 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	goredis "github.com/redis/go-redis/v9"
 
-	"github.com/partyline/partyline/internal/testenv"
-	"github.com/partyline/partyline/signaling"
+	"github.com/partyline/partyline/realtime"
 )
 
-// testPlacement runs the conformance suite of Placement. newP returns a
-// fresh, empty Placement whose records live ttl.
-func testPlacement(t *testing.T, ttl time.Duration, newP func(t *testing.T) signaling.Placement) {
+// TestLeases runs the conformance suite of realtime.Leases. newLeases
+// returns fresh, empty Leases whose leases live ttl; it registers its own
+// cleanup with t.Cleanup. It checks claims and take-overs from a dead
+// holder, release, and expiry and refresh.
+func TestLeases(t *testing.T, ttl time.Duration, newLeases func(t *testing.T) realtime.Leases) {
 	ctx := context.Background()
 	must := func(host string, err error) string {
 		t.Helper()
 		if err != nil {
-			t.Fatalf("placement: %v", err)
+			t.Fatalf("leases: %v", err)
 		}
 		return host
 	}
+	t.Run("ttl", func(t *testing.T) {
+		if got := newLeases(t).TTL(); got != ttl {
+			t.Errorf("TTL() = %v, want %v", got, ttl)
+		}
+	})
 	t.Run("claim and lookup", func(t *testing.T) {
-		p := newP(t)
+		p := newLeases(t)
 		if got := must(p.Lookup(ctx, "r1")); got != "" {
 			t.Errorf("Lookup of a free room = %q, want none", got)
 		}
@@ -48,7 +53,7 @@ func testPlacement(t *testing.T, ttl time.Duration, newP func(t *testing.T) sign
 		}
 	})
 	t.Run("release", func(t *testing.T) {
-		p := newP(t)
+		p := newLeases(t)
 		must(p.Claim(ctx, "r1", "a", ""))
 		if err := p.Release(ctx, "r1", "b"); err != nil {
 			t.Fatal(err)
@@ -69,7 +74,7 @@ func testPlacement(t *testing.T, ttl time.Duration, newP func(t *testing.T) sign
 		}
 	})
 	t.Run("ttl and refresh", func(t *testing.T) {
-		p := newP(t)
+		p := newLeases(t)
 		must(p.Claim(ctx, "r1", "a", ""))
 		must(p.Claim(ctx, "r2", "a", ""))
 		must(p.Claim(ctx, "r3", "b", ""))
@@ -103,40 +108,4 @@ func testPlacement(t *testing.T, ttl time.Duration, newP func(t *testing.T) sign
 			t.Errorf("Refresh of nothing = %v, %v", lost, err)
 		}
 	})
-}
-
-func TestMemoryPlacement(t *testing.T) {
-	const ttl = 200 * time.Millisecond
-	testPlacement(t, ttl, func(t *testing.T) signaling.Placement {
-		return signaling.NewMemoryPlacement(signaling.MemoryPlacementOptions{TTL: ttl})
-	})
-}
-
-func redisClient(t testing.TB) *goredis.Client {
-	t.Helper()
-	opt, err := goredis.ParseURL(testenv.RedisURL(t))
-	if err != nil {
-		t.Fatalf("parse %s: %v", testenv.RedisURLEnv, err)
-	}
-	c := goredis.NewClient(opt)
-	t.Cleanup(func() { _ = c.Close() })
-	return c
-}
-
-func TestRedisPlacement(t *testing.T) {
-	c := redisClient(t)
-	const ttl = 300 * time.Millisecond
-	testPlacement(t, ttl, func(t *testing.T) signaling.Placement {
-		p, err := signaling.NewRedisPlacement(signaling.RedisPlacementOptions{Client: c, Prefix: testenv.KeyPrefix(), TTL: ttl})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return p
-	})
-	if _, err := signaling.NewRedisPlacement(signaling.RedisPlacementOptions{Client: c, Prefix: "bad{"}); err == nil {
-		t.Error("a prefix with a brace was accepted")
-	}
-	if _, err := signaling.NewRedisPlacement(signaling.RedisPlacementOptions{}); err == nil {
-		t.Error("no client was accepted")
-	}
 }

@@ -1,4 +1,4 @@
-package main
+package server
 
 import (
 	_ "embed"
@@ -7,9 +7,9 @@ import (
 	"net/http"
 	"sync"
 
+	"github.com/partyline/partyline/chat"
 	"github.com/partyline/partyline/clips"
 	"github.com/partyline/partyline/feed"
-	"github.com/partyline/partyline/chat"
 )
 
 // openapiJSON is the server's own part of the OpenAPI document: health,
@@ -78,7 +78,7 @@ var openAPIOnce = sync.OnceValue(func() []byte {
 })
 
 // handleOpenAPI serves the OpenAPI document.
-func (a *app) handleOpenAPI(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleOpenAPI(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "public, max-age=300")
 	_, _ = w.Write(openAPIOnce())
