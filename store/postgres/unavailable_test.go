@@ -16,11 +16,11 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/partyline/partyline"
+	"github.com/partyline/partyline/chat"
 	"github.com/partyline/partyline/internal/auth"
 	"github.com/partyline/partyline/internal/httpx"
 	"github.com/partyline/partyline/internal/testenv"
 	"github.com/partyline/partyline/realtime"
-	"github.com/partyline/partyline/chat"
 	"github.com/partyline/partyline/realtime/wire"
 )
 
@@ -82,7 +82,7 @@ func newDB(t *testing.T, url string, configure func(*pgxpool.Config)) *DB {
 		t.Fatalf("NewWithConfig: %v", err)
 	}
 	t.Cleanup(p.Close)
-	return &DB{pool: pool{p}}
+	return fromPool(p)
 }
 
 // storeCalls are a read and a write through each way the store reaches the
