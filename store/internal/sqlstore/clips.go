@@ -38,6 +38,19 @@ func ScanClip(row Row) (clips.Clip, error) {
 	return c, nil
 }
 
+// aboveEveryID sorts after every id, as "" sorts before every id.
+const aboveEveryID = "\U0010FFFF"
+
+// cursorOr returns the id in a cursor made by keyset.EncodeID, or bound for
+// no cursor: a bound below or above every id, so that one statement serves
+// the first page too.
+func cursorOr(cursor, bound string) (string, error) {
+	if cursor == "" {
+		return bound, nil
+	}
+	return keyset.DecodeID(cursor)
+}
+
 // clipCursor is the cursor after c in a listing by id.
 func clipCursor(c clips.Clip) string { return keyset.EncodeID(c.ID) }
 
@@ -93,22 +106,13 @@ func (s *Store) DeleteClip(ctx context.Context, id string) error {
 // UserClips lists the owner's clips newest first.
 func (s *Store) UserClips(ctx context.Context, owner, cursor string, limit int) ([]clips.Clip, string, error) {
 	limit = keyset.Limit(limit)
-	var (
-		cs  []clips.Clip
-		err error
-	)
-	if cursor == "" {
-		cs, err = List(ctx, s.r, ScanClip,
-			`SELECT `+ClipCols+` FROM clips WHERE owner = $1 ORDER BY id DESC LIMIT $2`, owner, limit+1)
-	} else {
-		after, derr := keyset.DecodeID(cursor)
-		if derr != nil {
-			return nil, "", s.errorf("clips of %s: %w", owner, derr)
-		}
-		cs, err = List(ctx, s.r, ScanClip,
-			`SELECT `+ClipCols+` FROM clips WHERE owner = $1 AND id < $2 ORDER BY id DESC LIMIT $3`,
-			owner, after, limit+1)
+	before, err := cursorOr(cursor, aboveEveryID)
+	if err != nil {
+		return nil, "", s.errorf("clips of %s: %w", owner, err)
 	}
+	cs, err := List(ctx, s.r, ScanClip,
+		`SELECT `+ClipCols+` FROM clips WHERE owner = $1 AND id < $2 ORDER BY id DESC LIMIT $3`,
+		owner, before, limit+1)
 	if err != nil {
 		return nil, "", s.errorf("clips of %s: %w", owner, err)
 	}
@@ -188,14 +192,10 @@ func scanComment(row Row) (clips.Comment, error) {
 // ClipComments lists a clip's comments oldest first.
 func (s *Store) ClipComments(ctx context.Context, clipID, cursor string, limit int) ([]clips.Comment, string, error) {
 	limit = keyset.Limit(limit)
-	after := ""
-	if cursor != "" {
-		var err error
-		if after, err = keyset.DecodeID(cursor); err != nil {
-			return nil, "", s.errorf("comments of clip %s: %w", clipID, err)
-		}
+	after, err := cursorOr(cursor, "")
+	if err != nil {
+		return nil, "", s.errorf("comments of clip %s: %w", clipID, err)
 	}
-	// Every id is above "", so one statement serves the first page too.
 	cs, err := List(ctx, s.r, scanComment,
 		`SELECT `+commentCols+` FROM comments WHERE clip_id = $1 AND id > $2 ORDER BY id LIMIT $3`,
 		clipID, after, limit+1)
@@ -276,12 +276,9 @@ func (s *Store) TransitionClip(ctx context.Context, c clips.Clip, from string) e
 // PublicUserClips lists the owner's public ready clips newest first.
 func (s *Store) PublicUserClips(ctx context.Context, owner, cursor string, limit int) ([]clips.Clip, string, error) {
 	limit = keyset.Limit(limit)
-	before := "\U0010FFFF" // above every id, so one statement serves the first page
-	if cursor != "" {
-		var err error
-		if before, err = keyset.DecodeID(cursor); err != nil {
-			return nil, "", s.errorf("public clips of %s: %w", owner, err)
-		}
+	before, err := cursorOr(cursor, aboveEveryID)
+	if err != nil {
+		return nil, "", s.errorf("public clips of %s: %w", owner, err)
 	}
 	cs, err := List(ctx, s.r, ScanClip,
 		`SELECT `+ClipCols+` FROM clips
