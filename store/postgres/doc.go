@@ -1,7 +1,9 @@
 // Package postgres is the PostgreSQL store of partyline's cluster mode. It
 // owns the PostgreSQL schema, embedded as versioned goose migrations in
 // migrations/, and implements chat.Store, clips.Store, feed.Store and
-// auth.UserStore on one pgx v5 connection pool.
+// auth.UserStore on one pgx v5 connection pool. The logic both stores share
+// is store/internal/sqlstore's; this package gives it a Conn over the pool,
+// the statements whose PostgreSQL text differs, and its own feed queries.
 //
 // cmd/partyline opens it with Open when a database URL is configured, runs
 // Migrate (at startup, or through the migrate subcommand), hands the *DB to
@@ -34,10 +36,11 @@
 // # Errors
 //
 // Constraint violations map to partyline.ErrConflict, ErrNotFound and
-// ErrInvalid (classify). Every statement goes through a thin wrapper of the
-// pool, and every transaction through inTx, which wrap a failure to reach
-// the database (refused or dropped connections, timeouts, server shutdown,
-// too many connections) as partyline.ErrUnavailable, so an outage reaches
+// ErrInvalid (classify). Every statement goes through conn, the Conn over
+// the pool or a transaction, and every transaction through inTx, which wrap
+// a failure to reach the database (refused or dropped connections,
+// timeouts, server shutdown, too many connections) as
+// partyline.ErrUnavailable, so an outage reaches
 // clients as 503 and the WebSocket code unavailable. A cancelled context
 // stays context.Canceled. The driver's error stays in the chain.
 package postgres

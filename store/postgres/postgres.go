@@ -22,6 +22,7 @@ import (
 	"github.com/partyline/partyline/clips"
 	"github.com/partyline/partyline/feed"
 	"github.com/partyline/partyline/internal/auth"
+	"github.com/partyline/partyline/store/internal/sqlstore"
 )
 
 var (
@@ -44,9 +45,13 @@ type Options struct {
 	MaxConns int32
 }
 
-// DB is the PostgreSQL store. It is safe for concurrent use.
+// DB is the PostgreSQL store. It is safe for concurrent use. What both
+// stores do alike is sqlstore.Store's; DB adds what PostgreSQL does its own
+// way.
 type DB struct {
-	pool pool
+	*sqlstore.Store
+	pool *pgxpool.Pool
+	conn conn // pool as a sqlstore.Conn
 }
 
 // Open connects to PostgreSQL and checks the connection with a ping. It does
@@ -73,7 +78,21 @@ func Open(ctx context.Context, opts Options) (*DB, error) {
 		p.Close()
 		return nil, fmt.Errorf("postgres: open: ping: %w", unavailable(err))
 	}
-	return &DB{pool: pool{p}}, nil
+	return fromPool(p), nil
+}
+
+func fromPool(p *pgxpool.Pool) *DB {
+	db := &DB{pool: p, conn: conn{p}}
+	db.Store = sqlstore.New(sqlstore.Options{
+		Name:        "postgres",
+		Read:        db.conn,
+		Write:       db.conn,
+		InTx:        db.inTx,
+		Classify:    classify,
+		RetryInsert: lostIdemRace,
+		SQL:         statements,
+	})
+	return db
 }
 
 // Close closes every connection of the pool. It waits for connections in use
@@ -130,7 +149,7 @@ func (db *DB) provider() (*goose.Provider, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	sqlDB := stdlib.OpenDBFromPool(db.pool.Pool)
+	sqlDB := stdlib.OpenDBFromPool(db.pool)
 	p, err := goose.NewProvider(goose.DialectPostgres, sqlDB, dir, goose.WithSessionLocker(locker))
 	if err != nil {
 		sqlDB.Close()
@@ -144,41 +163,9 @@ func (db *DB) provider() (*goose.Provider, func(), error) {
 // inTx runs fn in a read-committed transaction, committing when fn returns
 // nil and rolling back otherwise. Its error, fn's included, says when the
 // database is unavailable (see unavailable).
-func (db *DB) inTx(ctx context.Context, fn func(pgx.Tx) error) error {
-	return unavailable(pgx.BeginFunc(ctx, db.pool.Pool, fn))
+func (db *DB) inTx(ctx context.Context, fn func(sqlstore.Conn) error) error {
+	return unavailable(pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error { return fn(conn{tx}) }))
 }
-
-// pool is the connection pool with its statements' errors passed through
-// unavailable, so every store method reports an outage as
-// partyline.ErrUnavailable without handling it itself. Transactions go
-// through inTx, which does the same for them.
-type pool struct{ *pgxpool.Pool }
-
-func (p pool) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
-	tag, err := p.Pool.Exec(ctx, sql, args...)
-	return tag, unavailable(err)
-}
-
-func (p pool) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
-	// Like pgxpool, return rows even with an error: Close on them is safe.
-	rows, err := p.Pool.Query(ctx, sql, args...)
-	return poolRows{rows}, unavailable(err)
-}
-
-func (p pool) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
-	return poolRow{p.Pool.QueryRow(ctx, sql, args...)}
-}
-
-// poolRows is a result whose errors say when the connection was lost while
-// reading it.
-type poolRows struct{ pgx.Rows }
-
-func (r poolRows) Err() error             { return unavailable(r.Rows.Err()) }
-func (r poolRows) Scan(dest ...any) error { return unavailable(r.Rows.Scan(dest...)) }
-
-type poolRow struct{ pgx.Row }
-
-func (r poolRow) Scan(dest ...any) error { return unavailable(r.Row.Scan(dest...)) }
 
 // unavailable wraps err with partyline.ErrUnavailable, keeping err in the
 // chain, when err says the database cannot be reached (see isUnavailable),
@@ -260,14 +247,19 @@ func classify(err error) error {
 	return err
 }
 
+// lostIdemRace reports whether err is the unique violation of an insert of
+// a message that lost a race with another insert of its idempotency key.
+// Two retries racing with one key both miss the lookup and both insert; the
+// unique index on (author, idem_key) makes the later insert wait for the
+// earlier one and then fail, and the loser runs again, now finding the
+// winner's message.
+func lostIdemRace(err error) bool {
+	return uniqueViolation(err, "messages_author_idem_key_idx") || uniqueViolation(err, "messages_pkey")
+}
+
 // uniqueViolation reports whether err is a unique violation of the named
 // constraint or index.
 func uniqueViolation(err error, constraint string) bool {
 	var pe *pgconn.PgError
 	return errors.As(err, &pe) && pe.Code == codeUniqueViolation && pe.ConstraintName == constraint
-}
-
-// notFound wraps partyline.ErrNotFound with what was missing.
-func notFound(op, id string) error {
-	return fmt.Errorf("postgres: %s %s: %w", op, id, partyline.ErrNotFound)
 }

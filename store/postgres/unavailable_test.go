@@ -82,7 +82,7 @@ func newDB(t *testing.T, url string, configure func(*pgxpool.Config)) *DB {
 		t.Fatalf("NewWithConfig: %v", err)
 	}
 	t.Cleanup(p.Close)
-	return &DB{pool: pool{p}}
+	return fromPool(p)
 }
 
 // storeCalls are a read and a write through each way the store reaches the

@@ -2,7 +2,10 @@
 // default when no database URL is set. It owns the SQLite schema, embedded
 // as versioned goose migrations in migrations/, and implements chat.Store,
 // clips.Store, feed.Store and auth.UserStore on one database file through
-// modernc.org/sqlite, a pure-Go driver, so the binary needs no cgo.
+// modernc.org/sqlite, a pure-Go driver, so the binary needs no cgo. The
+// logic both stores share is store/internal/sqlstore's; this package gives it
+// a Conn over each pool, the statements whose SQLite text differs, and its
+// own feed queries.
 //
 // cmd/partyline opens it with Open on a file in the data directory, runs
 // Migrate, hands the *DB to every domain package as the store interface it
@@ -33,7 +36,8 @@
 //
 // Tables are STRICT. Times are INTEGER unix milliseconds in UTC, cut to
 // milliseconds on write like the PostgreSQL store does. Message data and
-// clip tags are TEXT holding JSON, checked with json_valid. Text compares
+// clip tags are TEXT holding JSON, checked with json_valid. conn converts
+// time.Time and []string arguments and scan destinations to these forms. Text compares
 // bytewise (the BINARY collation), so keyset order is byte order. With WAL,
 // synchronous=NORMAL keeps the file consistent on a crash and may lose
 // only the last transactions on power loss.

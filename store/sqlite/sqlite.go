@@ -9,7 +9,6 @@ import (
 	"io/fs"
 	"runtime"
 	"strings"
-	"time"
 
 	"github.com/pressly/goose/v3"
 	sqlite "modernc.org/sqlite"
@@ -20,7 +19,7 @@ import (
 	"github.com/partyline/partyline/clips"
 	"github.com/partyline/partyline/feed"
 	"github.com/partyline/partyline/internal/auth"
-	"github.com/partyline/partyline/store/internal/record"
+	"github.com/partyline/partyline/store/internal/sqlstore"
 )
 
 var (
@@ -46,7 +45,11 @@ type Options struct {
 // begin IMMEDIATE, so writers queue in Go instead of contending for the
 // SQLite write lock. Reads use r, a pool of read-only connections that WAL
 // mode lets run beside the writer.
+//
+// What both stores do alike is sqlstore.Store's; DB adds what SQLite does
+// its own way.
 type DB struct {
+	*sqlstore.Store
 	w *sql.DB
 	r *sql.DB
 }
@@ -92,7 +95,20 @@ func Open(ctx context.Context, opts Options) (*DB, error) {
 		w.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", opts.Path, err)
 	}
-	return &DB{w: w, r: r}, nil
+	return newDB(w, r), nil
+}
+
+func newDB(w, r *sql.DB) *DB {
+	db := &DB{w: w, r: r}
+	db.Store = sqlstore.New(sqlstore.Options{
+		Name:     "sqlite",
+		Read:     conn{r},
+		Write:    conn{w},
+		InTx:     db.inTx,
+		Classify: classify,
+		SQL:      statements,
+	})
+	return db
 }
 
 // Close closes both pools. Operations after Close fail.
@@ -151,12 +167,12 @@ func (db *DB) provider() (*goose.Provider, error) {
 // inTx runs fn in an IMMEDIATE transaction on the writer, committing when fn
 // returns nil and rolling back otherwise. fn must use tx for every statement:
 // the writer has one connection, which tx holds.
-func (db *DB) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
+func (db *DB) inTx(ctx context.Context, fn func(sqlstore.Conn) error) error {
 	tx, err := db.w.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
-	if err := fn(tx); err != nil {
+	if err := fn(conn{tx}); err != nil {
 		return errors.Join(err, rollback(tx))
 	}
 	return tx.Commit()
@@ -187,49 +203,4 @@ func classify(err error) error {
 		return fmt.Errorf("%w: %w", partyline.ErrInvalid, err)
 	}
 	return err
-}
-
-// notFound wraps partyline.ErrNotFound with what was missing.
-func notFound(op, id string) error {
-	return fmt.Errorf("sqlite: %s %s: %w", op, id, partyline.ErrNotFound)
-}
-
-// scanner is a *sql.Row or *sql.Rows.
-type scanner interface{ Scan(dest ...any) error }
-
-// collect scans every row with scan into a slice that is never nil, and
-// closes rows.
-func collect[T any](rows *sql.Rows, scan func(scanner) (T, error)) ([]T, error) {
-	defer rows.Close()
-	out := []T{}
-	for rows.Next() {
-		v, err := scan(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, v)
-	}
-	return out, rows.Err()
-}
-
-// ms is the stored form of a time: unix milliseconds.
-func ms(t time.Time) int64 { return record.Time(t).UnixMilli() }
-
-// nullMS stores the zero time as NULL.
-func nullMS(t time.Time) any {
-	if t.IsZero() {
-		return nil
-	}
-	return ms(t)
-}
-
-// fromMS reads a stored time back in UTC.
-func fromMS(n int64) time.Time { return time.UnixMilli(n).UTC() }
-
-// fromNullMS reads a nullable stored time; NULL is the zero time.
-func fromNullMS(n sql.NullInt64) time.Time {
-	if !n.Valid {
-		return time.Time{}
-	}
-	return fromMS(n.Int64)
 }

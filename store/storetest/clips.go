@@ -263,11 +263,7 @@ func testClipPaging(t *testing.T, s Store) {
 		t.Helper()
 		return pageAll(t, func(cursor string) ([]string, string, error) {
 			cs, next, err := s.UserClips(ctx, "ada", cursor, limit)
-			out := make([]string, len(cs))
-			for i, c := range cs {
-				out[i] = c.ID
-			}
-			return out, next, err
+			return clipIDs(cs), next, err
 		}, during)
 	}
 	for _, limit := range []int{1, 5, 23, 200} {
@@ -535,11 +531,7 @@ func testPublicClipPaging(t *testing.T, s Store) {
 		t.Run(fmt.Sprintf("Limit%d", limit), func(t *testing.T) {
 			got := pageAll(t, func(cursor string) ([]string, string, error) {
 				cs, next, err := s.PublicUserClips(ctx, "ada", cursor, limit)
-				out := make([]string, len(cs))
-				for i, c := range cs {
-					out[i] = c.ID
-				}
-				return out, next, err
+				return clipIDs(cs), next, err
 			}, nil)
 			if diff := cmp.Diff(want, got); diff != "" {
 				t.Errorf("paged PublicUserClips (-want +got):\n%s", diff)
