@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -41,8 +40,7 @@ func (s *stack) dial(user string) *client {
 	s.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
 	defer cancel()
-	url := "ws" + strings.TrimPrefix(s.srv.URL, "http") + "/v1/ws"
-	ws, _, err := websocket.Dial(ctx, url, &websocket.DialOptions{Subprotocols: []string{wire.Subprotocol}, HTTPClient: s.srv.Client()})
+	ws, _, err := websocket.Dial(ctx, s.srv.WS, &websocket.DialOptions{Subprotocols: []string{wire.Subprotocol}, HTTPClient: s.srv.HTTP})
 	if err != nil {
 		s.t.Fatalf("dial: %v", err)
 	}

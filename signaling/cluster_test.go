@@ -1,41 +1,83 @@
 package signaling_test
 
 import (
+	"context"
+	"sync"
 	"testing"
 	"time"
 
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/partyline/partyline/internal/server"
 	"github.com/partyline/partyline/internal/testenv"
 	"github.com/partyline/partyline/realtime"
 	"github.com/partyline/partyline/realtime/redisbroker"
-	"github.com/partyline/partyline/signaling"
 )
 
 // clusterNode builds a node on the shared Redis with its own engine and
-// the shared placement.
-func clusterNode(t *testing.T, cfg stackConfig, prefix string, placement signaling.Placement) *stack {
+// the shared placement. kill stops the node's gateway at once, as if it
+// died: its broker stops, so the other nodes no longer see it, while its
+// voice still holds the rooms it had.
+func clusterNode(t *testing.T, cfg stackConfig, prefix string, placement realtime.Leases) (s *stack, kill func()) {
 	t.Helper()
 	eng, err := redisbroker.New(redisbroker.Options{Client: redisClient(t), Prefix: prefix, NodeID: cfg.nodeID, ProbeInterval: 100 * time.Millisecond})
 	if err != nil {
 		t.Fatalf("redis engine: %v", err)
 	}
-	cfg.node = func(o *realtime.Options) {
-		o.Broker, o.Stream, o.Presence = eng.Broker, eng.Stream, eng.Presence
+	broker := &killableBroker{Broker: eng.Broker, kill: make(chan struct{})}
+	cfg.backend = &server.Backend{
+		Name:     "redis",
+		Broker:   broker,
+		Stream:   eng.Stream,
+		Presence: eng.Presence,
+		Leases:   placement,
+		Run:      eng.Presence.Run,
 	}
-	cfg.voice = func(o *signaling.Options) { o.Placement = placement }
-	return newStack(t, cfg)
+	var once sync.Once
+	return newStack(t, cfg), func() { once.Do(func() { close(broker.kill) }) }
+}
+
+// killableBroker is a Broker whose Run ends when kill is closed.
+type killableBroker struct {
+	realtime.Broker
+	kill chan struct{}
+}
+
+func (b *killableBroker) Run(ctx context.Context, d realtime.Deliverer) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-b.kill:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return b.Broker.Run(ctx, d)
+}
+
+func redisClient(t testing.TB) *goredis.Client {
+	t.Helper()
+	opt, err := goredis.ParseURL(testenv.RedisURL(t))
+	if err != nil {
+		t.Fatalf("parse %s: %v", testenv.RedisURLEnv, err)
+	}
+	c := goredis.NewClient(opt)
+	t.Cleanup(func() { _ = c.Close() })
+	return c
 }
 
 func TestCrossNodeVoice(t *testing.T) {
 	rc := redisClient(t) // skips without PARTYLINE_TEST_REDIS_URL
 	prefix := testenv.KeyPrefix()
-	placement, err := signaling.NewRedisPlacement(signaling.RedisPlacementOptions{Client: rc, Prefix: prefix, TTL: time.Second})
+	placement, err := redisbroker.NewLeases(redisbroker.LeasesOptions{Client: rc, Prefix: prefix, Name: "voice", TTL: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
 	db := openDB(t)
 	makeRoom(t, db, "r1", "a", "b")
-	n1 := clusterNode(t, stackConfig{db: db, nodeID: "n1"}, prefix, placement)
-	n2 := clusterNode(t, stackConfig{db: db, nodeID: "n2"}, prefix, placement)
+	n1, _ := clusterNode(t, stackConfig{db: db, nodeID: "n1"}, prefix, placement)
+	n2, killN2 := clusterNode(t, stackConfig{db: db, nodeID: "n2"}, prefix, placement)
 	eventually(t, "both nodes registered", func() bool {
 		nodes, err := n1.node.Nodes(t.Context())
 		return err == nil && len(nodes) == 2
@@ -75,7 +117,7 @@ func TestCrossNodeVoice(t *testing.T) {
 
 	// Node 2 dies (its gateway stops; nothing of it answers): A is told it
 	// left, and its next join moves the room to node 1.
-	n2.stopNode()
+	killN2()
 	waitMsg(t, aClient, "voice.left", func(d map[string]any) bool { return d["user"] == "a" && d["reason"] == "node_lost" })
 	a.renew(api)
 	a.join("r1")

@@ -2,11 +2,8 @@ package signaling_test
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,8 +12,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/partyline/partyline"
 	"github.com/partyline/partyline/chat"
+	"github.com/partyline/partyline/internal/server"
+	"github.com/partyline/partyline/internal/server/servertest"
 	"github.com/partyline/partyline/realtime"
 	"github.com/partyline/partyline/signaling"
 	"github.com/partyline/partyline/store/sqlite"
@@ -44,16 +42,6 @@ func eventuallyWithin(t testing.TB, d time.Duration, what string, cond func() bo
 		}
 		<-tick.C
 	}
-}
-
-// tokenAuth takes the token itself as the user id.
-type tokenAuth struct{}
-
-func (tokenAuth) Authenticate(ctx context.Context, token string) (string, time.Time, error) {
-	if token == "" {
-		return "", time.Time{}, fmt.Errorf("empty token: %w", partyline.ErrUnauthorized)
-	}
-	return token, time.Now().Add(time.Hour), nil
 }
 
 // quietLogger discards logs (PARTYLINE_TEST_VERBOSE=1 shows them) but
@@ -122,40 +110,25 @@ func makeRoom(t testing.TB, db *sqlite.DB, id, owner string, members ...string) 
 type stackConfig struct {
 	db       *sqlite.DB
 	nodeID   string
+	backend  *server.Backend          // nil: the memory backend
 	node     func(*realtime.Options)  // adjusts the node's options
 	voice    func(*signaling.Options) // adjusts the voice options
 	registry *prometheus.Registry
 }
 
-// stack is one node: chat and voice on a realtime Node behind an HTTP
-// server, with voice on loopback.
+// stack is one node, a whole server built by the one assembly
+// (servertest), with voice on loopback.
 type stack struct {
-	t      testing.TB
-	db     *sqlite.DB
-	voice  *signaling.Voice
-	node   *realtime.Node
-	srv    *httptest.Server
-	reg    *prometheus.Registry
-	stopV  context.CancelFunc
-	voiceD chan error
-	stopN  context.CancelFunc
-	nodeD  chan error
-}
-
-// stopNode stops the node's Run and waits for it; it is idempotent.
-func (s *stack) stopNode() {
-	s.stopN()
-	if err, ok := <-s.nodeD; ok {
-		if err != nil {
-			s.t.Errorf("node.Run: %v", err)
-		}
-		close(s.nodeD)
-	}
+	t     testing.TB
+	db    *sqlite.DB
+	voice *signaling.Voice
+	node  *realtime.Node
+	srv   *servertest.Server
+	reg   *prometheus.Registry
 }
 
 func newStack(t testing.TB, cfg stackConfig) *stack {
 	t.Helper()
-	quiet := quietLogger(t)
 	if cfg.db == nil {
 		cfg.db = openDB(t)
 	}
@@ -165,82 +138,28 @@ func newStack(t testing.TB, cfg stackConfig) *stack {
 	if cfg.registry == nil {
 		cfg.registry = prometheus.NewRegistry()
 	}
-	c, err := chat.New(chat.Options{Store: cfg.db, Logger: quiet})
-	if err != nil {
-		t.Fatalf("chat.New: %v", err)
-	}
-	vopts := signaling.Options{
-		Members:                signaling.ChatMembers{Store: cfg.db},
-		UDPAddr:                "127.0.0.1:0",
-		Registerer:             cfg.registry,
-		Logger:                 quiet,
-		DisconnectTimeout:      2 * time.Second,
-		ICEDisconnectedTimeout: time.Second,
-		RefreshInterval:        200 * time.Millisecond,
-	}
-	if cfg.voice != nil {
-		cfg.voice(&vopts)
-	}
-	v, err := signaling.New(vopts)
-	if err != nil {
-		t.Fatalf("signaling.New: %v", err)
-	}
-	opts := realtime.Options{
-		NodeID:      cfg.nodeID,
-		Auth:        tokenAuth{},
-		Extensions:  []realtime.Extension{c, v},
-		PublishRate: 1000,
-		Logger:      quiet,
-	}
-	if cfg.node != nil {
-		cfg.node(&opts)
-	}
-	node, err := realtime.New(opts)
-	if err != nil {
-		t.Fatalf("realtime.New: %v", err)
-	}
-	c.SetPublisher(node)
-	v.Attach(node)
-
-	s := &stack{t: t, db: cfg.db, voice: v, node: node, reg: cfg.registry, voiceD: make(chan error, 1), nodeD: make(chan error, 1)}
-	nodeCtx, stopNode := context.WithCancel(context.Background())
-	s.stopN = stopNode
-	go func() { s.nodeD <- node.Run(nodeCtx) }()
-	t.Cleanup(s.stopNode)
-	voiceCtx, stopVoice := context.WithCancel(context.Background())
-	s.stopV = stopVoice
-	go func() { s.voiceD <- v.Run(voiceCtx) }()
-	t.Cleanup(s.stopVoice)
-
-	mux := http.NewServeMux()
-	mux.Handle("/v1/ws", node)
-	s.srv = httptest.NewServer(mux)
-	t.Cleanup(s.srv.Close)
-
-	eventually(t, "the node to run", func() bool {
-		resp, err := s.srv.Client().Get(s.srv.URL + "/v1/ws")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode != http.StatusServiceUnavailable
+	srv := servertest.Start(t, server.Options{
+		NodeID:       cfg.nodeID,
+		Store:        cfg.db,
+		Backend:      cfg.backend,
+		Registry:     cfg.registry,
+		Logger:       quietLogger(t),
+		TuneRealtime: cfg.node,
+		TuneVoice: func(o *signaling.Options) {
+			o.DisconnectTimeout = 2 * time.Second
+			o.ICEDisconnectedTimeout = time.Second
+			o.RefreshInterval = 200 * time.Millisecond
+			if cfg.voice != nil {
+				cfg.voice(o)
+			}
+		},
 	})
+	s := &stack{t: t, db: cfg.db, voice: srv.Voice(), node: srv.Node(), srv: srv, reg: cfg.registry}
 	eventually(t, "voice to run", func() bool {
-		_, err := v.SelfCheck()
+		_, err := s.voice.SelfCheck()
 		return err == nil
 	})
 	return s
-}
-
-// stopVoice stops the voice Run and waits for it; it is idempotent.
-func (s *stack) stopVoice() {
-	s.stopV()
-	if err, ok := <-s.voiceD; ok {
-		if err != nil {
-			s.t.Errorf("voice.Run: %v", err)
-		}
-		close(s.voiceD)
-	}
 }
 
 // counter reads a counter or gauge of the stack's registry.
