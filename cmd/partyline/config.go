@@ -36,6 +36,7 @@ type config struct {
 	VoiceTURNURLs    string
 	VoiceTURNSecret  string
 	MaxUploadBytes   int
+	WSFastPath       optBool
 }
 
 // optBool is a boolean setting that remembers whether it was set at all, and
@@ -62,6 +63,14 @@ func (b *optBool) Set(s string) error {
 }
 
 func (b *optBool) IsBoolFlag() bool { return true }
+
+// or returns the setting's value, or def when it was never set.
+func (b optBool) or(def bool) bool {
+	if b.set {
+		return b.val
+	}
+	return def
+}
 
 func parseBool(s string) (bool, error) {
 	switch strings.ToLower(strings.TrimSpace(s)) {
@@ -105,6 +114,7 @@ func (c *config) settings() []setting {
 		{"PARTYLINE_VOICE_TURN_URLS", "voice-turn-urls", "comma-separated TURN URLs handed to voice clients with time-limited credentials", &c.VoiceTURNURLs, ""},
 		{"PARTYLINE_VOICE_TURN_SECRET", "voice-turn-secret", "secret shared with the TURN server (REST API credentials); needed with --voice-turn-urls", &c.VoiceTURNSecret, ""},
 		{"PARTYLINE_MAX_UPLOAD_BYTES", "max-upload-bytes", "largest clip media upload, in bytes", &c.MaxUploadBytes, "524288000"},
+		{"PARTYLINE_WS_FAST_PATH", "ws-fast-path", "frame WebSocket data messages beneath the library; false writes them through it (same wire)", &c.WSFastPath, "true"},
 	}
 }
 

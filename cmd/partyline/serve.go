@@ -304,6 +304,8 @@ func (a *app) setupRealtime() error {
 		APIKey:           a.cfg.APIKey,
 		Registerer:       a.registry,
 		Logger:           a.logger,
+
+		DisableWSFastPath: !a.cfg.WSFastPath.or(true),
 	})
 	if err != nil {
 		return err
