@@ -1,3 +1,5 @@
+// rawConn frames per RFC 6455 independently of coder/websocket, so a library upgrade does not affect it.
+
 package loadtest
 
 import (

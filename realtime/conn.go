@@ -11,6 +11,7 @@ import (
 	"github.com/coder/websocket"
 	"golang.org/x/time/rate"
 
+	"github.com/partyline/partyline/realtime/internal/wsframe"
 	"github.com/partyline/partyline/realtime/wire"
 )
 
@@ -21,14 +22,16 @@ import (
 // queued into as few frames as the frame limit allows, joined with '\n',
 // and never blocks; when the socket cannot take a frame, a writer goroutine
 // of the connection's own (writeLoop) exists until the queue is empty.
+// With the fast path off, that writer goroutine writes every frame through
+// the library (writeLoopLibrary).
 //
 // mu guards the queue and the close state. The subscription map is touched
 // only by the reader, except through Session methods, which take subsMu.
 type Conn struct {
 	node    *Node
 	ws      *websocket.Conn
-	wc      *frameConn // the connection under ws; data frames are written to it directly
-	flusher *flusher   // writes the queue, or hands it to writeLoop when a write would block
+	wc      *wsframe.Conn // the connection under ws, where data frames go; nil when the fast path is off
+	flusher *flusher      // writes the queue, or hands it to writeLoop when a write would block
 	id      string
 	user    string // set by hello; read by others only after authed
 	authed  atomic.Bool
@@ -99,7 +102,7 @@ func (c *Conn) enqueue(b []byte, at time.Time) {
 	c.writing = true
 	c.mu.Unlock()
 	if start {
-		c.flusher.schedule(c)
+		c.startWriter()
 	}
 }
 

@@ -41,7 +41,9 @@
 //     of its flusher (one per P), whose goroutine writes the queues
 //     without blocking and exits when the list is empty. A connection
 //     whose socket cannot take a frame gets a writer goroutine of its own
-//     until its queue is empty. An idle connection thus has one goroutine.
+//     until its queue is empty; with Options.DisableWSFastPath every
+//     connection writes that way, through the library. An idle connection
+//     thus has one goroutine.
 //   - Gap fills and node-to-node replies run on goroutines of their own,
 //     which Run waits for.
 //   - Timers (hello timeout, token expiry, heartbeat, offline status) run
@@ -59,6 +61,7 @@
 // recovering; goLive holds it too) and a Conn's mu (enqueue). A memory
 // Stream delivers under its channel lock, which therefore comes first of
 // all. Conn: mu (queue and close state) and subsMu (subscriptions) are never
-// held together. Node.mu is taken alone. The frameConn under a WebSocket
-// has its own mu, held across its socket writes and taken by nothing else.
+// held together. Node.mu is taken alone. The wsframe.Conn under a
+// WebSocket has its own mu, held across its socket writes and taken by
+// nothing else.
 package realtime

@@ -1,10 +1,22 @@
 package realtime
 
 import (
+	"context"
 	"errors"
 	"sync"
 	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/partyline/partyline/realtime/internal/wsframe"
 )
+
+// A connection's queue is written in one of two ways. On the fast path
+// (the default) the node's flushers frame the messages themselves and write
+// them beneath the WebSocket library (realtime/internal/wsframe). With
+// Options.DisableWSFastPath the connection's own writer goroutine hands
+// each frame to websocket.Conn.Write (writeLoopLibrary). Both pack what is
+// queued into frames the same way (pack), so the wire is the same.
 
 // A flusher writes the queued messages of many connections from one
 // goroutine, so a fan-out to thousands of connections does not start and
@@ -28,12 +40,22 @@ type flusher struct {
 	spare   []*Conn
 	running bool
 
-	w *nbWrite // the running goroutine's write state
+	w *wsframe.NBWrite // the running goroutine's write state
 }
 
-// errWouldBlock reports that a socket could not take a whole frame without
-// blocking.
-var errWouldBlock = errors.New("realtime: write would block")
+// newNBWrite returns a flusher's write state.
+func newNBWrite() *wsframe.NBWrite { return wsframe.NewNBWrite() }
+
+// startWriter starts the writer's turn: c goes on its flusher's ready list
+// on the fast path, or gets a writer goroutine of its own on the library's.
+// The caller has claimed c's writer role (Conn.writing).
+func (c *Conn) startWriter() {
+	if c.wc == nil {
+		go c.writeLoopLibrary()
+		return
+	}
+	c.flusher.schedule(c)
+}
 
 // schedule queues c for a flush. The caller has claimed c's writer role
 // (Conn.writing); c is on at most one ready list.
@@ -128,16 +150,16 @@ func (c *Conn) recycle(batch []queued) {
 	c.mu.Unlock()
 }
 
-// pack gathers batch[i:] into one frame in *bp, after room for its
-// header, up to the frame limit (at least one message), and returns where
-// it stopped.
+// pack gathers batch[i:] into one frame's payload in *bp, after
+// wsframe.HeaderMax bytes of room for its header, up to the frame limit
+// (at least one message), and returns where it stopped.
 func (c *Conn) pack(bp *[]byte, batch []queued, i int) int {
 	maxFrame := c.node.opts.MaxFrameBytes
-	buf := (*bp)[:frameHeaderMax]
+	buf := (*bp)[:wsframe.HeaderMax]
 	j := i
 	for j < len(batch) {
 		b := batch[j].b
-		if j > i && len(buf)-frameHeaderMax+1+len(b) > maxFrame {
+		if j > i && len(buf)-wsframe.HeaderMax+1+len(b) > maxFrame {
 			break
 		}
 		if j > i {
@@ -184,8 +206,8 @@ func (c *Conn) flush(f *flusher) {
 	bp := writeBufPool.Get().(*[]byte)
 	for i := 0; i < len(batch); {
 		j := c.pack(bp, batch, i)
-		rest, held, err := c.wc.tryWriteText(f.w, *bp)
-		if errors.Is(err, errWouldBlock) {
+		rest, held, err := c.wc.TryWriteText(f.w, *bp)
+		if errors.Is(err, wsframe.ErrWouldBlock) {
 			go c.writeLoop(bp, rest, held, batch, i, j)
 			return
 		}
@@ -205,7 +227,7 @@ func (c *Conn) flush(f *flusher) {
 
 // writeLoop takes over from flush when a socket could not take a frame
 // without blocking. It finishes that frame (batch[i:j], whose unsent
-// bytes are rest; held says flush left the frameConn locked in the middle
+// bytes are rest; held says flush left the wsframe.Conn locked in the middle
 // of it), then writes the rest of the batch and whatever is queued after
 // it with blocking writes, until the queue is empty. The connection's
 // other deliveries wait in its queue meanwhile; no one else does.
@@ -215,7 +237,7 @@ func (c *Conn) writeLoop(bp *[]byte, rest []byte, held bool, batch []queued, i, 
 	// write; the heartbeat cuts a write that has been stuck past
 	// WriteTimeout.
 	c.writeStart.Store(time.Now().UnixNano())
-	err := c.wc.finishText(rest, held)
+	err := c.wc.FinishText(rest, held)
 	c.writeStart.Store(0)
 	for {
 		if err != nil {
@@ -233,7 +255,31 @@ func (c *Conn) writeLoop(bp *[]byte, rest []byte, held bool, batch []queued, i, 
 		}
 		j = c.pack(bp, batch, i)
 		c.writeStart.Store(time.Now().UnixNano())
-		err = c.wc.writeText(*bp)
+		err = c.wc.WriteText(*bp)
 		c.writeStart.Store(0)
+	}
+}
+
+// writeLoopLibrary is the connection's writer when the fast path is off:
+// it writes what is queued through the WebSocket library, frame by frame
+// with blocking writes, until the queue is empty. Each write may take
+// WriteTimeout; past it the library closes the connection.
+func (c *Conn) writeLoopLibrary() {
+	bp := writeBufPool.Get().(*[]byte)
+	defer writeBufPool.Put(bp)
+	for batch := c.next(); batch != nil; batch = c.next() {
+		for i := 0; i < len(batch); {
+			j := c.pack(bp, batch, i)
+			ctx, cancel := context.WithTimeout(context.Background(), c.node.opts.WriteTimeout)
+			err := c.ws.Write(ctx, websocket.MessageText, (*bp)[wsframe.HeaderMax:])
+			cancel()
+			if err != nil {
+				c.writeFailed(len(batch) - i)
+				return
+			}
+			c.wrote(batch[i:j])
+			i = j
+		}
+		c.recycle(batch)
 	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/partyline/partyline/internal/testenv"
 	"github.com/partyline/partyline/realtime/wire"
 )
 
@@ -36,7 +37,7 @@ func FuzzDispatch(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	room := &hookExt{ns: wire.NSRoom}
-	n, err := New(Options{Auth: testAuth{}, NodeID: "gw-fuzz", PublishRate: 1000})
+	n, err := New(Options{Auth: testAuth{}, NodeID: "gw-fuzz", PublishRate: 1000, DisableWSFastPath: !testenv.FastPaths()})
 	if err != nil {
 		f.Fatal(err)
 	}

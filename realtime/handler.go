@@ -17,6 +17,7 @@ import (
 
 	"github.com/partyline/partyline"
 	"github.com/partyline/partyline/internal/httpx"
+	"github.com/partyline/partyline/realtime/internal/wsframe"
 	"github.com/partyline/partyline/realtime/wire"
 )
 
@@ -39,8 +40,16 @@ func (n *Node) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !checkHandshake(w, r) {
 		return
 	}
-	var cc *frameConn
-	ws, err := websocket.Accept(smallBuffers{ResponseWriter: w, conn: &cc}, r, &websocket.AcceptOptions{
+	// On the fast path the upgrade goes through wsframe, which takes the
+	// hijacked connection over for data frames; otherwise the library
+	// keeps it whole.
+	var fw *wsframe.ResponseWriter
+	uw := w
+	if !n.opts.DisableWSFastPath {
+		fw = &wsframe.ResponseWriter{ResponseWriter: w}
+		uw = fw
+	}
+	ws, err := websocket.Accept(uw, r, &websocket.AcceptOptions{
 		Subprotocols:       []string{wire.Subprotocol},
 		InsecureSkipVerify: true, // the Origin was checked above
 		CompressionMode:    websocket.CompressionDisabled,
@@ -54,8 +63,10 @@ func (n *Node) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c := &Conn{
 		node: n,
 		ws:   ws,
-		wc:   cc,
 		id:   "s_" + ulid.Make().String(),
+	}
+	if fw != nil {
+		c.wc = fw.Conn
 	}
 	c.flusher = &n.flushers[int(n.nextFlusher.Add(1))%len(n.flushers)]
 	c.session = &Session{c: c}

@@ -18,6 +18,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/partyline/partyline"
+	"github.com/partyline/partyline/internal/testenv"
 	"github.com/partyline/partyline/realtime/wire"
 )
 
@@ -66,6 +67,9 @@ func startNode(t testing.TB, opts Options, exts ...Extension) *testNode {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
+	// A test may turn the fast path off itself; the environment may turn it
+	// off for every test.
+	opts.DisableWSFastPath = opts.DisableWSFastPath || !testenv.FastPaths()
 	n, err := New(opts)
 	if err != nil {
 		t.Fatal(err)

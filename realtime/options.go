@@ -62,6 +62,12 @@ type Options struct {
 	// closes a connection whose write has been stuck for longer, so the cut
 	// comes within a heartbeat interval after it. Zero means 10 s.
 	WriteTimeout time.Duration
+	// DisableWSFastPath writes every frame through the WebSocket library
+	// (coder/websocket), from each connection's own writer goroutine,
+	// instead of framing data messages beneath it (realtime/internal/wsframe).
+	// The wire is the same; it is the way back when a library upgrade breaks
+	// what wsframe relies on. Zero means the fast path is on.
+	DisableWSFastPath bool
 	// DrainWindow is what Drain spreads reconnect delays over. Zero means
 	// 10 s. Negative means no drain window: Drain closes every connection
 	// at once with 1001, without a reconnect notice.

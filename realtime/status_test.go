@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/partyline/partyline/internal/testenv"
 	"github.com/partyline/partyline/realtime/wire"
 )
 
@@ -40,14 +41,15 @@ type stoppableNode struct {
 func startSharedNode(t *testing.T, p Presence, id string) *stoppableNode {
 	t.Helper()
 	n, err := New(Options{
-		NodeID:       id,
-		Presence:     p,
-		Auth:         testAuth{},
-		OfflineDelay: memOfflineDelay,
-		ReapInterval: memReapInterval,
-		DrainWindow:  10 * time.Millisecond,
-		PublishRate:  100,
-		Logger:       slog.New(slog.NewTextHandler(io.Discard, nil)),
+		NodeID:            id,
+		Presence:          p,
+		Auth:              testAuth{},
+		OfflineDelay:      memOfflineDelay,
+		ReapInterval:      memReapInterval,
+		DrainWindow:       10 * time.Millisecond,
+		PublishRate:       100,
+		Logger:            slog.New(slog.NewTextHandler(io.Discard, nil)),
+		DisableWSFastPath: !testenv.FastPaths(),
 	})
 	if err != nil {
 		t.Fatal(err)

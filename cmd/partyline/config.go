@@ -39,6 +39,7 @@ type config struct {
 	VoiceTURNURLs    string
 	VoiceTURNSecret  string
 	MaxUploadBytes   int
+	WSFastPath       optBool
 }
 
 // optBool is a boolean setting that remembers whether it was set at all, and
@@ -65,6 +66,14 @@ func (b *optBool) Set(s string) error {
 }
 
 func (b *optBool) IsBoolFlag() bool { return true }
+
+// or returns the setting's value, or def when it was never set.
+func (b optBool) or(def bool) bool {
+	if b.set {
+		return b.val
+	}
+	return def
+}
 
 func parseBool(s string) (bool, error) {
 	switch strings.ToLower(strings.TrimSpace(s)) {
@@ -108,6 +117,7 @@ func (c *config) settings() []setting {
 		{"PARTYLINE_VOICE_TURN_URLS", "voice-turn-urls", "comma-separated TURN URLs handed to voice clients with time-limited credentials", &c.VoiceTURNURLs, ""},
 		{"PARTYLINE_VOICE_TURN_SECRET", "voice-turn-secret", "secret shared with the TURN server (REST API credentials); needed with --voice-turn-urls", &c.VoiceTURNSecret, ""},
 		{"PARTYLINE_MAX_UPLOAD_BYTES", "max-upload-bytes", "largest clip media upload, in bytes", &c.MaxUploadBytes, "524288000"},
+		{"PARTYLINE_WS_FAST_PATH", "ws-fast-path", "frame WebSocket data messages beneath the library; false writes them through it (same wire)", &c.WSFastPath, "true"},
 	}
 }
 
@@ -275,21 +285,22 @@ func isLoopback(addr string) bool {
 // serverOptions maps the settings onto the server's options.
 func (c *config) serverOptions(dev bool, logger *slog.Logger) (server.Options, error) {
 	o := server.Options{
-		NodeID:           c.NodeID,
-		DataDir:          c.DataDir,
-		DatabaseURL:      c.DatabaseURL,
-		RedisURL:         c.RedisURL,
-		JWTSecret:        c.JWTSecret,
-		JWTIssuer:        c.JWTIssuer,
-		JWTAudience:      c.JWTAudience,
-		Dev:              dev,
-		AllowedOrigins:   splitList(c.AllowedOrigins),
-		APIKey:           c.APIKey,
-		PublishRate:      c.PublishRate,
-		MaxSubscriptions: c.MaxSubscriptions,
-		MaxConnsPerUser:  c.MaxConnsPerUser,
-		DrainWindow:      drainWindow(c.DrainWindow),
-		MaxUploadBytes:   int64(c.MaxUploadBytes),
+		NodeID:            c.NodeID,
+		DataDir:           c.DataDir,
+		DatabaseURL:       c.DatabaseURL,
+		RedisURL:          c.RedisURL,
+		JWTSecret:         c.JWTSecret,
+		JWTIssuer:         c.JWTIssuer,
+		JWTAudience:       c.JWTAudience,
+		Dev:               dev,
+		AllowedOrigins:    splitList(c.AllowedOrigins),
+		APIKey:            c.APIKey,
+		PublishRate:       c.PublishRate,
+		MaxSubscriptions:  c.MaxSubscriptions,
+		MaxConnsPerUser:   c.MaxConnsPerUser,
+		DrainWindow:       drainWindow(c.DrainWindow),
+		MaxUploadBytes:    int64(c.MaxUploadBytes),
+		DisableWSFastPath: !c.WSFastPath.or(true),
 		Voice: server.VoiceOptions{
 			UDPAddr:    c.VoiceUDPAddr,
 			PublicIP:   c.VoicePublicIP,

@@ -71,6 +71,10 @@ type Options struct {
 	MaxUploadBytes int64
 	// Voice configures the voice sockets and ICE servers.
 	Voice VoiceOptions
+	// DisableWSFastPath writes WebSocket data messages through the
+	// library instead of framing them beneath it (realtime/internal/wsframe).
+	// Zero means the fast path is on.
+	DisableWSFastPath bool
 
 	// Registry receives the metrics. Nil means a new one with the Go
 	// runtime and process collectors.

@@ -105,19 +105,20 @@ func (s *Server) setupAuth() error {
 func (s *Server) setupDomains() error {
 	o := s.opts
 	ropts := realtime.Options{
-		NodeID:           o.NodeID,
-		Auth:             gatewayAuth{s.authn},
-		Broker:           s.backend.Broker,
-		Stream:           s.backend.Stream,
-		Presence:         s.backend.Presence,
-		AllowedOrigins:   o.AllowedOrigins,
-		PublishRate:      o.PublishRate,
-		MaxSubscriptions: o.MaxSubscriptions,
-		MaxConnsPerUser:  o.MaxConnsPerUser,
-		DrainWindow:      o.DrainWindow,
-		APIKey:           o.APIKey,
-		Registerer:       s.registry,
-		Logger:           s.logger,
+		NodeID:            o.NodeID,
+		Auth:              gatewayAuth{s.authn},
+		Broker:            s.backend.Broker,
+		Stream:            s.backend.Stream,
+		Presence:          s.backend.Presence,
+		AllowedOrigins:    o.AllowedOrigins,
+		PublishRate:       o.PublishRate,
+		MaxSubscriptions:  o.MaxSubscriptions,
+		MaxConnsPerUser:   o.MaxConnsPerUser,
+		DrainWindow:       o.DrainWindow,
+		APIKey:            o.APIKey,
+		DisableWSFastPath: o.DisableWSFastPath,
+		Registerer:        s.registry,
+		Logger:            s.logger,
 	}
 	tune(o.TuneRealtime, &ropts)
 	node, err := realtime.New(ropts)

@@ -5,6 +5,9 @@
 // clear line, so `go test ./...` passes on a bare machine; .ci/run sets both
 // and fails when a service is unreachable, so CI never skips them.
 //
+// FastPaths reads PARTYLINE_TEST_FAST_PATHS: set to "off", the harnesses
+// run their suites on the libraries' own paths instead of the fast paths.
+//
 // Postgres creates a fresh database per call and drops it in t.Cleanup, so
 // test packages running in parallel never collide. Nothing here starts
 // goroutines that outlive the call.

@@ -13,11 +13,19 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// The environment variables that point tests at real services.
+// The environment variables that point tests at real services, and the
+// one that turns the fast paths off.
 const (
 	DatabaseURLEnv = "PARTYLINE_TEST_DATABASE_URL"
 	RedisURLEnv    = "PARTYLINE_TEST_REDIS_URL"
+	FastPathsEnv   = "PARTYLINE_TEST_FAST_PATHS"
 )
+
+// FastPaths reports whether tests run the code that works beneath a
+// library for speed (WebSocket framing, SRTP keys): false when
+// PARTYLINE_TEST_FAST_PATHS is "off", true otherwise. Harnesses pass it to
+// the options that switch those paths, so one suite runs either way.
+func FastPaths() bool { return os.Getenv(FastPathsEnv) != "off" }
 
 // PostgresURL returns the URL of a fresh, empty PostgreSQL database made for
 // this test and dropped when it ends. It skips the test when

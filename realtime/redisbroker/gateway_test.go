@@ -66,12 +66,13 @@ func startNodeWith(t *testing.T, c goredis.UniversalClient, opts Options, adjust
 	e := newEngine(t, c, opts)
 	stopPresence := runPresence(t, e.Presence)
 	nopts := realtime.Options{
-		NodeID:   id,
-		Broker:   e.Broker,
-		Stream:   e.Stream,
-		Presence: e.Presence,
-		Auth:     gwAuth{},
-		Logger:   slog.New(slog.DiscardHandler),
+		NodeID:            id,
+		Broker:            e.Broker,
+		Stream:            e.Stream,
+		Presence:          e.Presence,
+		Auth:              gwAuth{},
+		Logger:            slog.New(slog.DiscardHandler),
+		DisableWSFastPath: !testenv.FastPaths(),
 	}
 	if adjust != nil {
 		adjust(&nopts)

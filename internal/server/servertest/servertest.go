@@ -23,6 +23,7 @@ import (
 	"github.com/partyline/partyline"
 	"github.com/partyline/partyline/internal/auth"
 	"github.com/partyline/partyline/internal/server"
+	"github.com/partyline/partyline/internal/testenv"
 	"github.com/partyline/partyline/realtime/wire"
 	"github.com/partyline/partyline/store/sqlite"
 )
@@ -46,7 +47,8 @@ type Server struct {
 // defaults: node id "test", a temporary data dir, a migrated SQLite store
 // in it, the memory backend, Tokens as the Authenticator unless a JWT key
 // is set, APIKey, 1000 publishes per second, voice on 127.0.0.1 at a free
-// port, and a logger that discards. Extra routes, such as a test page
+// port, a logger that discards, and the fast paths under the libraries
+// off when testenv.FastPaths says so. Extra routes, such as a test page
 // that must be on the server's origin, are served beside the server's own.
 func Start(t testing.TB, opts server.Options, extra ...Route) *Server {
 	t.Helper()
@@ -82,6 +84,9 @@ func Start(t testing.TB, opts server.Options, extra ...Route) *Server {
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if !testenv.FastPaths() {
+		opts.DisableWSFastPath = true
 	}
 	srv, err := server.New(ctx, opts)
 	if err != nil {

@@ -1,4 +1,4 @@
-package realtime
+package wsframe
 
 import (
 	"bytes"
@@ -49,20 +49,20 @@ func readFrame(t *testing.T, r io.Reader) (fin bool, opcode byte, payload []byte
 	return h[0]&0x80 != 0, h[0] & 0x0f, payload
 }
 
-func TestFrameConnWriteText(t *testing.T) {
+func TestConnWriteText(t *testing.T) {
 	server, client := net.Pipe()
 	defer client.Close()
-	fc := &frameConn{Conn: server}
+	fc := newConn(server)
 	sizes := []int{0, 1, 125, 126, 127, 0xffff, 0x10000, 70000}
 	go func() {
 		defer server.Close()
 		for _, n := range sizes {
-			b := make([]byte, frameHeaderMax, frameHeaderMax+n)
+			b := make([]byte, HeaderMax, HeaderMax+n)
 			for i := range n {
 				b = append(b, byte('a'+i%26))
 			}
-			if err := fc.writeText(b); err != nil {
-				t.Errorf("writeText(%d bytes): %v", n, err)
+			if err := fc.WriteText(b); err != nil {
+				t.Errorf("WriteText(%d bytes): %v", n, err)
 				return
 			}
 		}
@@ -85,11 +85,11 @@ func TestFrameConnWriteText(t *testing.T) {
 
 // A data frame never follows a close frame that the WebSocket library has
 // written, and the library's control frames pass through whole.
-func TestFrameConnNoDataAfterClose(t *testing.T) {
+func TestConnNoDataAfterClose(t *testing.T) {
 	server, client := net.Pipe()
 	defer client.Close()
 	defer server.Close()
-	fc := &frameConn{Conn: server}
+	fc := newConn(server)
 	pong := []byte{0x8a, 0x02, 'h', 'i'}
 	closeFrame := []byte{0x88, 0x02, 0x03, 0xe8}
 	done := make(chan error, 1)
@@ -102,7 +102,7 @@ func TestFrameConnNoDataAfterClose(t *testing.T) {
 			done <- err
 			return
 		}
-		done <- fc.writeText(append(make([]byte, frameHeaderMax), "late"...))
+		done <- fc.WriteText(append(make([]byte, HeaderMax), "late"...))
 	}()
 	got := make([]byte, len(pong)+len(closeFrame))
 	if _, err := io.ReadFull(client, got); err != nil {
@@ -112,7 +112,7 @@ func TestFrameConnNoDataAfterClose(t *testing.T) {
 		t.Fatalf("control frames = %x", got)
 	}
 	if err := <-done; !errors.Is(err, net.ErrClosed) {
-		t.Fatalf("writeText after a close frame: %v, want net.ErrClosed", err)
+		t.Fatalf("WriteText after a close frame: %v, want net.ErrClosed", err)
 	}
 }
 
@@ -145,35 +145,35 @@ func tcpPair(t *testing.T) (server *net.TCPConn, client *net.TCPConn) {
 	return server, client
 }
 
-// tryWriteText never blocks: once the socket is full it hands back the
-// unsent part of the frame, and finishText completes it before any other
+// TryWriteText never blocks: once the socket is full it hands back the
+// unsent part of the frame, and FinishText completes it before any other
 // frame, so the stream stays whole.
-func TestFrameConnTryWriteText(t *testing.T) {
+func TestConnTryWriteText(t *testing.T) {
 	server, client := tcpPair(t)
-	rc, err := server.SyscallConn()
-	if err != nil {
-		t.Fatal(err)
+	fc := newConn(server)
+	if fc.raw == nil {
+		t.Fatal("a TCP connection has no raw connection")
 	}
-	fc := &frameConn{Conn: server, raw: rc}
 	payload := bytes.Repeat([]byte("0123456789abcdef"), 1024) // 16 KiB
-	frame := func() []byte { return append(make([]byte, frameHeaderMax), payload...) }
+	frame := func() []byte { return append(make([]byte, HeaderMax), payload...) }
 
 	sent := 0
 	var rest []byte
 	var held bool
+	var err error
 	for ; sent < 10000; sent++ {
-		rest, held, err = fc.tryWriteText(newNBWrite(), frame())
+		rest, held, err = fc.TryWriteText(NewNBWrite(), frame())
 		if err != nil {
 			break
 		}
 	}
-	if !errors.Is(err, errWouldBlock) {
-		t.Fatalf("after %d frames: %v, want errWouldBlock once the socket is full", sent, err)
+	if !errors.Is(err, ErrWouldBlock) {
+		t.Fatalf("after %d frames: %v, want ErrWouldBlock once the socket is full", sent, err)
 	}
 	// A control frame written meanwhile must wait for the partial frame.
 	pong := []byte{0x8a, 0x00}
 	done := make(chan error, 2)
-	go func() { done <- fc.finishText(rest, held) }()
+	go func() { done <- fc.FinishText(rest, held) }()
 	go func() {
 		if held { // only then is there a partial frame to wait for
 			time.Sleep(10 * time.Millisecond)
@@ -199,68 +199,15 @@ func TestFrameConnTryWriteText(t *testing.T) {
 	}
 }
 
-// While another write holds the connection, tryWriteText sends nothing.
-func TestFrameConnTryWriteTextBusy(t *testing.T) {
+// While another write holds the connection, TryWriteText sends nothing.
+func TestConnTryWriteTextBusy(t *testing.T) {
 	server, _ := tcpPair(t)
-	rc, _ := server.SyscallConn()
-	fc := &frameConn{Conn: server, raw: rc}
+	fc := newConn(server)
 	fc.mu.Lock()
-	b := append(make([]byte, frameHeaderMax), "hi"...)
-	rest, held, err := fc.tryWriteText(newNBWrite(), b)
+	b := append(make([]byte, HeaderMax), "hi"...)
+	rest, held, err := fc.TryWriteText(NewNBWrite(), b)
 	fc.mu.Unlock()
-	if !errors.Is(err, errWouldBlock) || held || len(rest) != 4 {
-		t.Fatalf("tryWriteText on a busy connection = %d bytes left, held %v, %v; want the whole frame back", len(rest), held, err)
+	if !errors.Is(err, ErrWouldBlock) || held || len(rest) != 4 {
+		t.Fatalf("TryWriteText on a busy connection = %d bytes left, held %v, %v; want the whole frame back", len(rest), held, err)
 	}
-}
-
-// A failed write on the flusher must not make it wait: here a connection's
-// close handshake is under way (its close frame sent, the client not
-// reading), so closing its socket waits for the handshake to end. Another
-// connection on the same flusher gets its message while it has not.
-func TestFlusherDoesNotWaitOnAClosingConnection(t *testing.T) {
-	n := startNode(t, Options{})
-	stuck := connect(t, n.url, "u_stuck")
-	other := connect(t, n.url, "u_other")
-	stuck.ok(map[string]any{"type": "sub", "channel": "user:u_stuck"})
-	other.ok(map[string]any{"type": "sub", "channel": "user:u_other"})
-	conn := func(user string) *Conn {
-		n.mu.Lock()
-		defer n.mu.Unlock()
-		if cs := n.byUser[user]; len(cs) == 1 {
-			return cs[0]
-		}
-		t.Fatalf("no single connection for %s", user)
-		return nil
-	}
-	cs, co := conn("u_stuck"), conn("u_other")
-	co.flusher = cs.flusher // both on one flusher; nothing is queued for either now
-
-	stuck.pause()
-	handshake := make(chan struct{})
-	go func() {
-		defer close(handshake)
-		_ = cs.ws.Close(4000, "test") // sends the close frame, then waits for the client's
-	}()
-	eventually(t, "the close frame to go out", func() bool {
-		cs.wc.mu.Lock()
-		defer cs.wc.mu.Unlock()
-		return cs.wc.closeSent
-	})
-	cs.send([]byte(`{"type":"msg","channel":"user:u_stuck","data":1}`)) // its write fails
-	co.send([]byte(`{"type":"msg","channel":"user:u_other","data":2}`))
-	other.waitUntil("the other connection's message", 10*time.Second, func() bool {
-		for _, m := range other.notes {
-			if m.Channel == "user:u_other" {
-				return true
-			}
-		}
-		return false
-	})
-	select {
-	case <-handshake:
-		t.Fatal("the other connection's message came only after the close handshake ended: the flusher waited on it")
-	default:
-	}
-	stuck.resume()
-	<-handshake
 }
