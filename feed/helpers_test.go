@@ -20,6 +20,8 @@ import (
 	"github.com/partyline/partyline/feed"
 	"github.com/partyline/partyline/internal/auth"
 	"github.com/partyline/partyline/internal/httpx"
+	"github.com/partyline/partyline/internal/testenv"
+	"github.com/partyline/partyline/store/postgres"
 	"github.com/partyline/partyline/store/sqlite"
 )
 
@@ -79,6 +81,21 @@ func openSQLite(t *testing.T, path string) *sqlite.DB {
 	t.Cleanup(func() { db.Close() })
 	if err := db.Migrate(context.Background()); err != nil {
 		t.Fatalf("Migrate: %v", err)
+	}
+	return db
+}
+
+// openPostgres returns a migrated store in a fresh PostgreSQL database,
+// skipping the test when there is none to use.
+func openPostgres(t *testing.T) *postgres.DB {
+	t.Helper()
+	db, err := postgres.Open(context.Background(), postgres.Options{URL: testenv.PostgresURL(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(db.Close)
+	if err := db.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
 	}
 	return db
 }

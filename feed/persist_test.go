@@ -11,8 +11,6 @@ import (
 
 	"github.com/partyline/partyline/clips"
 	"github.com/partyline/partyline/feed"
-	"github.com/partyline/partyline/internal/testenv"
-	"github.com/partyline/partyline/store/postgres"
 )
 
 // runUntil runs f until the returned stop is called; stop waits for Run.
@@ -44,17 +42,7 @@ func TestModelSurvivesRestart(t *testing.T) {
 			openSQLite(t, path)
 			return openSQLite(t, path) // a second handle, as after a restart
 		},
-		"PostgreSQL": func(t *testing.T) testStore {
-			db, err := postgres.Open(context.Background(), postgres.Options{URL: testenv.PostgresURL(t)})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(db.Close)
-			if err := db.Migrate(context.Background()); err != nil {
-				t.Fatal(err)
-			}
-			return db
-		},
+		"PostgreSQL": func(t *testing.T) testStore { return openPostgres(t) },
 	}
 	for name, open := range stores {
 		t.Run(name, func(t *testing.T) {
