@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/partyline/partyline/loadtest/executor"
 	"github.com/partyline/partyline/loadtest/metrics"
 	"github.com/partyline/partyline/realtime/client"
 	"github.com/partyline/partyline/realtime/wire"
@@ -168,20 +169,15 @@ func (s *session) timed(f func() error) error {
 	return err
 }
 
+// waitUntil sleeps until t and reports whether ctx is still live.
+func waitUntil(ctx context.Context, t time.Time) bool {
+	return executor.RealClock{}.SleepUntil(ctx, t)
+}
+
 // sleepCtx sleeps for d or until ctx is done; it reports whether it slept
 // the whole time.
 func sleepCtx(ctx context.Context, d time.Duration) bool {
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
+	return waitUntil(ctx, time.Now().Add(d))
 }
 
 // httpMetrics are k6's HTTP metrics for one scenario.
