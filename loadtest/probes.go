@@ -10,7 +10,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/partyline/partyline/loadtest/executor"
 	"github.com/partyline/partyline/loadtest/metrics"
 	"github.com/partyline/partyline/realtime/client"
 	"github.com/partyline/partyline/realtime/wire"
@@ -167,17 +166,6 @@ func (s *session) timed(f func() error) error {
 		s.m.rtt.Observe(time.Since(t0))
 	}
 	return err
-}
-
-// waitUntil sleeps until t and reports whether ctx is still live.
-func waitUntil(ctx context.Context, t time.Time) bool {
-	return executor.RealClock{}.SleepUntil(ctx, t)
-}
-
-// sleepCtx sleeps for d or until ctx is done; it reports whether it slept
-// the whole time.
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	return waitUntil(ctx, time.Now().Add(d))
 }
 
 // httpMetrics are k6's HTTP metrics for one scenario.

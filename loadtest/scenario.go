@@ -119,3 +119,14 @@ func vuRand(vu *executor.VU) *rand.Rand {
 func jitter(rng *rand.Rand, mean time.Duration) time.Duration {
 	return time.Duration((0.5 + rng.Float64()) * float64(mean))
 }
+
+// waitUntil sleeps until t and reports whether ctx is still live.
+func waitUntil(ctx context.Context, t time.Time) bool {
+	return executor.RealClock{}.SleepUntil(ctx, t)
+}
+
+// sleepCtx sleeps for d or until ctx is done; it reports whether it slept
+// the whole time.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	return waitUntil(ctx, time.Now().Add(d))
+}
