@@ -25,23 +25,6 @@ import (
 	"github.com/partyline/partyline/store/sqlite"
 )
 
-// waitFor bounds every wait; a wait that succeeds returns at once.
-const waitFor = 10 * time.Second
-
-// eventually polls cond until it holds, failing the test after waitFor.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(waitFor)
-	tick := time.NewTicker(2 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", waitFor, what)
-		}
-		<-tick.C
-	}
-}
-
 // clock is a settable clock.
 type clock struct {
 	mu sync.Mutex

@@ -11,6 +11,7 @@ import (
 
 	"github.com/partyline/partyline/clips"
 	"github.com/partyline/partyline/feed"
+	"github.com/partyline/partyline/internal/testenv"
 )
 
 // runUntil runs f until the returned stop is called; stop waits for Run.
@@ -57,7 +58,7 @@ func TestModelSurvivesRestart(t *testing.T) {
 				e.event("v", fmt.Sprintf("c_%d", i), clips.EventView, 20000)
 				e.event("v", fmt.Sprintf("c_%d", i), clips.EventLike, 0)
 			}
-			eventually(t, "events learned", func() bool { return e.feed.Learned() >= 10 })
+			testenv.Eventually(t, "events learned", func() bool { return e.feed.Learned() >= 10 })
 			stop() // saves the model
 			z, n := e.feed.ModelState()
 			before := e.feed.Predict("bias", "g\x00cs2")
@@ -67,7 +68,7 @@ func TestModelSurvivesRestart(t *testing.T) {
 				t.Fatalf("a new feed starts with the learned model before Run loads it")
 			}
 			runUntil(t, again.feed)
-			eventually(t, "the saved model loaded", func() bool {
+			testenv.Eventually(t, "the saved model loaded", func() bool {
 				z2, n2 := again.feed.ModelState()
 				return cmp.Equal(z, z2) && cmp.Equal(n, n2)
 			})
