@@ -84,7 +84,19 @@ func pgServer(b *testing.B) (srv *httptest.Server, clipIDs, creators []string) {
 		b.Fatal(err)
 	}
 	clipIDs, creators = seedPostgres(b, url)
-	blobs, err := clips.NewDir(b.TempDir())
+	svc, _ := benchService(b, db, b.TempDir())
+	r := chi.NewRouter()
+	r.Mount("/v1/clips", svc.Routes())
+	r.Get("/v1/users/{id}/clips", svc.HandleUserClips)
+	srv = httptest.NewServer(r)
+	b.Cleanup(srv.Close)
+	return srv, clipIDs, creators
+}
+
+// benchService is a quiet clips service over db with its blobs in dir.
+func benchService(b *testing.B, db clips.Store, dir string) (*clips.Service, *clips.Dir) {
+	b.Helper()
+	blobs, err := clips.NewDir(dir)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -92,12 +104,7 @@ func pgServer(b *testing.B) (srv *httptest.Server, clipIDs, creators []string) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	r := chi.NewRouter()
-	r.Mount("/v1/clips", svc.Routes())
-	r.Get("/v1/users/{id}/clips", svc.HandleUserClips)
-	srv = httptest.NewServer(r)
-	b.Cleanup(srv.Close)
-	return srv, clipIDs, creators
+	return svc, blobs
 }
 
 // paced sends b.N GETs at rate per second, open loop (each on schedule,
@@ -188,14 +195,7 @@ func BenchmarkUpload100MiB(b *testing.B) {
 	if _, err := db.EnsureUser(ctx, "ada"); err != nil {
 		b.Fatal(err)
 	}
-	blobs, err := clips.NewDir(filepath.Join(dir, "blobs"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	svc, err := clips.New(clips.Options{Store: db, Blobs: blobs, NoMediaTools: true, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		b.Fatal(err)
-	}
+	svc, blobs := benchService(b, db, filepath.Join(dir, "blobs"))
 	r := chi.NewRouter()
 	r.Use(func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

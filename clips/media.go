@@ -11,8 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/go-chi/chi/v5"
-
 	"github.com/partyline/partyline"
 	"github.com/partyline/partyline/internal/httpx"
 )
@@ -52,16 +50,10 @@ func declaredType(ct string) (string, error) {
 // Mount it with the same optional authentication as Routes, but outside
 // any small body limit.
 func (s *Service) HandleUpload(w http.ResponseWriter, r *http.Request) {
-	user, err := requireUser(r)
-	if err != nil {
-		httpx.Error(w, r, err)
-		return
-	}
-	c, err := s.owned(r.Context(), chi.URLParam(r, "id"), user)
-	if err != nil {
-		httpx.Error(w, r, err)
-		return
-	}
+	s.withClip(forOwner, nil, s.upload)(w, r)
+}
+
+func (s *Service) upload(w http.ResponseWriter, r *http.Request, c Clip, _ string) {
 	if err := s.checkUpload(c, r.ContentLength); err != nil {
 		uploadError(w, r, err)
 		return
@@ -218,12 +210,7 @@ func (s *Service) serveBlob(w http.ResponseWriter, r *http.Request, c Clip, key,
 	http.ServeContent(&problemWriter{ResponseWriter: w, r: r}, r, "", b.ModTime, b.Content)
 }
 
-func (s *Service) handleMedia(w http.ResponseWriter, r *http.Request) {
-	c, err := s.viewable(r.Context(), chi.URLParam(r, "id"), viewer(r))
-	if err != nil {
-		httpx.Error(w, r, err)
-		return
-	}
+func (s *Service) handleMedia(w http.ResponseWriter, r *http.Request, c Clip, _ string) {
 	if c.MediaKey == "" {
 		httpx.Error(w, r, partyline.Errorf(partyline.ErrNotFound, "the clip has no media yet"))
 		return
@@ -231,12 +218,7 @@ func (s *Service) handleMedia(w http.ResponseWriter, r *http.Request) {
 	s.serveBlob(w, r, c, c.MediaKey, c.ContentType, c.SHA256)
 }
 
-func (s *Service) handleThumbnail(w http.ResponseWriter, r *http.Request) {
-	c, err := s.viewable(r.Context(), chi.URLParam(r, "id"), viewer(r))
-	if err != nil {
-		httpx.Error(w, r, err)
-		return
-	}
+func (s *Service) handleThumbnail(w http.ResponseWriter, r *http.Request, c Clip, _ string) {
 	if c.ThumbnailKey == "" {
 		httpx.Error(w, r, partyline.Errorf(partyline.ErrNotFound, "the clip has no thumbnail"))
 		return

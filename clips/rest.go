@@ -44,18 +44,71 @@ func (s *Service) Routes() http.Handler {
 	r.NotFound(httpx.NotFound)
 	r.MethodNotAllowed(httpx.MethodNotAllowed)
 	r.Post("/", s.handleCreate)
-	r.Get("/{id}", s.handleGet)
-	r.Patch("/{id}", s.handlePatch)
-	r.Delete("/{id}", s.handleDelete)
-	r.Get("/{id}/media", s.handleMedia)
-	r.Get("/{id}/thumbnail", s.handleThumbnail)
-	r.Put("/{id}/like", s.handleLike)
-	r.Delete("/{id}/like", s.handleUnlike)
-	r.Post("/{id}/views", s.handleView)
-	r.Get("/{id}/comments", s.handleComments)
-	r.Post("/{id}/comments", s.handleAddComment)
-	r.Delete("/{id}/comments/{comment}", s.handleDeleteComment)
+	r.Get("/{id}", s.withClip(forAnyone, nil, s.handleGet))
+	r.Patch("/{id}", s.withClip(forOwner, nil, s.handlePatch))
+	r.Delete("/{id}", s.withClip(forOwner, nil, s.handleDelete))
+	r.Get("/{id}/media", s.withClip(forAnyone, nil, s.handleMedia))
+	r.Get("/{id}/thumbnail", s.withClip(forAnyone, nil, s.handleThumbnail))
+	r.Put("/{id}/like", s.withClip(forUser, s.likes, s.handleLike))
+	r.Delete("/{id}/like", s.withClip(forUser, s.likes, s.handleUnlike))
+	r.Post("/{id}/views", s.withClip(forUser, nil, s.handleView))
+	r.Get("/{id}/comments", s.withClip(forAnyone, nil, s.handleComments))
+	r.Post("/{id}/comments", s.withClip(forUser, s.comments, s.handleAddComment))
+	r.Delete("/{id}/comments/{comment}", s.withClip(forUser, nil, s.handleDeleteComment))
 	return r
+}
+
+// access is who may use a clip route.
+type access int
+
+const (
+	forAnyone access = iota // anyone who may see the clip, anonymous callers too
+	forUser                 // a signed-in user who may see the clip
+	forOwner                // the clip's owner
+)
+
+// clipHandler serves a route of the clip {id}, which withClip resolved.
+// user is the caller, "" when anonymous.
+type clipHandler func(w http.ResponseWriter, r *http.Request, c Clip, user string)
+
+// withClip is the one preamble of the routes of a clip. In this order, it
+// answers 401 to an anonymous caller unless a is forAnyone, takes a token of
+// lim when lim is not nil (429), and resolves {id} to a clip the caller may
+// see, or owns when a is forOwner (404 alike for a clip that does not exist and
+// one they may not see or change). Then it calls h.
+func (s *Service) withClip(a access, lim *limiter, h clipHandler) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		c, user, err := s.resolveClip(w, r, a, lim)
+		if err != nil {
+			httpx.Error(w, r, err)
+			return
+		}
+		h(w, r, c, user)
+	}
+}
+
+func (s *Service) resolveClip(w http.ResponseWriter, r *http.Request, a access, lim *limiter) (Clip, string, error) {
+	id := chi.URLParam(r, "id")
+	if a == forAnyone {
+		user := viewer(r)
+		c, err := s.viewable(r.Context(), id, user)
+		return c, user, err
+	}
+	user, err := requireUser(r)
+	if err != nil {
+		return Clip{}, "", err
+	}
+	if lim != nil {
+		if err := lim.allow(w, user); err != nil {
+			return Clip{}, "", err
+		}
+	}
+	if a == forOwner {
+		c, err := s.owned(r.Context(), id, user)
+		return c, user, err
+	}
+	c, err := s.viewable(r.Context(), id, user)
+	return c, user, err
 }
 
 type createRequest struct {
@@ -119,12 +172,7 @@ func newClip(owner string, req createRequest) (Clip, error) {
 	}, nil
 }
 
-func (s *Service) handleGet(w http.ResponseWriter, r *http.Request) {
-	c, err := s.viewable(r.Context(), chi.URLParam(r, "id"), viewer(r))
-	if err != nil {
-		httpx.Error(w, r, err)
-		return
-	}
+func (s *Service) handleGet(w http.ResponseWriter, r *http.Request, c Clip, _ string) {
 	httpx.JSON(w, r, http.StatusOK, ToResource(c))
 }
 
@@ -134,19 +182,10 @@ type patchRequest struct {
 	Visibility *string   `json:"visibility"`
 }
 
-func (s *Service) handlePatch(w http.ResponseWriter, r *http.Request) {
-	user, err := requireUser(r)
-	if err != nil {
-		httpx.Error(w, r, err)
-		return
-	}
-	c, err := s.owned(r.Context(), chi.URLParam(r, "id"), user)
-	if err != nil {
-		httpx.Error(w, r, err)
-		return
-	}
+func (s *Service) handlePatch(w http.ResponseWriter, r *http.Request, c Clip, _ string) {
 	var req patchRequest
-	if err := httpx.DecodeJSON(r, &req); err != nil {
+	err := httpx.DecodeJSON(r, &req)
+	if err != nil {
 		httpx.Error(w, r, err)
 		return
 	}
@@ -190,17 +229,7 @@ func notFoundOr(err error, op string) error {
 	return depError(op, err)
 }
 
-func (s *Service) handleDelete(w http.ResponseWriter, r *http.Request) {
-	user, err := requireUser(r)
-	if err != nil {
-		httpx.Error(w, r, err)
-		return
-	}
-	c, err := s.owned(r.Context(), chi.URLParam(r, "id"), user)
-	if err != nil {
-		httpx.Error(w, r, err)
-		return
-	}
+func (s *Service) handleDelete(w http.ResponseWriter, r *http.Request, c Clip, _ string) {
 	if err := s.store.DeleteClip(r.Context(), c.ID); err != nil {
 		httpx.Error(w, r, notFoundOr(err, "delete clip "+c.ID))
 		return
@@ -229,32 +258,22 @@ type likeJSON struct {
 	LikeCount int64 `json:"like_count"`
 }
 
-func (s *Service) handleLike(w http.ResponseWriter, r *http.Request)   { s.like(w, r, true) }
-func (s *Service) handleUnlike(w http.ResponseWriter, r *http.Request) { s.like(w, r, false) }
+func (s *Service) handleLike(w http.ResponseWriter, r *http.Request, c Clip, user string) {
+	s.like(w, r, c, user, true)
+}
+
+func (s *Service) handleUnlike(w http.ResponseWriter, r *http.Request, c Clip, user string) {
+	s.like(w, r, c, user, false)
+}
 
 // like sets or clears the caller's like. Both are idempotent and answer
 // the state and the count.
-func (s *Service) like(w http.ResponseWriter, r *http.Request, on bool) {
-	user, err := requireUser(r)
-	if err != nil {
-		httpx.Error(w, r, err)
-		return
-	}
-	if err := s.likes.allow(w, user); err != nil {
-		httpx.Error(w, r, err)
-		return
-	}
-	c, err := s.viewable(r.Context(), chi.URLParam(r, "id"), user)
-	if err != nil {
-		httpx.Error(w, r, err)
-		return
-	}
-	var changed bool
+func (s *Service) like(w http.ResponseWriter, r *http.Request, c Clip, user string, on bool) {
+	set := s.store.Unlike
 	if on {
-		changed, err = s.store.Like(r.Context(), c.ID, user)
-	} else {
-		changed, err = s.store.Unlike(r.Context(), c.ID, user)
+		set = s.store.Like
 	}
+	changed, err := set(r.Context(), c.ID, user)
 	if err != nil {
 		httpx.Error(w, r, notFoundOr(err, "like clip "+c.ID))
 		return
@@ -287,17 +306,7 @@ type viewRequest struct {
 // maxWatchedMS bounds a view's watched time: a day.
 const maxWatchedMS = 24 * 60 * 60 * 1000
 
-func (s *Service) handleView(w http.ResponseWriter, r *http.Request) {
-	user, err := requireUser(r)
-	if err != nil {
-		httpx.Error(w, r, err)
-		return
-	}
-	c, err := s.viewable(r.Context(), chi.URLParam(r, "id"), user)
-	if err != nil {
-		httpx.Error(w, r, err)
-		return
-	}
+func (s *Service) handleView(w http.ResponseWriter, r *http.Request, c Clip, user string) {
 	var req viewRequest
 	if err := httpx.DecodeJSON(r, &req); err != nil {
 		httpx.Error(w, r, err)
@@ -324,12 +333,7 @@ type commentsJSON struct {
 	NextCursor *string       `json:"next_cursor"`
 }
 
-func (s *Service) handleComments(w http.ResponseWriter, r *http.Request) {
-	c, err := s.viewable(r.Context(), chi.URLParam(r, "id"), viewer(r))
-	if err != nil {
-		httpx.Error(w, r, err)
-		return
-	}
+func (s *Service) handleComments(w http.ResponseWriter, r *http.Request, c Clip, _ string) {
 	cursor, limit, err := pageQuery(r)
 	if err != nil {
 		httpx.Error(w, r, err)
@@ -359,21 +363,7 @@ type commentRequest struct {
 	Body string `json:"body"`
 }
 
-func (s *Service) handleAddComment(w http.ResponseWriter, r *http.Request) {
-	user, err := requireUser(r)
-	if err != nil {
-		httpx.Error(w, r, err)
-		return
-	}
-	if err := s.comments.allow(w, user); err != nil {
-		httpx.Error(w, r, err)
-		return
-	}
-	c, err := s.viewable(r.Context(), chi.URLParam(r, "id"), user)
-	if err != nil {
-		httpx.Error(w, r, err)
-		return
-	}
+func (s *Service) handleAddComment(w http.ResponseWriter, r *http.Request, c Clip, user string) {
 	var req commentRequest
 	if err := httpx.DecodeJSON(r, &req); err != nil {
 		httpx.Error(w, r, err)
@@ -399,17 +389,7 @@ func (s *Service) handleAddComment(w http.ResponseWriter, r *http.Request) {
 
 // handleDeleteComment deletes a comment for its author or the clip's
 // owner; to anyone else it does not exist.
-func (s *Service) handleDeleteComment(w http.ResponseWriter, r *http.Request) {
-	user, err := requireUser(r)
-	if err != nil {
-		httpx.Error(w, r, err)
-		return
-	}
-	c, err := s.viewable(r.Context(), chi.URLParam(r, "id"), user)
-	if err != nil {
-		httpx.Error(w, r, err)
-		return
-	}
+func (s *Service) handleDeleteComment(w http.ResponseWriter, r *http.Request, c Clip, user string) {
 	noComment := partyline.Errorf(partyline.ErrNotFound, "no such comment")
 	cm, err := s.store.GetComment(r.Context(), chi.URLParam(r, "comment"))
 	switch {

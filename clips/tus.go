@@ -394,6 +394,19 @@ func (s *Service) ownedUpload(id, user string) (tusInfo, int64, error) {
 	return info, offset, nil
 }
 
+// lockUpload takes the upload's lock for a request, or answers 409 when
+// another request holds it.
+func (s *Service) lockUpload(id string) (unlock func(), err error) {
+	unlock, ok, err := s.tus.lock(id)
+	if err != nil {
+		return nil, depError("lock upload", err)
+	}
+	if !ok {
+		return nil, partyline.Errorf(partyline.ErrConflict, "another request is writing this upload")
+	}
+	return unlock, nil
+}
+
 func (s *Service) handleTusHead(w http.ResponseWriter, r *http.Request) {
 	user, err := requireUser(r)
 	if err != nil {
@@ -432,13 +445,9 @@ func (s *Service) handleTusPatch(w http.ResponseWriter, r *http.Request) {
 		uploadError(w, r, err)
 		return
 	}
-	unlock, ok, err := s.tus.lock(id)
+	unlock, err := s.lockUpload(id)
 	if err != nil {
-		uploadError(w, r, depError("lock upload", err))
-		return
-	}
-	if !ok {
-		uploadError(w, r, partyline.Errorf(partyline.ErrConflict, "another request is writing this upload"))
+		uploadError(w, r, err)
 		return
 	}
 	defer unlock()
@@ -558,13 +567,9 @@ func (s *Service) handleTusDelete(w http.ResponseWriter, r *http.Request) {
 		httpx.Error(w, r, err)
 		return
 	}
-	unlock, ok, err := s.tus.lock(id)
+	unlock, err := s.lockUpload(id)
 	if err != nil {
-		httpx.Error(w, r, depError("lock upload", err))
-		return
-	}
-	if !ok {
-		httpx.Error(w, r, partyline.Errorf(partyline.ErrConflict, "another request is writing this upload"))
+		httpx.Error(w, r, err)
 		return
 	}
 	s.tus.remove(id)

@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/partyline/partyline/clips"
+	"github.com/partyline/partyline/internal/testenv"
 )
 
 func TestFollowingFeed(t *testing.T) {
@@ -143,7 +144,7 @@ func TestNeverListed(t *testing.T) {
 			n += 3
 		}
 	}
-	eventually(t, "events learned", func() bool { return e.feed.Learned() >= int64(n) })
+	testenv.Eventually(t, "events learned", func() bool { return e.feed.Learned() >= int64(n) })
 	e.feed.RefreshBoard()
 
 	for _, path := range []string{"/v1/feed/following", "/v1/feed/trending", "/v1/feed/trending?game=cs2", "/v1/feed/for-you"} {
@@ -193,7 +194,7 @@ func TestTrendingFeed(t *testing.T) {
 			n++
 		}
 	}
-	eventually(t, "events learned", func() bool { return e.feed.Learned() >= int64(n) })
+	testenv.Eventually(t, "events learned", func() bool { return e.feed.Learned() >= int64(n) })
 	e.feed.RefreshBoard()
 	for _, tc := range []struct {
 		query string
@@ -226,7 +227,7 @@ func TestTrendingFeed(t *testing.T) {
 			e.event(u, "t_0", clips.EventShare, 0)
 			e.event(u, "t_0", clips.EventLike, 0)
 		}
-		eventually(t, "events learned", func() bool { return e.feed.Learned() >= int64(n+12) })
+		testenv.Eventually(t, "events learned", func() bool { return e.feed.Learned() >= int64(n+12) })
 		e.feed.RefreshBoard()
 		got := first.ids()
 		cursor := first.NextCursor
@@ -264,7 +265,7 @@ func TestResyncCountsOnce(t *testing.T) {
 	engage("before")
 	e.start()
 	engage("after")
-	eventually(t, "events learned", func() bool { return e.feed.Learned() >= 12 })
+	testenv.Eventually(t, "events learned", func() bool { return e.feed.Learned() >= 12 })
 	e.feed.RefreshBoard()
 	p := decode[page](t, e.want(http.StatusOK, "GET", "/v1/feed/trending", "u0"))
 	scores := map[string]float64{}
@@ -316,7 +317,7 @@ func TestTrendingDecay(t *testing.T) {
 			for _, u := range crowd[:20] {
 				e.feed.Observe(clips.Event{ClipID: "fresh", UserID: u, Kind: clips.EventLike, At: later})
 			}
-			eventually(t, "events learned", func() bool { return e.feed.Learned() >= 520 })
+			testenv.Eventually(t, "events learned", func() bool { return e.feed.Learned() >= 520 })
 			e.feed.RefreshBoard()
 			want := []string{"fresh", "viral"}
 			if tc.viralWins {
@@ -357,7 +358,7 @@ func TestForYou(t *testing.T) {
 			n++
 		}
 	}
-	eventually(t, "events learned", func() bool { return e.feed.Learned() >= int64(n) })
+	testenv.Eventually(t, "events learned", func() bool { return e.feed.Learned() >= int64(n) })
 	e.feed.RefreshBoard()
 
 	pages := e.pageAll("/v1/feed/for-you", "v", 100, nil)

@@ -1,15 +1,12 @@
 package feed_test
 
 import (
-	"context"
 	"fmt"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/partyline/partyline/clips"
-	"github.com/partyline/partyline/internal/testenv"
-	"github.com/partyline/partyline/store/postgres"
 )
 
 // TestForYouAtOnce checks that a new for-you list sees the store as it is:
@@ -17,17 +14,7 @@ import (
 // once, on the first page as on later ones.
 func TestForYouAtOnce(t *testing.T) {
 	t.Run("SQLite", func(t *testing.T) { testForYouAtOnce(t, nil) })
-	t.Run("PostgreSQL", func(t *testing.T) {
-		db, err := postgres.Open(context.Background(), postgres.Options{URL: testenv.PostgresURL(t)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(db.Close)
-		if err := db.Migrate(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-		testForYouAtOnce(t, db)
-	})
+	t.Run("PostgreSQL", func(t *testing.T) { testForYouAtOnce(t, openPostgres(t)) })
 }
 
 func testForYouAtOnce(t *testing.T, db testStore) {

@@ -20,25 +20,10 @@ import (
 	"github.com/partyline/partyline/feed"
 	"github.com/partyline/partyline/internal/auth"
 	"github.com/partyline/partyline/internal/httpx"
+	"github.com/partyline/partyline/internal/testenv"
+	"github.com/partyline/partyline/store/postgres"
 	"github.com/partyline/partyline/store/sqlite"
 )
-
-// waitFor bounds every wait; a wait that succeeds returns at once.
-const waitFor = 10 * time.Second
-
-// eventually polls cond until it holds, failing the test after waitFor.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(waitFor)
-	tick := time.NewTicker(2 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", waitFor, what)
-		}
-		<-tick.C
-	}
-}
 
 // clock is a settable clock.
 type clock struct {
@@ -79,6 +64,21 @@ func openSQLite(t *testing.T, path string) *sqlite.DB {
 	t.Cleanup(func() { db.Close() })
 	if err := db.Migrate(context.Background()); err != nil {
 		t.Fatalf("Migrate: %v", err)
+	}
+	return db
+}
+
+// openPostgres returns a migrated store in a fresh PostgreSQL database,
+// skipping the test when there is none to use.
+func openPostgres(t *testing.T) *postgres.DB {
+	t.Helper()
+	db, err := postgres.Open(context.Background(), postgres.Options{URL: testenv.PostgresURL(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(db.Close)
+	if err := db.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
 	}
 	return db
 }

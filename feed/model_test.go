@@ -10,6 +10,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"errors"
+
 	"github.com/partyline/partyline"
 )
 

@@ -12,7 +12,6 @@ import (
 	"github.com/partyline/partyline/clips"
 	"github.com/partyline/partyline/feed"
 	"github.com/partyline/partyline/internal/testenv"
-	"github.com/partyline/partyline/store/postgres"
 )
 
 // runUntil runs f until the returned stop is called; stop waits for Run.
@@ -44,17 +43,7 @@ func TestModelSurvivesRestart(t *testing.T) {
 			openSQLite(t, path)
 			return openSQLite(t, path) // a second handle, as after a restart
 		},
-		"PostgreSQL": func(t *testing.T) testStore {
-			db, err := postgres.Open(context.Background(), postgres.Options{URL: testenv.PostgresURL(t)})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(db.Close)
-			if err := db.Migrate(context.Background()); err != nil {
-				t.Fatal(err)
-			}
-			return db
-		},
+		"PostgreSQL": func(t *testing.T) testStore { return openPostgres(t) },
 	}
 	for name, open := range stores {
 		t.Run(name, func(t *testing.T) {
@@ -69,7 +58,7 @@ func TestModelSurvivesRestart(t *testing.T) {
 				e.event("v", fmt.Sprintf("c_%d", i), clips.EventView, 20000)
 				e.event("v", fmt.Sprintf("c_%d", i), clips.EventLike, 0)
 			}
-			eventually(t, "events learned", func() bool { return e.feed.Learned() >= 10 })
+			testenv.Eventually(t, "events learned", func() bool { return e.feed.Learned() >= 10 })
 			stop() // saves the model
 			z, n := e.feed.ModelState()
 			before := e.feed.Predict("bias", "g\x00cs2")
@@ -79,7 +68,7 @@ func TestModelSurvivesRestart(t *testing.T) {
 				t.Fatalf("a new feed starts with the learned model before Run loads it")
 			}
 			runUntil(t, again.feed)
-			eventually(t, "the saved model loaded", func() bool {
+			testenv.Eventually(t, "the saved model loaded", func() bool {
 				z2, n2 := again.feed.ModelState()
 				return cmp.Equal(z, z2) && cmp.Equal(n, n2)
 			})

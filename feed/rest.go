@@ -55,9 +55,9 @@ func (f *Feed) Routes() http.Handler {
 	r := chi.NewRouter()
 	r.NotFound(httpx.NotFound)
 	r.MethodNotAllowed(httpx.MethodNotAllowed)
-	r.Get("/following", f.handleFollowing)
-	r.Get("/trending", f.handleTrending)
-	r.Get("/for-you", f.handleForYou)
+	r.Get("/following", withPage(maxLimit, f.handleFollowing))
+	r.Get("/trending", withPage(maxLimit, f.handleTrending))
+	r.Get("/for-you", withPage(maxLimit, f.handleForYou))
 	return r
 }
 
@@ -68,6 +68,34 @@ func viewer(r *http.Request) (string, error) {
 		return "", partyline.Errorf(partyline.ErrUnauthorized, "no authenticated user")
 	}
 	return u.ID, nil
+}
+
+// page is the part of a list a request asks for.
+type page struct {
+	cursor string
+	limit  int
+}
+
+// pageHandler serves a list route for the viewer v.
+type pageHandler func(w http.ResponseWriter, r *http.Request, v string, p page)
+
+// withPage is the one preamble of the feed routes: it answers 401 without
+// a user and 400 for a bad ?cursor= or a ?limit= outside 1 to max, then
+// calls h.
+func withPage(max int, h pageHandler) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		v, err := viewer(r)
+		if err != nil {
+			httpx.Error(w, r, err)
+			return
+		}
+		cursor, limit, err := pageParams(r, max)
+		if err != nil {
+			httpx.Error(w, r, err)
+			return
+		}
+		h(w, r, v, page{cursor: cursor, limit: limit})
+	}
 }
 
 // pageParams reads ?cursor= and ?limit=.
@@ -97,6 +125,15 @@ func storeError(op string, err error) error {
 	return &depError{op: op, err: err}
 }
 
+// listError is storeError for a list read, answering a bad cursor without
+// the store's internals.
+func listError(op string, err error) error {
+	if errors.Is(err, partyline.ErrInvalid) {
+		err = partyline.Errorf(partyline.ErrInvalid, "invalid cursor")
+	}
+	return storeError(op, err)
+}
+
 // depError is a store failure: 503 to the client, logged by httpx.Error.
 type depError struct {
 	op  string
@@ -106,24 +143,11 @@ type depError struct {
 func (e *depError) Error() string   { return fmt.Sprintf("feed: %s: %v", e.op, e.err) }
 func (e *depError) Unwrap() []error { return []error{partyline.ErrUnavailable, e.err} }
 
-func (f *Feed) handleFollowing(w http.ResponseWriter, r *http.Request) {
-	v, err := viewer(r)
-	if err != nil {
-		httpx.Error(w, r, err)
-		return
-	}
-	cursor, limit, err := pageParams(r, maxLimit)
-	if err != nil {
-		httpx.Error(w, r, err)
-		return
-	}
+func (f *Feed) handleFollowing(w http.ResponseWriter, r *http.Request, v string, p page) {
 	start := time.Now()
-	cs, next, err := f.store.FollowingClips(r.Context(), v, cursor, limit)
+	cs, next, err := f.store.FollowingClips(r.Context(), v, p.cursor, p.limit)
 	if err != nil {
-		if errors.Is(err, partyline.ErrInvalid) {
-			err = partyline.Errorf(partyline.ErrInvalid, "invalid cursor")
-		}
-		httpx.Error(w, r, storeError("following feed", err))
+		httpx.Error(w, r, listError("following feed", err))
 		return
 	}
 	f.metrics.build.WithLabelValues("following").Observe(time.Since(start).Seconds())
@@ -137,40 +161,20 @@ func (f *Feed) handleFollowing(w http.ResponseWriter, r *http.Request) {
 // maxGame is the longest game name the trending feed accepts.
 const maxGame = 64
 
-func (f *Feed) handleTrending(w http.ResponseWriter, r *http.Request) {
-	v, err := viewer(r)
-	if err != nil {
-		httpx.Error(w, r, err)
-		return
-	}
-	cursor, limit, err := pageParams(r, maxLimit)
-	if err != nil {
-		httpx.Error(w, r, err)
-		return
-	}
+func (f *Feed) handleTrending(w http.ResponseWriter, r *http.Request, v string, p page) {
 	game := r.URL.Query().Get("game")
 	if len(game) > maxGame || !utf8.ValidString(game) || strings.IndexFunc(game, unicode.IsControl) >= 0 {
 		httpx.Error(w, r, partyline.Errorf(partyline.ErrInvalid, "game must be printable text of at most %d bytes", maxGame))
 		return
 	}
 	kind := "trending/" + game
-	f.servePage(w, r, v, kind, cursor, limit, func() ([]ranked, error) {
+	f.servePage(w, r, v, kind, p, func() ([]ranked, error) {
 		return f.currentBoard().top(game, f.opts.TrendingSize), nil
 	})
 }
 
-func (f *Feed) handleForYou(w http.ResponseWriter, r *http.Request) {
-	v, err := viewer(r)
-	if err != nil {
-		httpx.Error(w, r, err)
-		return
-	}
-	cursor, limit, err := pageParams(r, maxLimit)
-	if err != nil {
-		httpx.Error(w, r, err)
-		return
-	}
-	f.servePage(w, r, v, "for-you", cursor, limit, func() ([]ranked, error) {
+func (f *Feed) handleForYou(w http.ResponseWriter, r *http.Request, v string, p page) {
+	f.servePage(w, r, v, "for-you", p, func() ([]ranked, error) {
 		start := time.Now()
 		list, err := f.forYou(r.Context(), v)
 		if err == nil {
@@ -186,7 +190,7 @@ func (f *Feed) handleForYou(w http.ResponseWriter, r *http.Request) {
 // page, the first too, reads its clips from the store in one query, so a
 // clip made private since the list was built is left out and counts are
 // current.
-func (f *Feed) servePage(w http.ResponseWriter, r *http.Request, v, kind, cursor string, limit int,
+func (f *Feed) servePage(w http.ResponseWriter, r *http.Request, v, kind string, p page,
 	build func() ([]ranked, error)) {
 	var (
 		items     []ranked
@@ -195,9 +199,9 @@ func (f *Feed) servePage(w http.ResponseWriter, r *http.Request, v, kind, cursor
 		restarted bool
 	)
 	now := f.now()
-	if cursor != "" {
+	if p.cursor != "" {
 		var err error
-		if id, offset, err = decodeSnapCursor(cursor, kind); err != nil {
+		if id, offset, err = decodeSnapCursor(p.cursor, kind); err != nil {
 			httpx.Error(w, r, err)
 			return
 		}
@@ -219,7 +223,7 @@ func (f *Feed) servePage(w http.ResponseWriter, r *http.Request, v, kind, cursor
 		}
 		id = f.snaps.put(v, kind, items, now)
 	}
-	end := min(len(items), offset+limit)
+	end := min(len(items), offset+p.limit)
 	page := items[offset:end]
 	ids := make([]string, len(page))
 	for i, it := range page {

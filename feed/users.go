@@ -49,11 +49,11 @@ type followsPageJSON struct {
 // because /users/{id} is shared: clips adds /users/{id}/clips beside them.
 // Following yourself is 400, an unknown user 404, a malformed id 400.
 func (f *Feed) MountUsers(r chi.Router) {
-	r.Get("/users/{id}", f.handleProfile)
-	r.Put("/users/{id}/follow", f.handleFollow)
-	r.Delete("/users/{id}/follow", f.handleUnfollow)
-	r.Get("/users/{id}/followers", f.handleFollowers)
-	r.Get("/users/{id}/following", f.handleFollowingList)
+	r.Get("/users/{id}", withTarget(f.handleProfile))
+	r.Put("/users/{id}/follow", withTarget(f.handleFollow))
+	r.Delete("/users/{id}/follow", withTarget(f.handleUnfollow))
+	r.Get("/users/{id}/followers", withTarget(f.handleFollowers))
+	r.Get("/users/{id}/following", withTarget(f.handleFollowingList))
 }
 
 // validID reports whether s is a well-formed user id: 1 to 64 of
@@ -71,34 +71,40 @@ func validID(s string) bool {
 	return true
 }
 
-// target returns the viewer and the {id} of a users route, checked.
-func target(r *http.Request) (v, id string, err error) {
-	if v, err = viewer(r); err != nil {
-		return "", "", err
+// targetHandler serves a users route for the viewer v about the user id.
+type targetHandler func(w http.ResponseWriter, r *http.Request, v, id string)
+
+// withTarget is the one preamble of the users routes: it answers 401
+// without a user and 400 for a malformed {id}, then calls h.
+func withTarget(h targetHandler) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		v, err := viewer(r)
+		if err != nil {
+			httpx.Error(w, r, err)
+			return
+		}
+		id := chi.URLParam(r, "id")
+		if !validID(id) {
+			httpx.Error(w, r, partyline.Errorf(partyline.ErrInvalid, "user id must match [A-Za-z0-9_-]{1,64}"))
+			return
+		}
+		h(w, r, v, id)
 	}
-	id = chi.URLParam(r, "id")
-	if !validID(id) {
-		return "", "", partyline.Errorf(partyline.ErrInvalid, "user id must match [A-Za-z0-9_-]{1,64}")
-	}
-	return v, id, nil
 }
 
-func noSuchUser(id string) error {
-	return partyline.Errorf(partyline.ErrNotFound, "no user %s", id)
+// userError is storeError for a read or write about the user id, which
+// answers a missing user as one.
+func userError(op, id string, err error) error {
+	if errors.Is(err, partyline.ErrNotFound) {
+		err = partyline.Errorf(partyline.ErrNotFound, "no user %s", id)
+	}
+	return storeError(op, err)
 }
 
-func (f *Feed) handleProfile(w http.ResponseWriter, r *http.Request) {
-	v, id, err := target(r)
-	if err != nil {
-		httpx.Error(w, r, err)
-		return
-	}
+func (f *Feed) handleProfile(w http.ResponseWriter, r *http.Request, v, id string) {
 	p, err := f.store.Profile(r.Context(), id, v)
 	if err != nil {
-		if errors.Is(err, partyline.ErrNotFound) {
-			err = noSuchUser(id)
-		}
-		httpx.Error(w, r, storeError("profile", err))
+		httpx.Error(w, r, userError("profile", id, err))
 		return
 	}
 	httpx.JSON(w, r, http.StatusOK, profileJSON{
@@ -107,32 +113,19 @@ func (f *Feed) handleProfile(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-func (f *Feed) handleFollow(w http.ResponseWriter, r *http.Request) {
-	v, id, err := target(r)
-	if err != nil {
-		httpx.Error(w, r, err)
-		return
-	}
+func (f *Feed) handleFollow(w http.ResponseWriter, r *http.Request, v, id string) {
 	if v == id {
 		httpx.Error(w, r, partyline.Errorf(partyline.ErrInvalid, "you cannot follow yourself"))
 		return
 	}
 	if _, err := f.store.Follow(r.Context(), v, id); err != nil {
-		if errors.Is(err, partyline.ErrNotFound) {
-			err = noSuchUser(id)
-		}
-		httpx.Error(w, r, storeError("follow", err))
+		httpx.Error(w, r, userError("follow", id, err))
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
 }
 
-func (f *Feed) handleUnfollow(w http.ResponseWriter, r *http.Request) {
-	v, id, err := target(r)
-	if err != nil {
-		httpx.Error(w, r, err)
-		return
-	}
+func (f *Feed) handleUnfollow(w http.ResponseWriter, r *http.Request, v, id string) {
 	removed, err := f.store.Unfollow(r.Context(), v, id)
 	if err != nil {
 		httpx.Error(w, r, storeError("unfollow", err))
@@ -150,28 +143,20 @@ func (f *Feed) handleUnfollow(w http.ResponseWriter, r *http.Request) {
 
 func (f *Feed) userExists(r *http.Request, id, v string) error {
 	if _, err := f.store.Profile(r.Context(), id, v); err != nil {
-		if errors.Is(err, partyline.ErrNotFound) {
-			err = noSuchUser(id)
-		}
-		return storeError("profile", err)
+		return userError("profile", id, err)
 	}
 	return nil
 }
 
-func (f *Feed) handleFollowers(w http.ResponseWriter, r *http.Request) {
-	f.serveFollows(w, r, true)
+func (f *Feed) handleFollowers(w http.ResponseWriter, r *http.Request, v, id string) {
+	f.serveFollows(w, r, v, id, true)
 }
 
-func (f *Feed) handleFollowingList(w http.ResponseWriter, r *http.Request) {
-	f.serveFollows(w, r, false)
+func (f *Feed) handleFollowingList(w http.ResponseWriter, r *http.Request, v, id string) {
+	f.serveFollows(w, r, v, id, false)
 }
 
-func (f *Feed) serveFollows(w http.ResponseWriter, r *http.Request, followers bool) {
-	v, id, err := target(r)
-	if err != nil {
-		httpx.Error(w, r, err)
-		return
-	}
+func (f *Feed) serveFollows(w http.ResponseWriter, r *http.Request, v, id string, followers bool) {
 	cursor, limit, err := pageParams(r, 200)
 	if err != nil {
 		httpx.Error(w, r, err)
@@ -183,10 +168,7 @@ func (f *Feed) serveFollows(w http.ResponseWriter, r *http.Request, followers bo
 	}
 	fs, next, err := list(r.Context(), id, cursor, limit)
 	if err != nil {
-		if errors.Is(err, partyline.ErrInvalid) {
-			err = partyline.Errorf(partyline.ErrInvalid, "invalid cursor")
-		}
-		httpx.Error(w, r, storeError("follows", err))
+		httpx.Error(w, r, listError("follows", err))
 		return
 	}
 	if len(fs) == 0 && cursor == "" {

@@ -405,22 +405,6 @@ func settle(ctx context.Context, rec *Recorder, quiet, limit time.Duration) (tim
 	}
 }
 
-// waitUntil sleeps until t and reports whether ctx is still live.
-func waitUntil(ctx context.Context, t time.Time) bool {
-	d := time.Until(t)
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	select {
-	case <-timer.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
-}
-
 // WriteText writes the result as a short report.
 func (r FanoutResult) WriteText(w io.Writer) error {
 	target := r.Channel

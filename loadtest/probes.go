@@ -168,22 +168,6 @@ func (s *session) timed(f func() error) error {
 	return err
 }
 
-// sleepCtx sleeps for d or until ctx is done; it reports whether it slept
-// the whole time.
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
-}
-
 // httpMetrics are k6's HTTP metrics for one scenario.
 type httpMetrics struct {
 	duration *metrics.Metric // http_req_duration{name,method,status}

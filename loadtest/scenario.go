@@ -5,8 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"maps"
+	"math/rand/v2"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/partyline/partyline/loadtest/executor"
 )
@@ -91,4 +93,40 @@ func decodeOptions(raw json.RawMessage, v any) error {
 		return configErrorf("options: %w", err)
 	}
 	return nil
+}
+
+// vuState returns vu's state, which start makes on the VU's first
+// iteration (and again on the next one when it fails).
+func vuState[T any](ctx context.Context, vu *executor.VU, start func(context.Context, *executor.VU) (*T, error)) (*T, error) {
+	if st, _ := vu.State.(*T); st != nil {
+		return st, nil
+	}
+	st, err := start(ctx, vu)
+	if err != nil {
+		return nil, err
+	}
+	vu.State = st
+	return st, nil
+}
+
+// vuRand is a random source of vu's own.
+func vuRand(vu *executor.VU) *rand.Rand {
+	return rand.New(rand.NewPCG(uint64(vu.ID), uint64(time.Now().UnixNano())))
+}
+
+// jitter is mean times a uniform factor from 0.5 to 1.5, so that VUs that
+// started together drift apart.
+func jitter(rng *rand.Rand, mean time.Duration) time.Duration {
+	return time.Duration((0.5 + rng.Float64()) * float64(mean))
+}
+
+// waitUntil sleeps until t and reports whether ctx is still live.
+func waitUntil(ctx context.Context, t time.Time) bool {
+	return executor.RealClock{}.SleepUntil(ctx, t)
+}
+
+// sleepCtx sleeps for d or until ctx is done; it reports whether it slept
+// the whole time.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	return waitUntil(ctx, time.Now().Add(d))
 }

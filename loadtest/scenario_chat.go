@@ -51,13 +51,9 @@ func newChatFanout(env *Env, raw json.RawMessage) (Scenario, error) {
 }
 
 func (s *chatFanout) Iterate(ctx context.Context, vu *executor.VU) error {
-	st, _ := vu.State.(*chatVU)
-	if st == nil {
-		var err error
-		if st, err = s.join(ctx, vu); err != nil {
-			return err
-		}
-		vu.State = st
+	st, err := vuState(ctx, vu, s.join)
+	if err != nil {
+		return err
 	}
 	// Poisson arrivals: exponential gaps, measured from the intended time,
 	// so a late send shows up in the latency instead of being hidden.
@@ -99,7 +95,7 @@ func (s *chatFanout) join(ctx context.Context, vu *executor.VU) (*chatVU, error)
 		sess.close()
 		return nil, err
 	}
-	rng := rand.New(rand.NewPCG(uint64(vu.ID), uint64(time.Now().UnixNano())))
+	rng := vuRand(vu)
 	// Start at a random point of the first gap, so that members do not
 	// publish in step.
 	first := time.Duration(rng.Float64() / s.opts.Rate * float64(time.Second))

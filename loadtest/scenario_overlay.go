@@ -81,7 +81,7 @@ func newOverlay(env *Env, raw json.RawMessage) (Scenario, error) {
 }
 
 func (s *overlay) connect(ctx context.Context, vu *executor.VU) (*overlayVU, error) {
-	st := &overlayVU{user: s.env.User(vu.ID), rng: rand.New(rand.NewPCG(uint64(vu.ID), uint64(time.Now().UnixNano())))}
+	st := &overlayVU{user: s.env.User(vu.ID), rng: vuRand(vu)}
 	var err error
 	st.s, err = dialSession(ctx, s.env, s.m, st.user, true, nil)
 	if err != nil {
@@ -128,16 +128,11 @@ func (s *overlay) connect(ctx context.Context, vu *executor.VU) (*overlayVU, err
 }
 
 func (s *overlay) Iterate(ctx context.Context, vu *executor.VU) error {
-	st, _ := vu.State.(*overlayVU)
-	if st == nil {
-		var err error
-		if st, err = s.connect(ctx, vu); err != nil {
-			return err
-		}
-		vu.State = st
+	st, err := vuState(ctx, vu, s.connect)
+	if err != nil {
+		return err
 	}
-	think := time.Duration((0.5 + st.rng.Float64()) * float64(s.opts.Think))
-	if !sleepCtx(ctx, think) {
+	if !sleepCtx(ctx, jitter(st.rng, time.Duration(s.opts.Think))) {
 		return ctx.Err()
 	}
 	pick := func(chs []string) string {
@@ -146,7 +141,6 @@ func (s *overlay) Iterate(ctx context.Context, vu *executor.VU) error {
 		}
 		return chs[st.rng.IntN(len(chs))]
 	}
-	var err error
 	switch a := s.actions[st.rng.IntN(len(s.actions))]; a {
 	case "chat":
 		ch := pick(append(st.rooms, st.dm))

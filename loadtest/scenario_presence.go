@@ -165,11 +165,8 @@ func (s *presenceChurn) wait(ctx context.Context, r *presenceRoom, ev presenceEv
 func (s *presenceChurn) Iterate(ctx context.Context, vu *executor.VU) error {
 	rng, _ := vu.State.(*rand.Rand)
 	if rng == nil {
-		rng = rand.New(rand.NewPCG(uint64(vu.ID), uint64(time.Now().UnixNano())))
+		rng = vuRand(vu)
 		vu.State = rng
-	}
-	jitter := func(mean time.Duration) time.Duration {
-		return time.Duration((0.5 + rng.Float64()) * float64(mean))
 	}
 	k := (vu.ID - 1) / s.opts.RoomSize
 	user := s.env.User(vu.ID)
@@ -200,7 +197,7 @@ func (s *presenceChurn) Iterate(ctx context.Context, vu *executor.VU) error {
 	}
 	s.setOnline(r, user, true)
 	check(s.env, "join seen by every peer", s.wait(ctx, r, joinEv, p) || ctx.Err() != nil)
-	sleepCtx(ctx, jitter(time.Duration(s.opts.Hold)))
+	sleepCtx(ctx, jitter(rng, time.Duration(s.opts.Hold)))
 	s.setOnline(r, user, false)
 	leaveEv := presenceEvent{user, wire.EventLeave}
 	p = s.expect(r, leaveEv)
@@ -209,7 +206,7 @@ func (s *presenceChurn) Iterate(ctx context.Context, vu *executor.VU) error {
 		return ctx.Err()
 	}
 	check(s.env, "leave seen by every peer", s.wait(ctx, r, leaveEv, p) || ctx.Err() != nil)
-	sleepCtx(ctx, jitter(time.Duration(s.opts.Reconnect)))
+	sleepCtx(ctx, jitter(rng, time.Duration(s.opts.Reconnect)))
 	return ctx.Err()
 }
 

@@ -112,39 +112,44 @@ func (s *recovery) publisher(ctx context.Context, k int64, roomID string) error 
 }
 
 func (s *recovery) Iterate(ctx context.Context, vu *executor.VU) error {
-	st, _ := vu.State.(*recoverySub)
-	if st == nil {
-		k := (vu.ID - 1) / s.opts.RoomSize
-		roomID, err := s.rooms.get(ctx, k, s.env.User(-k-1))
-		if err != nil {
-			return err
-		}
-		if err := s.publisher(ctx, k, roomID); err != nil {
-			return err
-		}
-		ch := "room:" + roomID
-		st = &recoverySub{rng: rand.New(rand.NewPCG(uint64(vu.ID), uint64(time.Now().UnixNano())))}
-		st.s, err = dialSession(ctx, s.env, s.m, s.env.User(vu.ID), true, func(m wire.Message) { s.observe(st, ch, m) })
-		if err != nil {
-			return err
-		}
-		sub, err := st.s.c.Subscribe(ctx, ch)
-		if err != nil {
-			st.s.close()
-			return fmt.Errorf("subscribe: %w", err)
-		}
-		st.mu.Lock()
-		st.last = sub.Position.Offset
-		st.mu.Unlock()
-		vu.State = st
+	st, err := vuState(ctx, vu, s.join)
+	if err != nil {
+		return err
 	}
-	online := time.Duration((0.5 + st.rng.Float64()) * float64(s.opts.Online))
-	if !sleepCtx(ctx, online) {
+	if !sleepCtx(ctx, jitter(st.rng, time.Duration(s.opts.Online))) {
 		return ctx.Err()
 	}
 	st.s.drop()
 	s.resumes.Add(1)
 	return nil
+}
+
+// join starts the room's publisher if it has none yet and subscribes the
+// VU to the room.
+func (s *recovery) join(ctx context.Context, vu *executor.VU) (*recoverySub, error) {
+	k := (vu.ID - 1) / s.opts.RoomSize
+	roomID, err := s.rooms.get(ctx, k, s.env.User(-k-1))
+	if err != nil {
+		return nil, err
+	}
+	if err := s.publisher(ctx, k, roomID); err != nil {
+		return nil, err
+	}
+	ch := "room:" + roomID
+	st := &recoverySub{rng: vuRand(vu)}
+	st.s, err = dialSession(ctx, s.env, s.m, s.env.User(vu.ID), true, func(m wire.Message) { s.observe(st, ch, m) })
+	if err != nil {
+		return nil, err
+	}
+	sub, err := st.s.c.Subscribe(ctx, ch)
+	if err != nil {
+		st.s.close()
+		return nil, fmt.Errorf("subscribe: %w", err)
+	}
+	st.mu.Lock()
+	st.last = sub.Position.Offset
+	st.mu.Unlock()
+	return st, nil
 }
 
 // observe checks the offsets one subscriber receives.

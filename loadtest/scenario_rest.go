@@ -181,7 +181,7 @@ type feedPage struct {
 func (s *restFeed) Iterate(ctx context.Context, vu *executor.VU) error {
 	st, _ := vu.State.(*restVU)
 	if st == nil {
-		st = &restVU{user: s.env.User(vu.ID), rng: rand.New(rand.NewPCG(uint64(vu.ID), uint64(time.Now().UnixNano())))}
+		st = &restVU{user: s.env.User(vu.ID), rng: vuRand(vu)}
 		vu.State = st
 	}
 	var ids []string

@@ -40,6 +40,16 @@ func runShort(t *testing.T, yaml string) *Outcome {
 	return out
 }
 
+// runPassing is runShort for a run whose thresholds must all pass.
+func runPassing(t *testing.T, yaml string) *Outcome {
+	t.Helper()
+	out := runShort(t, yaml)
+	if out.ThresholdsFailed() {
+		t.Errorf("thresholds failed: %+v", out.Thresholds)
+	}
+	return out
+}
+
 // tWriter logs through t, so iteration errors show with the test.
 type tWriter struct{ t *testing.T }
 
@@ -57,7 +67,7 @@ func count(o *Outcome, metric string) float64 {
 }
 
 func TestScenarioConnectIdle(t *testing.T) {
-	out := runShort(t, `
+	out := runPassing(t, `
 scenarios:
   idle:
     exec: connect-idle
@@ -70,9 +80,6 @@ thresholds:
   ws_sessions: ["count==20"]
   broadcast_errors: ["count==0"]
 `)
-	if out.ThresholdsFailed() {
-		t.Errorf("thresholds failed: %+v", out.Thresholds)
-	}
 	if got := out.Registry.Lookup("ws_connecting").Stats(nil, 0).Count; got != 20 {
 		t.Errorf("ws_connecting has %v samples, want 20", got)
 	}
@@ -86,7 +93,7 @@ thresholds:
 // TestConnectIdleDetached opens connections at a rate, each held on its
 // own after its iteration: the run lasts until the last one is done.
 func TestConnectIdleDetached(t *testing.T) {
-	out := runShort(t, `
+	out := runPassing(t, `
 scenarios:
   idle:
     exec: connect-idle
@@ -101,16 +108,13 @@ thresholds:
   ws_session_duration: ["min>=690"]
   iterations: ["count==10"]
 `)
-	if out.ThresholdsFailed() {
-		t.Errorf("thresholds failed: %+v", out.Thresholds)
-	}
 	if got := out.Registry.Lookup("vus_max").Stats(nil, 0).Value; got > 3 {
 		t.Errorf("%v VUs for 10 connections: connections should not hold VUs", got)
 	}
 }
 
 func TestScenarioChatFanout(t *testing.T) {
-	out := runShort(t, `
+	out := runPassing(t, `
 scenarios:
   chat:
     exec: chat-fanout
@@ -123,9 +127,6 @@ thresholds:
   ws_fanout_latency{scenario:chat}: ["p(95)<2000"]
   checks: ["rate==1"]
 `)
-	if out.ThresholdsFailed() {
-		t.Errorf("thresholds failed: %+v", out.Thresholds)
-	}
 	sent := count(out, "ws_msgs_sent")
 	fan := out.Registry.Lookup("ws_fanout_latency").Stats(nil, 0).Count
 	// Every publication reaches the other 3 members of its room; those
@@ -136,7 +137,7 @@ thresholds:
 }
 
 func TestScenarioPresenceChurn(t *testing.T) {
-	out := runShort(t, `
+	out := runPassing(t, `
 scenarios:
   churn:
     exec: presence-churn
@@ -148,16 +149,13 @@ scenarios:
 thresholds:
   presence_timeouts: ["count==0"]
 `)
-	if out.ThresholdsFailed() {
-		t.Errorf("thresholds failed: %+v", out.Thresholds)
-	}
 	if got := out.Registry.Lookup("presence_convergence").Stats(nil, 0).Count; got < 4 {
 		t.Errorf("presence_convergence has %v samples, want joins and leaves measured", got)
 	}
 }
 
 func TestScenarioRecovery(t *testing.T) {
-	out := runShort(t, `
+	out := runPassing(t, `
 scenarios:
   rec:
     exec: recovery
@@ -171,9 +169,6 @@ thresholds:
   recovery_duplicates: ["count==0"]
   recovery_failed: ["count==0"]
 `)
-	if out.ThresholdsFailed() {
-		t.Errorf("thresholds failed: %+v", out.Thresholds)
-	}
 	if got := count(out, "recovery_resumes"); got < 4 {
 		t.Errorf("%v drops, want several", got)
 	}
@@ -183,7 +178,7 @@ thresholds:
 }
 
 func TestScenarioOverlay(t *testing.T) {
-	out := runShort(t, `
+	out := runPassing(t, `
 scenarios:
   overlay:
     exec: overlay
@@ -195,16 +190,13 @@ scenarios:
 thresholds:
   checks: ["rate==1"]
 `)
-	if out.ThresholdsFailed() {
-		t.Errorf("thresholds failed: %+v", out.Thresholds)
-	}
 	if got := count(out, "iterations"); got < 10 {
 		t.Errorf("%v iterations, want the overlay users to act", got)
 	}
 }
 
 func TestScenarioRESTFeed(t *testing.T) {
-	out := runShort(t, `
+	out := runPassing(t, `
 scenarios:
   browse:
     exec: rest-feed
@@ -217,16 +209,13 @@ thresholds:
   http_req_failed: ["rate==0"]
   'http_reqs{name:"GET /v1/clips/{id}/media"}': ["count>0"]
 `)
-	if out.ThresholdsFailed() {
-		t.Errorf("thresholds failed: %+v", out.Thresholds)
-	}
 	if got := count(out, "iterations"); got < 3 {
 		t.Errorf("%v iterations", got)
 	}
 }
 
 func TestScenarioOverlayWithFeed(t *testing.T) {
-	out := runShort(t, `
+	runPassing(t, `
 scenarios:
   overlay:
     exec: overlay
@@ -238,13 +227,10 @@ thresholds:
   checks: ["rate==1"]
   http_reqs: ["count>0"]
 `)
-	if out.ThresholdsFailed() {
-		t.Errorf("thresholds failed: %+v", out.Thresholds)
-	}
 }
 
 func TestScenarioVoice(t *testing.T) {
-	out := runShort(t, `
+	out := runPassing(t, `
 scenarios:
   voice:
     exec: voice
@@ -258,9 +244,6 @@ thresholds:
   voice_join_to_media: ["p(95)<3000"]
   voice_packet_loss: ["rate<0.05"]
 `)
-	if out.ThresholdsFailed() {
-		t.Errorf("thresholds failed: %+v", out.Thresholds)
-	}
 	if got := out.Registry.Lookup("voice_join_to_media").Stats(nil, 0).Count; got != 4 {
 		t.Errorf("voice_join_to_media has %v samples, want one per participant", got)
 	}

@@ -121,13 +121,9 @@ func voiceAPI(loopback bool) (*webrtc.API, error) {
 }
 
 func (s *voice) Iterate(ctx context.Context, vu *executor.VU) error {
-	st, _ := vu.State.(*voiceVU)
-	if st == nil {
-		var err error
-		if st, err = s.join(ctx, vu); err != nil {
-			return err
-		}
-		vu.State = st
+	st, err := vuState(ctx, vu, s.join)
+	if err != nil {
+		return err
 	}
 	select {
 	case <-vu.Ending:

@@ -212,12 +212,7 @@ func (h *Handle) Add(v float64) {
 // Set sets a gauge to v.
 func (h *Handle) Set(v float64) {
 	h.s.mu.Lock()
-	if h.s.total == 0 || v < h.s.min {
-		h.s.min = v
-	}
-	if h.s.total == 0 || v > h.s.max {
-		h.s.max = v
-	}
+	widen(&h.s.min, &h.s.max, h.s.total == 0, v, v)
 	h.s.sum = v
 	h.s.total++
 	h.s.mu.Unlock()
@@ -257,15 +252,21 @@ func (h *Handle) record(units int64, v float64) {
 	h.s.mu.Lock()
 	_ = h.s.h.RecordValue(units)
 	_ = h.s.ih.RecordValue(units)
-	if h.s.total == 0 || exact < h.s.min {
-		h.s.min = exact
-	}
-	if h.s.total == 0 || exact > h.s.max {
-		h.s.max = exact
-	}
+	widen(&h.s.min, &h.s.max, h.s.total == 0, exact, exact)
 	h.s.total++
 	h.s.mu.Unlock()
 	h.emit(v)
+}
+
+// widen widens the range [*from, *to] to take in [lo, hi]; when empty is
+// true there is no range yet, and it becomes [lo, hi].
+func widen(from, to *float64, empty bool, lo, hi float64) {
+	if empty || lo < *from {
+		*from = lo
+	}
+	if empty || hi > *to {
+		*to = hi
+	}
 }
 
 func (h *Handle) emit(v float64) {
@@ -342,7 +343,7 @@ func (m *Metric) Stats(filter Tags, elapsed time.Duration) Stats {
 	m.mu.Lock()
 	sinks := slices.Collect(maps.Values(m.sinks))
 	m.mu.Unlock()
-	var gaugeSeen, trendSeen bool
+	seen := false // whether st.Min and st.Max hold a range
 	for _, s := range sinks {
 		if !s.tags.Matches(filter) {
 			continue
@@ -354,13 +355,8 @@ func (m *Metric) Stats(filter Tags, elapsed time.Duration) Stats {
 		case Gauge:
 			if s.total > 0 {
 				st.Value += s.sum
-				if !gaugeSeen || s.min < st.Min {
-					st.Min = s.min
-				}
-				if !gaugeSeen || s.max > st.Max {
-					st.Max = s.max
-				}
-				gaugeSeen = true
+				widen(&st.Min, &st.Max, !seen, s.min, s.max)
+				seen = true
 				st.Count += float64(s.total)
 			}
 		case Rate:
@@ -369,13 +365,8 @@ func (m *Metric) Stats(filter Tags, elapsed time.Duration) Stats {
 		case Trend:
 			st.h.Merge(s.h)
 			if s.total > 0 {
-				if !trendSeen || s.min < st.Min {
-					st.Min = s.min
-				}
-				if !trendSeen || s.max > st.Max {
-					st.Max = s.max
-				}
-				trendSeen = true
+				widen(&st.Min, &st.Max, !seen, s.min, s.max)
+				seen = true
 			}
 		}
 		s.mu.Unlock()

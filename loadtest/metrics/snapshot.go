@@ -95,24 +95,14 @@ func (r *Registry) Merge(snap Snapshot) error {
 				s.total += ss.Total
 			case Gauge:
 				if ss.Total > 0 {
-					if s.total == 0 || ss.Min < s.min {
-						s.min = ss.Min
-					}
-					if s.total == 0 || ss.Max > s.max {
-						s.max = ss.Max
-					}
+					widen(&s.min, &s.max, s.total == 0, ss.Min, ss.Max)
 					s.sum += ss.Sum
 					s.total += ss.Total
 				}
 			case Trend:
 				s.h.Merge(hdrhistogram.Import(ss.Hist))
 				if ss.Total > 0 {
-					if s.total == 0 || ss.Min < s.min {
-						s.min = ss.Min
-					}
-					if s.total == 0 || ss.Max > s.max {
-						s.max = ss.Max
-					}
+					widen(&s.min, &s.max, s.total == 0, ss.Min, ss.Max)
 					s.total += ss.Total
 				}
 			}

@@ -183,31 +183,22 @@ func (c *Client) Err() error {
 }
 
 // Session returns the session id of the current (or last) connection.
-func (c *Client) Session() string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.hello.Session
-}
+func (c *Client) Session() string { return c.lastHello().Session }
 
 // User returns the user id the server authenticated.
-func (c *Client) User() string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.hello.User
-}
+func (c *Client) User() string { return c.lastHello().User }
 
 // Node returns the gateway node of the current (or last) connection.
-func (c *Client) Node() string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.hello.Node
-}
+func (c *Client) Node() string { return c.lastHello().Node }
 
 // Limits returns the server's limits from the last hello.
-func (c *Client) Limits() Limits {
+func (c *Client) Limits() Limits { return c.lastHello().Limits }
+
+// lastHello returns the reply to the current (or last) connection's hello.
+func (c *Client) lastHello() hello {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.hello.Limits
+	return c.hello
 }
 
 // Positions returns the last position seen on every channel the client is

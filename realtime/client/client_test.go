@@ -15,6 +15,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
+	"github.com/partyline/partyline/internal/testenv"
 	"github.com/partyline/partyline/realtime/wire"
 )
 
@@ -462,7 +463,7 @@ func TestFramesAreSplit(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("messages (-want +got):\n%s", diff)
 	}
-	eventually(t, "position 12", func() bool {
+	testenv.Eventually(t, "position 12", func() bool {
 		return c.Positions()["room:a"] == wire.Position{Epoch: "k3j2", Offset: 12}
 	})
 }
@@ -629,7 +630,7 @@ func TestCloseWhileBlocked(t *testing.T) {
 		pc.serve()
 	})
 	c := dial(t, p, func(o *Options) { o.MessageBuffer = 1 })
-	eventually(t, "a full buffer", func() bool { return len(c.Messages()) == 1 })
+	testenv.Eventually(t, "a full buffer", func() bool { return len(c.Messages()) == 1 })
 	if err := c.Close(); err != nil {
 		t.Fatal(err)
 	}

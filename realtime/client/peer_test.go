@@ -271,18 +271,6 @@ func recv(t *testing.T, c *Client) wire.Message {
 	return wire.Message{}
 }
 
-// eventually polls cond until it holds or the deadline passes.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(waitFor)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
-
 // waitDone waits for the client to stop by itself.
 func waitDone(t *testing.T, c *Client) {
 	t.Helper()

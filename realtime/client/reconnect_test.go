@@ -13,6 +13,7 @@ import (
 	"github.com/coder/websocket"
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/partyline/partyline/internal/testenv"
 	"github.com/partyline/partyline/realtime/wire"
 )
 
@@ -143,7 +144,7 @@ func TestResubscribeAfterDrop(t *testing.T) {
 		"room:b":     {Epoch: "eb", Offset: 1},
 		"status:u_2": {Epoch: "es", Offset: 7},
 	}
-	eventually(t, "positions after the replay", func() bool { return cmp.Equal(wantPos, c.Positions()) })
+	testenv.Eventually(t, "positions after the replay", func() bool { return cmp.Equal(wantPos, c.Positions()) })
 	if _, err := c.Ping(ctx); err != nil {
 		t.Errorf("Ping after the reconnect: %v", err)
 	}
@@ -267,7 +268,7 @@ func TestRecoveryFailedIsSurfaced(t *testing.T) {
 		t.Errorf("NeedsReload channels (-want +got):\n%s", diff)
 	}
 	wantPos := map[string]wire.Position{"room:a": {Epoch: "eb", Offset: 5}}
-	eventually(t, "positions", func() bool { return cmp.Equal(wantPos, c.Positions()) })
+	testenv.Eventually(t, "positions", func() bool { return cmp.Equal(wantPos, c.Positions()) })
 }
 
 func TestReconnectNotice(t *testing.T) {
@@ -513,7 +514,7 @@ func TestCloseWhileReconnecting(t *testing.T) {
 	if m := recv(t, c); m.Type != TypeDisconnected {
 		t.Fatalf("got %+v, want %s", m, TypeDisconnected)
 	}
-	eventually(t, "a few refused attempts", func() bool { return p.conns() >= 3 })
+	testenv.Eventually(t, "a few refused attempts", func() bool { return p.conns() >= 3 })
 	if err := c.Close(); err != nil {
 		t.Fatal(err)
 	}
