@@ -37,24 +37,25 @@
 // audio level is the only header extension. RTP is forwarded without
 // decoding, each packet read once into a pooled buffer.
 //
-// The direct path (direct.go) carries almost every packet. Pion runs ICE,
-// DTLS and RTCP for each session, but the node learns the session's
-// DTLS-SRTP keys from its own side of the handshake (srtpkeys.go: the
-// server hello it sends and the key log, through the RFC 5705 exporter).
-// Once a session's keys, its selected UDP pair and its uplink track are
-// known, the ICE mux's reader takes that publisher's RTP off the shared
-// UDP socket, unprotects it and forwards it on the spot. Each subscriber
-// on the direct path gets the packet protected with its own SRTP context
-// and written to its address with one sendto. The first packets of a
-// session, and every packet of a session on ICE-TCP or whose keys are
-// unknown (the node is not its DTLS server), take Pion's path instead:
-// the uplink reader gets them from Pion's track and writes them through
-// Pion's tracks, at once to a UDP subscriber, or queued, by reference, to
-// an ICE-TCP subscriber's bounded queue, where a full queue drops the
-// packet for that subscriber alone and counts it. Muted participants'
-// packets are dropped on arrival. The node sends every RTCP sender and
-// receiver report itself (reports.go), counting both paths; Pion's report
-// interceptors would see only its own.
+// The direct path (direct.go, and internal/srtpdirect, which says what in
+// Pion it relies on) carries almost every packet. Pion runs ICE, DTLS and
+// RTCP for each session, but the node learns the session's DTLS-SRTP keys
+// from its own side of the handshake (the server hello it sends and the
+// key log, through the RFC 5705 exporter). Once a session's keys, its
+// selected UDP pair and its uplink track are known, the ICE mux's reader
+// takes that publisher's RTP off the shared UDP socket, unprotects it and
+// forwards it on the spot. Each subscriber on the direct path gets the
+// packet protected with its own SRTP context and written to its address
+// with one sendto. The first packets of a session, every packet of a
+// session on ICE-TCP or whose keys are unknown (the node is not its DTLS
+// server), and every packet with Options.DisableDirectPath, take Pion's
+// path instead: the uplink reader gets them from Pion's track and writes
+// them through Pion's tracks, at once to a UDP subscriber, or queued, by
+// reference, to an ICE-TCP subscriber's bounded queue, where a full queue
+// drops the packet for that subscriber alone and counts it. Muted
+// participants' packets are dropped on arrival. The node sends every RTCP
+// sender and receiver report itself (reports.go), counting both paths;
+// Pion's report interceptors would see only its own.
 //
 // # Rooms across nodes
 //
@@ -83,8 +84,9 @@
 //     (used by an ICE-TCP subscriber), one RTCP reader per RTP sender and
 //     receiver, and a timer for its reports; all end when its
 //     PeerConnection closes or it is removed;
-//   - the ICE mux's reader of the UDP socket, which forwards every packet
-//     on the direct path;
+//   - the ICE mux's reader of the UDP socket, or one reader per socket
+//     where several share the port (srtpdirect.Listen), which forwards
+//     every packet on the direct path;
 //   - short-lived goroutines for node messages, publications and
 //     PeerConnection closes, each queue (serialQueue) holding at most one
 //     at a time.

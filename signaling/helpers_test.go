@@ -17,6 +17,7 @@ import (
 
 	"github.com/partyline/partyline"
 	"github.com/partyline/partyline/chat"
+	"github.com/partyline/partyline/internal/testenv"
 	"github.com/partyline/partyline/realtime"
 	"github.com/partyline/partyline/signaling"
 	"github.com/partyline/partyline/store/sqlite"
@@ -177,6 +178,7 @@ func newStack(t testing.TB, cfg stackConfig) *stack {
 		DisconnectTimeout:      2 * time.Second,
 		ICEDisconnectedTimeout: time.Second,
 		RefreshInterval:        200 * time.Millisecond,
+		DisableDirectPath:      !testenv.FastPaths(),
 	}
 	if cfg.voice != nil {
 		cfg.voice(&vopts)
