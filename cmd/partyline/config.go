@@ -35,6 +35,7 @@ type config struct {
 	VoiceSTUNURLs    string
 	VoiceTURNURLs    string
 	VoiceTURNSecret  string
+	VoiceDirectPath  optBool
 	MaxUploadBytes   int
 }
 
@@ -104,6 +105,7 @@ func (c *config) settings() []setting {
 		{"PARTYLINE_VOICE_STUN_URLS", "voice-stun-urls", "comma-separated STUN URLs handed to voice clients; empty means none", &c.VoiceSTUNURLs, ""},
 		{"PARTYLINE_VOICE_TURN_URLS", "voice-turn-urls", "comma-separated TURN URLs handed to voice clients with time-limited credentials", &c.VoiceTURNURLs, ""},
 		{"PARTYLINE_VOICE_TURN_SECRET", "voice-turn-secret", "secret shared with the TURN server (REST API credentials); needed with --voice-turn-urls", &c.VoiceTURNSecret, ""},
+		{"PARTYLINE_VOICE_DIRECT_PATH", "voice-direct-path", "voice SRTP on the node's own direct path; false leaves every packet to Pion's path", &c.VoiceDirectPath, "true"},
 		{"PARTYLINE_MAX_UPLOAD_BYTES", "max-upload-bytes", "largest clip media upload, in bytes", &c.MaxUploadBytes, "524288000"},
 	}
 }
@@ -178,6 +180,10 @@ func assign(target any, val string) error {
 	}
 	return nil
 }
+
+// voiceDirectPath reports whether voice takes its direct SRTP path; a
+// config that never read its settings has it on, as the default does.
+func (c *config) voiceDirectPath() bool { return !c.VoiceDirectPath.set || c.VoiceDirectPath.val }
 
 // validate checks the settings that flag parsing cannot.
 func (c *config) validate() error {

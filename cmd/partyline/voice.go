@@ -22,6 +22,7 @@ func (a *app) setupVoice() error {
 		Registerer: a.registry,
 		Logger:     a.logger,
 	}
+	opts.DisableDirectPath = !a.cfg.voiceDirectPath()
 	if a.backend.redis != nil {
 		p, err := signaling.NewRedisPlacement(signaling.RedisPlacementOptions{Client: a.backend.redis})
 		if err != nil {
