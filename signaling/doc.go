@@ -14,10 +14,11 @@
 // on one media node (the Placement, with a TTL the node refreshes from
 // Run); other nodes relay their users' voice requests to it over node
 // messages, and drop a session's binding with voice.left "node_lost" when
-// the media node is gone. The direct path (direct.go, srtpkeys.go) takes a
+// the media node is gone. The direct path (internal/srtpdirect) takes a
 // known publisher's RTP off the shared UDP socket and forwards it with
 // keys learned from the node's own side of the DTLS handshake; everything
-// else takes Pion's path.
+// else takes Pion's path, and so does everything with
+// Options.DisableDirectPath.
 //
 // # Goroutines
 //

@@ -1,6 +1,7 @@
 package signaling
 
 import (
+	"encoding/binary"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -61,7 +62,7 @@ type forwarder struct {
 
 // readUplink forwards the participant's microphone as Pion reads it,
 // until its PeerConnection closes; once the direct path takes the
-// uplink's packets off the socket (directConn), Pion has none left to
+// uplink's packets off the port (srtpdirect.Conn), Pion has none left to
 // read. Each packet is read once into a pooled buffer.
 func (p *participant) readUplink(t *webrtc.TrackRemote, levelID int, m *metrics) {
 	f := &forwarder{m: m}
@@ -115,21 +116,27 @@ func (p *participant) forwardLocked(pk *packet, levelID int, f *forwarder) {
 	parsed := false
 	var plain []byte
 	for _, dl := range subs {
-		if tx := dl.sub.tx.Load(); tx != nil && dl.ready.Load() {
+		if tx := dl.sub.direct.Sender(); tx != nil && dl.ready.Load() {
 			// The shared buffer stays untouched for the queues: the
 			// direct path copies the packet once and rewrites only the
 			// copy's SSRC and payload type for each subscriber.
 			if plain == nil {
 				plain = f.plain[:copy(f.plain[:], pk.buf[:n])]
 			}
-			if tx.send(dl, plain, f.crypted[:], now) == nil {
+			plain[1] = plain[1]&0x80 | opusPayloadType
+			binary.BigEndian.PutUint32(plain[8:12], dl.ssrc)
+			ts, payload, err := tx.Send(plain, f.crypted[:])
+			if payload >= 0 {
+				dl.stats.sent(ts, payload, now)
+			}
+			if err == nil {
 				m.forwarded.Inc()
 				m.directOut.Inc()
 			}
 			pk.release()
 			continue
 		}
-		if dl.sub.direct.Load() {
+		if dl.sub.onUDP.Load() {
 			// The header is parsed once for every such subscriber
 			// (WriteRTP rewrites only the SSRC and payload type).
 			if !parsed {

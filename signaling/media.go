@@ -1,11 +1,9 @@
 package signaling
 
 import (
-	"context"
 	"fmt"
 	"net"
 	"net/netip"
-	"runtime"
 	"strconv"
 	"strings"
 
@@ -13,6 +11,8 @@ import (
 	"github.com/pion/interceptor"
 	"github.com/pion/logging"
 	"github.com/pion/webrtc/v4"
+
+	"github.com/partyline/partyline/signaling/internal/srtpdirect"
 )
 
 // The negotiated media: Opus only, with in-band FEC, and the RFC 6464
@@ -23,12 +23,10 @@ const (
 	opusFmtp        = "minptime=10;useinbandfec=1"
 )
 
-// udpBufferBytes is the socket buffer asked for each ICE UDP socket.
+// udpBufferBytes is the socket buffer asked for each ICE UDP socket:
+// every participant's packets share the port, so it needs room for
+// bursts (the kernel caps it at net.core.[rw]mem_max).
 const udpBufferBytes = 4 << 20
-
-// maxReaders bounds the sockets, each with a reader, that share the UDP
-// port.
-const maxReaders = 8
 
 var opusCodec = webrtc.RTPCodecCapability{
 	MimeType:    webrtc.MimeTypeOpus,
@@ -37,15 +35,14 @@ var opusCodec = webrtc.RTPCodecCapability{
 	SDPFmtpLine: opusFmtp,
 }
 
-// media is what Run opens: the UDP socket and its ICE mux, the optional
+// media is what Run opens: the UDP port and its ICE mux, the optional
 // ICE-TCP listener and mux, and the WebRTC API built on them.
 type media struct {
 	se       webrtc.SettingEngine
 	me       *webrtc.MediaEngine
-	udp      net.PacketConn
-	udpConn  *net.UDPConn   // udp, for the direct path; nil if it is not one
-	socks    []*net.UDPConn // udp and the other sockets on its port
-	dc       *directConn    // udpConn as the ICE mux reads it
+	udp      net.PacketConn   // what the ICE mux reads: dc, or a plain socket without the direct path
+	dc       *srtpdirect.Conn // nil with Options.DisableDirectPath
+	fws      []forwarder      // the direct path's scratch, one per reader of dc
 	udpMux   ice.UDPMux
 	tcp      net.Listener // nil when ICE-TCP is off
 	tcpMux   ice.TCPMux
@@ -86,60 +83,36 @@ func (m *media) open(o *Options, mt *metrics) error {
 	if host.Is6() {
 		udpNet = "udp"
 	}
-	// One socket per P shares the port where the kernel spreads a port's
-	// traffic over its sockets (directConn); one socket elsewhere.
-	readers := 1
-	if sharePortSupported {
-		readers = min(runtime.GOMAXPROCS(0), maxReaders)
-	}
 	addr := net.JoinHostPort(hostString(host), strconv.Itoa(port))
-	var lc net.ListenConfig
-	if readers > 1 {
-		lc.Control = sharePort
-		// Sharing the port must not let a second node on this host (a
-		// port given twice) join it and take half of its traffic: a bind
-		// without sharing fails on a port that anyone holds, shared or
-		// not, so each node binds so first and starts only on a free port.
-		probe, err := net.ListenPacket(udpNet, addr)
-		if err != nil {
-			return fmt.Errorf("signaling: voice UDP socket: %w", err)
+	if o.DisableDirectPath {
+		// Pion's path alone: one socket, which the ICE mux reads.
+		var uc *net.UDPConn
+		uc, err = net.ListenUDP(udpNet, net.UDPAddrFromAddrPort(netip.AddrPortFrom(host, uint16(port))))
+		if err == nil {
+			_ = uc.SetReadBuffer(udpBufferBytes)
+			_ = uc.SetWriteBuffer(udpBufferBytes)
+			m.udp = uc
 		}
-		addr = probe.LocalAddr().String()
-		_ = probe.Close()
+	} else {
+		m.dc, err = srtpdirect.Listen(udpNet, addr, udpBufferBytes)
+		if err == nil {
+			m.udp = m.dc
+			m.fws = make([]forwarder, m.dc.Readers())
+			for i := range m.fws {
+				m.fws[i].m = mt
+			}
+		}
 	}
-	m.udp, err = lc.ListenPacket(context.Background(), udpNet, addr)
 	if err != nil {
 		return fmt.Errorf("signaling: voice UDP socket: %w", err)
 	}
 	bound := m.udp.LocalAddr().(*net.UDPAddr)
-	if uc, ok := m.udp.(*net.UDPConn); ok {
-		m.socks = []*net.UDPConn{uc}
-		for len(m.socks) < readers {
-			c, err := lc.ListenPacket(context.Background(), udpNet, bound.String())
-			if err != nil {
-				break // fewer readers, the same service
-			}
-			m.socks = append(m.socks, c.(*net.UDPConn))
-		}
-		for _, c := range m.socks {
-			// Every participant's packets share the port: give it room
-			// for bursts (the kernel caps these at net.core.[rw]mem_max).
-			_ = c.SetReadBuffer(udpBufferBytes)
-			_ = c.SetWriteBuffer(udpBufferBytes)
-		}
-		m.udpConn = uc
-	}
 
 	// Pion's own logs go to stderr and report routine events of closing
 	// connections as errors; partyline logs what matters itself.
 	lf := logging.NewDefaultLoggerFactory()
 	lf.DefaultLogLevel = logging.LogLevelDisabled
-	muxed := m.udp
-	if m.udpConn != nil {
-		m.dc = newDirectConn(m.socks, mt)
-		muxed = m.dc
-	}
-	m.udpMux = &advertisedMux{UDPMux: webrtc.NewICEUDPMux(lf.NewLogger("udpmux"), muxed), loopback: m.loopback}
+	m.udpMux = &advertisedMux{UDPMux: webrtc.NewICEUDPMux(lf.NewLogger("udpmux"), m.udp), loopback: m.loopback}
 
 	if o.TCPAddr != TCPOff {
 		addr := o.TCPAddr
@@ -201,25 +174,19 @@ func (m *media) open(o *Options, mt *metrics) error {
 }
 
 // newPeerConnection builds a session's PeerConnection, on an API of its
-// own whose DTLS handshake reports the session's keys to keys.
-func (m *media) newPeerConnection(keys *dtlsKeys) (*webrtc.PeerConnection, error) {
+// own whose DTLS handshake reports the session's keys to its direct path.
+func (m *media) newPeerConnection(direct *srtpdirect.Session) (*webrtc.PeerConnection, error) {
 	se := m.se
-	se.SetDTLSKeyLogWriter(keys)
-	se.SetDTLSServerHelloMessageHook(keys.serverHello)
+	direct.Configure(&se)
 	// An empty registry: without one, NewAPI would add Pion's defaults.
 	api := webrtc.NewAPI(webrtc.WithSettingEngine(se), webrtc.WithMediaEngine(m.me), webrtc.WithInterceptorRegistry(&interceptor.Registry{}))
 	return api.NewPeerConnection(webrtc.Configuration{})
 }
 
 func (m *media) close() {
-	switch {
-	case m.udpMux != nil:
+	if m.udpMux != nil {
 		_ = m.udpMux.Close() // closes the sockets too
-	case len(m.socks) > 0:
-		for _, c := range m.socks {
-			_ = c.Close()
-		}
-	case m.udp != nil:
+	} else if m.udp != nil {
 		_ = m.udp.Close()
 	}
 	if m.tcpMux != nil {

@@ -64,6 +64,13 @@ type Options struct {
 	// (1:1 NAT, as on a cloud VM with a public address mapped to a
 	// private one). Empty means the bound addresses are advertised.
 	PublicIP string
+	// DisableDirectPath turns off the direct path (internal/srtpdirect),
+	// where the node protects, unprotects and forwards SRTP itself on the
+	// UDP port underneath Pion: every session then takes Pion's own SRTP
+	// path both ways, with one UDP socket, at a higher cost per packet.
+	// It is the way back when a Pion upgrade breaks what the direct path
+	// relies on. False (the zero value) means the direct path is on.
+	DisableDirectPath bool
 
 	// STUNURLs are handed to clients in the join reply's ice_servers, such
 	// as "stun:stun.example.org:3478". Empty means none. The server itself

@@ -6,6 +6,7 @@ import (
 	"crypto/sha1"
 	"encoding/base64"
 	"encoding/json"
+	"net"
 	"testing"
 	"time"
 
@@ -112,5 +113,27 @@ func TestAudioLevel(t *testing.T) {
 	}
 	if allocs := testing.AllocsPerRun(100, func() { audioLevel(pkt, 3) }); allocs != 0 {
 		t.Errorf("audioLevel allocates %v times", allocs)
+	}
+}
+
+// TestDisableDirectPath: with the direct path, the ICE mux reads the
+// port through srtpdirect; without it, one plain UDP socket.
+func TestDisableDirectPath(t *testing.T) {
+	for _, off := range []bool{false, true} {
+		o := Options{UDPAddr: "127.0.0.1:0", TCPAddr: TCPOff, DisableDirectPath: off,
+			ICEDisconnectedTimeout: 5 * time.Second, DisconnectTimeout: 15 * time.Second, ICEKeepalive: 2 * time.Second}
+		mt, err := newMetrics(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := openMedia(&o, mt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, plain := m.udp.(*net.UDPConn)
+		if got := m.dc == nil && plain && len(m.fws) == 0; got != off {
+			t.Errorf("DisableDirectPath %v: the mux reads %T (direct path %v), want a plain socket: %v", off, m.udp, m.dc != nil, off)
+		}
+		m.close()
 	}
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/partyline/partyline"
 	"github.com/partyline/partyline/realtime/wire"
+	"github.com/partyline/partyline/signaling/internal/srtpdirect"
 )
 
 // maxOfferBytes bounds an offer. Every participant who ever joined while
@@ -53,9 +54,9 @@ type participant struct {
 	received recvStats                   // the uplink's, under fwdMu
 	rrSSRC   uint32                      // the SSRC the node's receiver reports come from
 	fanout   atomic.Pointer[[]*downlink] // the subscribers of this publisher
-	direct   atomic.Bool                 // its ICE pair is UDP: Pion's path writes to it without the queue
-	tx       atomic.Pointer[srtpTx]      // the direct path (direct.go), when usable
-	txs      txState                     // what the direct path is built from
+	onUDP    atomic.Bool                 // its ICE pair is UDP: Pion's path writes to it without the queue
+	direct   *srtpdirect.Session         // the direct path (direct.go)
+	dfw      []forwarder                 // the direct path's scratch, one per reader of the port
 	downs    atomic.Pointer[[]*downlink] // this subscriber's streams, for its sender reports
 	queue    chan outPacket              // packets for this subscriber over ICE-TCP
 	done     chan struct{}               // closed when the participant is removed
@@ -71,8 +72,8 @@ func (r *room) newParticipant(req *voiceReq) (*participant, error) {
 	if m == nil {
 		return nil, partyline.Errorf(partyline.ErrUnavailable, "voice is not running")
 	}
-	keys := &dtlsKeys{}
-	pc, err := m.newPeerConnection(keys)
+	direct := srtpdirect.NewSession(m.dc, r.v.log.With("room", r.id, "session", req.Session))
+	pc, err := m.newPeerConnection(direct)
 	if err != nil {
 		return nil, errors.Join(errors.New("signaling: new PeerConnection"), err)
 	}
@@ -91,9 +92,10 @@ func (r *room) newParticipant(req *voiceReq) (*participant, error) {
 		queue:   make(chan outPacket, r.v.opts.QueuePackets),
 		rrSSRC:  rand.Uint32(),
 		done:    make(chan struct{}),
+		direct:  direct,
+		dfw:     m.fws,
 	}
 	p.outbox.v = r.v
-	p.txs.keys, p.txs.conn, p.txs.dc = keys, m.udpConn, m.dc
 	p.level.init(r.v.opts.SpeakingLevel)
 	p.fanout.Store(&[]*downlink{})
 	p.downs.Store(&[]*downlink{})
@@ -109,7 +111,7 @@ func (r *room) newParticipant(req *voiceReq) (*participant, error) {
 		r.post(func() { r.iceState(p, s) })
 	})
 	pc.SCTP().Transport().ICETransport().OnSelectedCandidatePairChange(p.selectedPair)
-	pc.SCTP().Transport().OnStateChange(p.dtlsState)
+	pc.SCTP().Transport().OnStateChange(direct.DTLSState)
 	pc.OnTrack(func(t *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 		if t.Kind() != webrtc.RTPCodecTypeAudio {
 			return
@@ -142,7 +144,7 @@ func (p *participant) stop() {
 		}
 	}
 	close(p.done)
-	p.stopDirect()
+	p.direct.Stop()
 	pc := p.pc
 	if !p.room.v.goTracked(func() { _ = pc.Close() }) {
 		_ = pc.Close()
@@ -264,7 +266,7 @@ func (r *room) answer(p *participant, raw string) error {
 	if err := p.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: raw}); err != nil {
 		return partyline.Errorf(partyline.ErrInvalid, "voice.answer: SDP does not answer the offer: %v", err)
 	}
-	p.answered(&parsed)
+	p.direct.Answered(&parsed)
 	p.offerOut = false
 	// The streams the offer carried are bound now: the direct path may
 	// write them.
@@ -357,7 +359,7 @@ func (r *room) gotUplink(p *participant, t *webrtc.TrackRemote, recv *webrtc.RTP
 		}
 	}
 	m := r.v.metrics
-	p.uplinkKnown(uint32(t.SSRC()), levelID)
+	p.direct.UplinkKnown(uint32(t.SSRC()), &uplink{p: p, levelID: levelID, fws: p.dfw})
 	r.v.goTracked(func() { p.readUplink(t, levelID, m) })
 	r.v.goTracked(func() { p.readRTCP(recv) })
 }

@@ -38,6 +38,7 @@ type config struct {
 	VoiceSTUNURLs    string
 	VoiceTURNURLs    string
 	VoiceTURNSecret  string
+	VoiceDirectPath  optBool
 	MaxUploadBytes   int
 	WSFastPath       optBool
 }
@@ -116,6 +117,7 @@ func (c *config) settings() []setting {
 		{"PARTYLINE_VOICE_STUN_URLS", "voice-stun-urls", "comma-separated STUN URLs handed to voice clients; empty means none", &c.VoiceSTUNURLs, ""},
 		{"PARTYLINE_VOICE_TURN_URLS", "voice-turn-urls", "comma-separated TURN URLs handed to voice clients with time-limited credentials", &c.VoiceTURNURLs, ""},
 		{"PARTYLINE_VOICE_TURN_SECRET", "voice-turn-secret", "secret shared with the TURN server (REST API credentials); needed with --voice-turn-urls", &c.VoiceTURNSecret, ""},
+		{"PARTYLINE_VOICE_DIRECT_PATH", "voice-direct-path", "voice SRTP on the node's own direct path; false leaves every packet to Pion's path", &c.VoiceDirectPath, "true"},
 		{"PARTYLINE_MAX_UPLOAD_BYTES", "max-upload-bytes", "largest clip media upload, in bytes", &c.MaxUploadBytes, "524288000"},
 		{"PARTYLINE_WS_FAST_PATH", "ws-fast-path", "frame WebSocket data messages beneath the library; false writes them through it (same wire)", &c.WSFastPath, "true"},
 	}
@@ -191,6 +193,10 @@ func assign(target any, val string) error {
 	}
 	return nil
 }
+
+// voiceDirectPath reports whether voice takes its direct SRTP path; a
+// config that never read its settings has it on, as the default does.
+func (c *config) voiceDirectPath() bool { return c.VoiceDirectPath.or(true) }
 
 // validate checks the settings that flag parsing cannot.
 func (c *config) validate() error {
@@ -285,22 +291,23 @@ func isLoopback(addr string) bool {
 // serverOptions maps the settings onto the server's options.
 func (c *config) serverOptions(dev bool, logger *slog.Logger) (server.Options, error) {
 	o := server.Options{
-		NodeID:            c.NodeID,
-		DataDir:           c.DataDir,
-		DatabaseURL:       c.DatabaseURL,
-		RedisURL:          c.RedisURL,
-		JWTSecret:         c.JWTSecret,
-		JWTIssuer:         c.JWTIssuer,
-		JWTAudience:       c.JWTAudience,
-		Dev:               dev,
-		AllowedOrigins:    splitList(c.AllowedOrigins),
-		APIKey:            c.APIKey,
-		PublishRate:       c.PublishRate,
-		MaxSubscriptions:  c.MaxSubscriptions,
-		MaxConnsPerUser:   c.MaxConnsPerUser,
-		DrainWindow:       drainWindow(c.DrainWindow),
-		MaxUploadBytes:    int64(c.MaxUploadBytes),
-		DisableWSFastPath: !c.WSFastPath.or(true),
+		NodeID:                 c.NodeID,
+		DataDir:                c.DataDir,
+		DatabaseURL:            c.DatabaseURL,
+		RedisURL:               c.RedisURL,
+		JWTSecret:              c.JWTSecret,
+		JWTIssuer:              c.JWTIssuer,
+		JWTAudience:            c.JWTAudience,
+		Dev:                    dev,
+		AllowedOrigins:         splitList(c.AllowedOrigins),
+		APIKey:                 c.APIKey,
+		PublishRate:            c.PublishRate,
+		MaxSubscriptions:       c.MaxSubscriptions,
+		MaxConnsPerUser:        c.MaxConnsPerUser,
+		DrainWindow:            drainWindow(c.DrainWindow),
+		MaxUploadBytes:         int64(c.MaxUploadBytes),
+		DisableWSFastPath:      !c.WSFastPath.or(true),
+		DisableVoiceDirectPath: !c.voiceDirectPath(),
 		Voice: server.VoiceOptions{
 			UDPAddr:    c.VoiceUDPAddr,
 			PublicIP:   c.VoicePublicIP,

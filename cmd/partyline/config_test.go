@@ -85,3 +85,37 @@ func TestEnvironmentAndFlags(t *testing.T) {
 		t.Fatalf("err = %v, want one naming PARTYLINE_MAX_SUBSCRIPTIONS", err)
 	}
 }
+
+// TestVoiceDirectPathSetting: the direct path is on by default, and
+// PARTYLINE_VOICE_DIRECT_PATH or --voice-direct-path turns it off.
+func TestVoiceDirectPathSetting(t *testing.T) {
+	cases := []struct {
+		name string
+		env  map[string]string
+		args []string
+		want bool
+	}{
+		{"default", nil, nil, true},
+		{"env off", map[string]string{"PARTYLINE_VOICE_DIRECT_PATH": "false"}, nil, false},
+		{"flag off", nil, []string{"--voice-direct-path=false"}, false},
+		{"flag wins", map[string]string{"PARTYLINE_VOICE_DIRECT_PATH": "0"}, []string{"--voice-direct-path"}, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var c config
+			fs := flag.NewFlagSet("test", flag.ContinueOnError)
+			if err := c.registerFlags(fs, envFunc(tc.env)); err != nil {
+				t.Fatal(err)
+			}
+			if err := fs.Parse(tc.args); err != nil {
+				t.Fatal(err)
+			}
+			if got := c.voiceDirectPath(); got != tc.want {
+				t.Errorf("voiceDirectPath() = %v, want %v", got, tc.want)
+			}
+		})
+	}
+	if !(&config{}).voiceDirectPath() {
+		t.Error("a zero config has the direct path off, want on")
+	}
+}

@@ -75,6 +75,10 @@ type Options struct {
 	// library instead of framing them beneath it (realtime/internal/wsframe).
 	// Zero means the fast path is on.
 	DisableWSFastPath bool
+	// DisableVoiceDirectPath leaves every voice packet to Pion's path
+	// instead of the node's direct SRTP path
+	// (signaling/internal/srtpdirect). Zero means the direct path is on.
+	DisableVoiceDirectPath bool
 
 	// Registry receives the metrics. Nil means a new one with the Go
 	// runtime and process collectors.

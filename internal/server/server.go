@@ -161,16 +161,17 @@ func (s *Server) setupDomains() error {
 	}
 
 	vopts := signaling.Options{
-		Node:       node,
-		Members:    signaling.ChatMembers{Store: s.store},
-		Placement:  s.backend.Leases,
-		UDPAddr:    o.Voice.UDPAddr,
-		PublicIP:   o.Voice.PublicIP,
-		STUNURLs:   o.Voice.STUNURLs,
-		TURNURLs:   o.Voice.TURNURLs,
-		TURNSecret: o.Voice.TURNSecret,
-		Registerer: s.registry,
-		Logger:     s.logger,
+		Node:              node,
+		Members:           signaling.ChatMembers{Store: s.store},
+		Placement:         s.backend.Leases,
+		UDPAddr:           o.Voice.UDPAddr,
+		PublicIP:          o.Voice.PublicIP,
+		STUNURLs:          o.Voice.STUNURLs,
+		TURNURLs:          o.Voice.TURNURLs,
+		TURNSecret:        o.Voice.TURNSecret,
+		DisableDirectPath: o.DisableVoiceDirectPath,
+		Registerer:        s.registry,
+		Logger:            s.logger,
 	}
 	tune(o.TuneVoice, &vopts)
 	if s.voice, err = signaling.New(vopts); err != nil {

@@ -87,6 +87,7 @@ func Start(t testing.TB, opts server.Options, extra ...Route) *Server {
 	}
 	if !testenv.FastPaths() {
 		opts.DisableWSFastPath = true
+		opts.DisableVoiceDirectPath = true
 	}
 	srv, err := server.New(ctx, opts)
 	if err != nil {

@@ -1,4 +1,4 @@
-package signaling
+package srtpdirect
 
 import (
 	"bytes"
@@ -12,78 +12,51 @@ import (
 
 	"github.com/pion/rtp"
 	"github.com/pion/srtp/v3"
-	dto "github.com/prometheus/client_model/go"
 )
 
-// TestSharedPortReaders opens the media sockets with four Ps: on Linux
-// the port gets four sockets, each with a reader. Datagrams from many
-// remote addresses, none of them the direct path's, all reach the ICE
-// mux's side with their source addresses, whichever socket the kernel
-// gave them to; closing ends every reader (goleak checks).
+// TestSharedPortReaders listens with four Ps: on Linux the port gets four
+// sockets, each with a reader, and a second Listen on the same port
+// fails. Datagrams from many remote addresses, none of them the direct
+// path's, all reach the ICE mux's side with their source addresses,
+// whichever socket the kernel gave them to; closing ends every reader.
 func TestSharedPortReaders(t *testing.T) {
 	if !sharePortSupported {
 		t.Skip("shared port readers: this OS gives a port one socket")
 	}
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(4))
-	o := Options{UDPAddr: "127.0.0.1:0", TCPAddr: TCPOff,
-		ICEDisconnectedTimeout: 5 * time.Second, DisconnectTimeout: 15 * time.Second, ICEKeepalive: 2 * time.Second}
-	mt, err := newMetrics(nil)
+	c, err := Listen("udp4", "127.0.0.1:0", 1<<20)
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := openMedia(&o, mt)
-	if err != nil {
-		t.Fatal(err)
+	defer c.Close()
+	if got := c.Readers(); got != 4 {
+		t.Errorf("%d sockets on the port, want 4 (one per P)", got)
 	}
-	if len(m.socks) != 4 {
-		t.Errorf("%d sockets on the port, want 4 (one per P)", len(m.socks))
-	}
-	port := m.udpConn.LocalAddr().(*net.UDPAddr).AddrPort()
-	for _, s := range m.socks {
+	port := c.LocalAddr().(*net.UDPAddr).AddrPort()
+	for _, s := range c.socks {
 		if got := s.LocalAddr().(*net.UDPAddr).AddrPort(); got != port {
 			t.Errorf("a socket is on %v, want %v", got, port)
 		}
 	}
 	// A second node given the same port does not join it.
-	o2 := o
-	o2.UDPAddr = port.String()
-	if m2, err := openMedia(&o2, mt); err == nil {
-		m2.close()
+	if c2, err := Listen("udp4", port.String(), 1<<20); err == nil {
+		_ = c2.Close()
 		t.Errorf("a second node opened the port %v the first one holds", port)
 	}
-	m.close()
-
-	// The same sockets without the ICE mux, whose reader would take the
-	// datagrams: the test reads as the mux would.
-	lc := net.ListenConfig{Control: sharePort}
-	var socks []*net.UDPConn
-	for range 4 {
-		addr := "127.0.0.1:0"
-		if len(socks) > 0 {
-			addr = socks[0].LocalAddr().String()
-		}
-		c, err := lc.ListenPacket(t.Context(), "udp4", addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		socks = append(socks, c.(*net.UDPConn))
-	}
-	dc := newDirectConn(socks, mt)
-	port = socks[0].LocalAddr().(*net.UDPAddr).AddrPort()
 
 	const clients = 32
 	sent := map[netip.AddrPort]string{}
 	for i := range clients {
-		c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		cl, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer c.Close()
+		defer cl.Close()
 		msg := fmt.Sprintf("not rtp %d", i)
-		if _, err := c.WriteToUDPAddrPort([]byte(msg), port); err != nil {
+		if _, err := cl.WriteToUDPAddrPort([]byte(msg), port); err != nil {
 			t.Fatal(err)
 		}
-		sent[c.LocalAddr().(*net.UDPAddr).AddrPort()] = msg
+		sent[cl.LocalAddr().(*net.UDPAddr).AddrPort()] = msg
 	}
 	buf := make([]byte, 1500)
 	for range clients {
@@ -91,7 +64,7 @@ func TestSharedPortReaders(t *testing.T) {
 		var n int
 		var from netip.AddrPort
 		go func() {
-			n, from, err = dc.ReadFromAddrPort(buf)
+			n, from, err = c.ReadFromAddrPort(buf)
 			close(got)
 		}()
 		select {
@@ -107,25 +80,51 @@ func TestSharedPortReaders(t *testing.T) {
 		}
 		delete(sent, from)
 	}
-	_ = dc.Close()
-	if _, _, err := dc.ReadFromAddrPort(buf); err == nil {
+	_ = c.Close()
+	if _, _, err := c.ReadFromAddrPort(buf); err == nil {
 		t.Error("read after close: no error")
 	}
 }
 
-// directRig is a publisher with three subscribers, all on the direct
-// path of one socket, with the SRTP contexts of both ends.
-type directRig struct {
-	dc      *directConn
-	from    netip.AddrPort // the publisher's address
-	client  *srtp.Context  // the publisher's sending context
-	sinks   []*net.UDPConn // the subscribers' sockets
-	opens   []*srtp.Context
-	ssrc    uint32
-	metrics *metrics
+// forwardTo is an Uplink that forwards, as the node does, to Senders:
+// each copy of the packet gets the subscriber's SSRC and is protected
+// with the subscriber's context.
+type forwardTo struct {
+	subs      []*Sender
+	ssrcs     []uint32
+	plain     [receiveMTU]byte
+	copied    [receiveMTU]byte
+	crypted   [receiveMTU + 64]byte
+	forwarded int
 }
 
-func newDirectRig(t testing.TB) *directRig {
+func (f *forwardTo) ForwardRTP(reader int, rx *Receiver, b []byte) {
+	n, ok := rx.Open(f.plain[:], b)
+	if !ok {
+		return
+	}
+	for i, s := range f.subs {
+		pkt := f.copied[:copy(f.copied[:], f.plain[:n])]
+		binary.BigEndian.PutUint32(pkt[8:12], f.ssrcs[i])
+		if _, payload, err := s.Send(pkt, f.crypted[:]); err == nil && payload >= 0 {
+			f.forwarded++
+		}
+	}
+}
+
+// rig is a publisher with three subscribers, all on the direct path of
+// one socket, with the SRTP contexts of both ends.
+type rig struct {
+	c      *Conn
+	from   netip.AddrPort // the publisher's address
+	client *srtp.Context  // the publisher's sending context
+	sinks  []*net.UDPConn // the subscribers' sockets
+	opens  []*srtp.Context
+	ssrc   uint32
+	fw     *forwardTo
+}
+
+func newRig(t testing.TB) *rig {
 	t.Helper()
 	profile := srtp.ProtectionProfileAeadAes128Gcm
 	key, salt := bytes.Repeat([]byte{1}, 16), bytes.Repeat([]byte{2}, 12)
@@ -136,16 +135,12 @@ func newDirectRig(t testing.TB) *directRig {
 		}
 		return c
 	}
-	mt, _ := newMetrics(nil)
 	sock, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &directRig{dc: newDirectConn([]*net.UDPConn{sock}, mt), client: ctx(), ssrc: 0x1234, metrics: mt}
-	t.Cleanup(func() { _ = r.dc.Close() })
-	pub := &participant{}
-	pub.level.init(40)
-	var subs []*downlink
+	r := &rig{c: newConn([]*net.UDPConn{sock}), client: ctx(), ssrc: 0x1234, fw: &forwardTo{}}
+	t.Cleanup(func() { _ = r.c.Close() })
 	for i := range 3 {
 		sink, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 		if err != nil {
@@ -155,20 +150,17 @@ func newDirectRig(t testing.TB) *directRig {
 		t.Cleanup(func() { _ = sink.Close() })
 		r.sinks = append(r.sinks, sink)
 		r.opens = append(r.opens, ctx())
-		sub := &participant{}
-		sub.tx.Store(&srtpTx{conn: sock, ctx: ctx(), addr: sink.LocalAddr().(*net.UDPAddr).AddrPort()})
-		dl := &downlink{sub: sub, ssrc: uint32(0x100 + i)}
-		dl.ready.Store(true)
-		subs = append(subs, dl)
+		r.fw.subs = append(r.fw.subs, &Sender{conn: r.c, ctx: ctx(), addr: sink.LocalAddr().(*net.UDPAddr).AddrPort()})
+		r.fw.ssrcs = append(r.fw.ssrcs, uint32(0x100+i))
 	}
-	pub.fanout.Store(&subs)
 	r.from = netip.MustParseAddrPort("127.0.0.1:40000")
-	r.dc.setRx(r.from, &srtpRx{p: pub, ssrc: r.ssrc, ctx: ctx(srtp.SRTPReplayProtection(64))}) // as dtlsKeys.contexts makes it
+	// The receiving context as keys.contexts makes it.
+	r.c.setRx(r.from, &Receiver{up: r.fw, ssrc: r.ssrc, ctx: ctx(srtp.SRTPReplayProtection(64))})
 	return r
 }
 
 // packet is the publisher's packet seq, protected.
-func (r *directRig) packet(t testing.TB, seq uint16) []byte {
+func (r *rig) packet(t testing.TB, seq uint16) []byte {
 	t.Helper()
 	p := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 111, SequenceNumber: seq, Timestamp: uint32(seq) * 960, SSRC: r.ssrc},
 		Payload: []byte(fmt.Sprintf("opus %05d", seq))}
@@ -182,10 +174,10 @@ func (r *directRig) packet(t testing.TB, seq uint16) []byte {
 
 // TestDirectPathForwards sends a publisher's packets through the direct
 // path: each subscriber gets every one, protected with its keys, under
-// its own SSRC and the payload type, and the path allocates nothing per
-// packet. A forged packet and a replayed one go nowhere.
+// its own SSRC, and the path allocates nothing per packet. A forged
+// packet and a replayed one go nowhere.
 func TestDirectPathForwards(t *testing.T) {
-	r := newDirectRig(t)
+	r := newRig(t)
 	const n = 200
 	base := uint16(65500) // the packets cross a sequence number wrap
 	pkts := make([][]byte, n)
@@ -194,7 +186,7 @@ func TestDirectPathForwards(t *testing.T) {
 	}
 	i := 0
 	allocs := testing.AllocsPerRun(n-1, func() {
-		if !r.dc.take(pkts[i], r.from, &r.dc.fw) {
+		if !r.c.take(pkts[i], r.from, 0) {
 			t.Fatalf("packet %d was not taken", i)
 		}
 		i++
@@ -207,18 +199,17 @@ func TestDirectPathForwards(t *testing.T) {
 	forged := r.packet(t, base+n)
 	forged[len(forged)-20] ^= 1
 	for _, b := range [][]byte{forged, pkts[3]} {
-		if !r.dc.take(b, r.from, &r.dc.fw) {
+		if !r.c.take(b, r.from, 0) {
 			t.Error("a bad packet from a direct publisher went on to Pion")
 		}
 	}
 	// Another stream from the same address, or the same stream from
 	// elsewhere, is Pion's.
-	if r.dc.take(r.packet(t, 1), netip.MustParseAddrPort("127.0.0.1:40001"), &r.dc.fw) {
+	if r.c.take(r.packet(t, 1), netip.MustParseAddrPort("127.0.0.1:40001"), 0) {
 		t.Error("a packet from an unknown address was taken")
 	}
-	var fw dto.Metric
-	if err := r.metrics.forwarded.Write(&fw); err != nil || fw.GetCounter().GetValue() != 3*n {
-		t.Errorf("forwarded %v (%v), want %d", fw.GetCounter().GetValue(), err, 3*n)
+	if got := r.fw.forwarded; got != 3*n {
+		t.Errorf("forwarded %d, want %d", got, 3*n)
 	}
 
 	buf := make([]byte, 1500)
@@ -235,8 +226,8 @@ func TestDirectPathForwards(t *testing.T) {
 				t.Fatalf("subscriber %d: packet %d does not unprotect: %v", s, k, err)
 			}
 			want := fmt.Sprintf("opus %05d", base+uint16(k))
-			if h.SSRC != uint32(0x100+s) || h.PayloadType != opusPayloadType || h.SequenceNumber != base+uint16(k) || string(plain[len(plain)-len(want):]) != want {
-				t.Fatalf("subscriber %d: packet %d is ssrc %#x pt %d seq %d %q", s, k, h.SSRC, h.PayloadType, h.SequenceNumber, plain)
+			if h.SSRC != uint32(0x100+s) || h.SequenceNumber != base+uint16(k) || string(plain[len(plain)-len(want):]) != want {
+				t.Fatalf("subscriber %d: packet %d is ssrc %#x seq %d %q", s, k, h.SSRC, h.SequenceNumber, plain)
 			}
 		}
 	}
@@ -246,7 +237,7 @@ func TestDirectPathForwards(t *testing.T) {
 // to three subscribers: unprotect, then three protections and sendtos
 // on loopback.
 func BenchmarkDirectPath(b *testing.B) {
-	r := newDirectRig(b)
+	r := newRig(b)
 	pkts := make([][]byte, b.N)
 	for i := range pkts {
 		pkts[i] = r.packet(b, uint16(i))
@@ -254,7 +245,7 @@ func BenchmarkDirectPath(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := range b.N {
-		r.dc.take(pkts[i], r.from, &r.dc.fw)
+		r.c.take(pkts[i], r.from, 0)
 	}
 }
 
@@ -262,7 +253,7 @@ func BenchmarkDirectPath(b *testing.B) {
 // a publisher's address, most with its SSRC so they reach the SRTP
 // check: none may panic, and none that fails the check is forwarded.
 func FuzzDirectTake(f *testing.F) {
-	r := newDirectRig(f)
+	r := newRig(f)
 	valid := r.packet(f, 1)
 	f.Add(valid)
 	f.Add(valid[:12])
@@ -276,12 +267,10 @@ func FuzzDirectTake(f *testing.F) {
 			b[0] = 0x80 | b[0]&0x3f
 			binary.BigEndian.PutUint32(b[8:12], r.ssrc)
 		}
-		var before, after dto.Metric
-		_ = r.metrics.forwarded.Write(&before)
-		r.dc.take(b, r.from, &r.dc.fw)
-		_ = r.metrics.forwarded.Write(&after)
-		if got := after.GetCounter().GetValue() - before.GetCounter().GetValue(); got != 0 && !bytes.Equal(b, valid) {
-			t.Fatalf("a datagram that is not the publisher's packet was forwarded %v times: %x", got, b)
+		before := r.fw.forwarded
+		r.c.take(b, r.from, 0)
+		if got := r.fw.forwarded - before; got != 0 && !bytes.Equal(b, valid) {
+			t.Fatalf("a datagram that is not the publisher's packet was forwarded %d times: %x", got, b)
 		}
 	})
 }

@@ -1,6 +1,6 @@
 //go:build !linux
 
-package signaling
+package srtpdirect
 
 import "syscall"
 

@@ -1,4 +1,4 @@
-package signaling
+package srtpdirect
 
 import (
 	"bytes"
@@ -16,9 +16,9 @@ import (
 	"github.com/pion/srtp/v3"
 )
 
-// dtlsKeys learns a PeerConnection's DTLS-SRTP keys while its handshake
+// keys learns a PeerConnection's DTLS-SRTP keys while its handshake
 // runs, so the media node can protect and unprotect RTP itself (the
-// direct path, direct.go) while Pion keeps ICE, DTLS and RTCP.
+// direct path) while Pion keeps ICE, DTLS and RTCP.
 //
 // Pion does not hand out the keys of a session, but its DTLS handshake
 // reports everything they derive from (RFC 5764 section 4.2): the server
@@ -30,7 +30,7 @@ import (
 //
 // The master secret never leaves this struct, and the struct lives
 // exactly as long as the PeerConnection that holds the same secret.
-type dtlsKeys struct {
+type keys struct {
 	mu      sync.Mutex
 	server  []byte // server random, 32 bytes
 	client  []byte // client random, 32 bytes
@@ -39,11 +39,11 @@ type dtlsKeys struct {
 	profile srtp.ProtectionProfile
 }
 
-var errNoDTLSKeys = errors.New("signaling: the DTLS keys are not known")
+var errNoDTLSKeys = errors.New("srtpdirect: the DTLS keys are not known")
 
 // serverHello records what the node's server hello carries; it is Pion's
 // DTLS server hello hook and returns the message unchanged.
-func (k *dtlsKeys) serverHello(m handshake.MessageServerHello) handshake.Message {
+func (k *keys) serverHello(m handshake.MessageServerHello) handshake.Message {
 	random := m.Random.MarshalFixed()
 	k.mu.Lock()
 	defer k.mu.Unlock()
@@ -63,7 +63,7 @@ func (k *dtlsKeys) serverHello(m handshake.MessageServerHello) handshake.Message
 
 // Write takes the DTLS key log: one line "CLIENT_RANDOM <hex> <hex>" per
 // handshake (NSS key log format).
-func (k *dtlsKeys) Write(b []byte) (int, error) {
+func (k *keys) Write(b []byte) (int, error) {
 	f := bytes.Fields(b)
 	if len(f) != 3 || string(f[0]) != "CLIENT_RANDOM" {
 		return len(b), nil
@@ -96,7 +96,7 @@ func prfHash(suite uint16) prf.HashFunc {
 
 // ExportKeyingMaterial is RFC 5705's exporter over what was recorded,
 // with no context, as DTLS-SRTP uses it.
-func (k *dtlsKeys) ExportKeyingMaterial(label string, context []byte, length int) ([]byte, error) {
+func (k *keys) ExportKeyingMaterial(label string, context []byte, length int) ([]byte, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	h := prfHash(k.suite)
@@ -113,7 +113,7 @@ func (k *dtlsKeys) ExportKeyingMaterial(label string, context []byte, length int
 // unprotects what it receives (with replay protection), with or without
 // cryptex: the node's offers declare it (RFC 9335), and a client may use
 // it or not.
-func (k *dtlsKeys) contexts(cryptex bool) (out, in *srtp.Context, err error) {
+func (k *keys) contexts(cryptex bool) (out, in *srtp.Context, err error) {
 	k.mu.Lock()
 	profile := k.profile
 	k.mu.Unlock()

@@ -1,4 +1,4 @@
-package signaling
+package srtpdirect
 
 import (
 	"bytes"
@@ -29,15 +29,15 @@ func TestDTLSKeysMatchTheHandshake(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.suite.String()+"/"+srtp.ProtectionProfile(tc.profile).String(), func(t *testing.T) {
-			keys := &dtlsKeys{}
-			server, client := dtlsPair(t, tc.suite, tc.profile, keys)
+			k := &keys{}
+			server, client := dtlsPair(t, tc.suite, tc.profile, k)
 
 			st, _ := server.ConnectionState()
 			want, err := st.ExportKeyingMaterial("EXTRACTOR-dtls_srtp", nil, 60)
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, err := keys.ExportKeyingMaterial("EXTRACTOR-dtls_srtp", nil, 60)
+			got, err := k.ExportKeyingMaterial("EXTRACTOR-dtls_srtp", nil, 60)
 			if err != nil {
 				t.Fatalf("ExportKeyingMaterial: %v", err)
 			}
@@ -45,7 +45,7 @@ func TestDTLSKeysMatchTheHandshake(t *testing.T) {
 				t.Fatalf("exported %x, the handshake has %x", got, want)
 			}
 
-			out, in, err := keys.contexts(false)
+			out, in, err := k.contexts(false)
 			if err != nil {
 				t.Fatalf("contexts: %v", err)
 			}
@@ -85,9 +85,9 @@ func roundTrip(t *testing.T, what string, enc, dec *srtp.Context) {
 	}
 }
 
-// dtlsPair connects a DTLS client to a server that reports to keys, as
+// dtlsPair connects a DTLS client to a server that reports to k, as
 // a media node's sessions do.
-func dtlsPair(t *testing.T, suite dtls.CipherSuiteID, profile dtls.SRTPProtectionProfile, keys *dtlsKeys) (server, client *dtls.Conn) {
+func dtlsPair(t *testing.T, suite dtls.CipherSuiteID, profile dtls.SRTPProtectionProfile, k *keys) (server, client *dtls.Conn) {
 	t.Helper()
 	cert, err := selfsign.GenerateSelfSigned()
 	if err != nil {
@@ -108,7 +108,7 @@ func dtlsPair(t *testing.T, suite dtls.CipherSuiteID, profile dtls.SRTPProtectio
 		dtls.WithSRTPProtectionProfiles(profile),
 		dtls.WithExtendedMasterSecret(dtls.RequireExtendedMasterSecret),
 	}
-	serverOpts := []dtls.ServerOption{dtls.WithKeyLogWriter(keys), dtls.WithServerHelloMessageHook(keys.serverHello)}
+	serverOpts := []dtls.ServerOption{dtls.WithKeyLogWriter(k), dtls.WithServerHelloMessageHook(k.serverHello)}
 	clientOpts := []dtls.ClientOption{}
 	for _, o := range shared {
 		serverOpts = append(serverOpts, o)
@@ -144,7 +144,7 @@ func dtlsPair(t *testing.T, suite dtls.CipherSuiteID, profile dtls.SRTPProtectio
 // TestDTLSKeysUnknown: without a full handshake on record there are no
 // keys, and the session keeps Pion's path.
 func TestDTLSKeysUnknown(t *testing.T) {
-	k := &dtlsKeys{}
+	k := &keys{}
 	if _, _, err := k.contexts(false); err == nil {
 		t.Fatal("contexts without a handshake: no error")
 	}
