@@ -3,22 +3,16 @@
 // requests (pub, edit, delete, history, read), the rooms REST API, and the
 // Store interface that store/sqlite and store/postgres implement.
 //
-// # Who calls it
-//
-// cmd/partyline builds a Chat with New, passes it to realtime.New among the
-// Options.Extensions, and then attaches the Node with SetPublisher: the Node
-// is built with its extensions, so it cannot exist when chat is built. It
-// mounts RoomRoutes at /v1/rooms and HandleMyRooms at GET /v1/me/rooms,
-// both behind the middleware that authenticates the user (auth.WithUser).
-// The gateway calls Authorize for sub and presence on room and dm channels,
-// routes the request types of Requests here (every pub, whatever its
-// channel), and hands server API publications into room and dm channels to
-// ServerPublish.
+// The Service gets the Node as a Gateway in New and is registered with it;
+// internal/server mounts RoomRoutes at /v1/rooms and HandleMyRooms at
+// GET /v1/me/rooms behind the middleware that authenticates the user.
 //
 // # The message path
 //
-// A pub is authorized (membership, the connection's publish rate), then
-// committed to the Store, then published through the Publisher, which
+// The gateway applies the connection's publish rate and Authorize
+// (membership) to a pub, then hands it to the Publish chat declares for
+// room and dm. It is committed to the Store, then published through the
+// Gateway, which
 // assigns its stream offset; the position is recorded on the message and
 // only then is the pub acknowledged. A message is therefore never
 // acknowledged or fanned out before it is durable. When the publish fails
@@ -33,11 +27,11 @@
 //
 // # Concurrency
 //
-// Chat starts no goroutines. WebSocket handlers run on each connection's
+// The Service starts no goroutines. WebSocket handlers run on each connection's
 // reader goroutine, REST handlers on the HTTP server's, and both may run
 // concurrently for any number of users; the Store serializes what it must.
-// Chat's own state is the publisher (an atomic pointer) and the set of
-// messages whose first publication is under way, guarded by one mutex held
+// Its own state is the set of messages whose first publication is under
+// way, guarded by one mutex held
 // only to read or change the set. That set lets an idempotent retry that
 // races the original pub on another connection wait for the original's
 // position instead of publishing the message twice; it covers one process,

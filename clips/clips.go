@@ -43,6 +43,20 @@ type Notifier interface {
 	Publish(ctx context.Context, ch, id, kind, from string, data json.RawMessage) (wire.Position, error)
 }
 
+// Observer receives every engagement event once it is stored (a view, and
+// a like when it was new) and every stored comment. The feed implements
+// it. Its methods run on the request path, so they must not block.
+type Observer interface {
+	Observe(Event)
+	ObserveComment(Comment)
+}
+
+// noObserver is the Observer of a Service that nobody listens to.
+type noObserver struct{}
+
+func (noObserver) Observe(Event)          {}
+func (noObserver) ObserveComment(Comment) {}
+
 // FollowersFunc lists the ids of user's followers a page at a time, after
 // the cursor ("" first), with next "" on the last page. cmd/partyline
 // adapts feed.Store.Followers to it; feed imports clips, so clips cannot
@@ -93,12 +107,9 @@ type Options struct {
 	// UploadExpiry is how long an unfinished resumable upload is kept.
 	// Zero means 24 hours.
 	UploadExpiry time.Duration
-	// OnEvent receives every engagement event once it is stored (a view,
-	// and a like when it was new), and OnComment every stored comment:
-	// how the feed learns as engagement happens. They run on the request
-	// path, so they must not block. Nil means nobody listens.
-	OnEvent   func(Event)
-	OnComment func(Comment)
+	// Observer learns from every stored engagement event and comment: how
+	// the feed learns as engagement happens. Nil means nobody listens.
+	Observer Observer
 	// Logger receives failures off the request path. Nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -151,6 +162,9 @@ func New(opts Options) (*Service, error) {
 	case opts.MaxUploadBytes < 0, opts.StatsInterval < 0, opts.ProcessTimeout < 0, opts.ProcessWorkers < 0,
 		opts.UploadExpiry < 0, opts.MaxLimiters < 0:
 		return nil, errors.New("clips: Options must not be negative")
+	}
+	if opts.Observer == nil {
+		opts.Observer = noObserver{}
 	}
 	def := func(v *time.Duration, d time.Duration) {
 		if *v == 0 {

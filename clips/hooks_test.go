@@ -11,24 +11,26 @@ import (
 )
 
 // TestEngagementHooks checks that stored views, new likes and comments
-// reach OnEvent and OnComment, as the feed needs, and that a repeated like
+// reach the Observer, as the feed needs, and that a repeated like
 // or a refused request does not.
 func TestEngagementHooks(t *testing.T) {
 	var mu sync.Mutex
 	var got []string
 	s := newStack(t, stackOpts{edit: func(o *clips.Options) {
-		o.OnEvent = func(ev clips.Event) {
-			mu.Lock()
-			defer mu.Unlock()
-			if ev.At.IsZero() {
-				t.Errorf("event %+v without a time", ev)
-			}
-			got = append(got, ev.Kind+" "+ev.UserID)
-		}
-		o.OnComment = func(c clips.Comment) {
-			mu.Lock()
-			defer mu.Unlock()
-			got = append(got, "comment "+c.Author+" "+c.Body)
+		o.Observer = observerFuncs{
+			event: func(ev clips.Event) {
+				mu.Lock()
+				defer mu.Unlock()
+				if ev.At.IsZero() {
+					t.Errorf("event %+v without a time", ev)
+				}
+				got = append(got, ev.Kind+" "+ev.UserID)
+			},
+			comment: func(c clips.Comment) {
+				mu.Lock()
+				defer mu.Unlock()
+				got = append(got, "comment "+c.Author+" "+c.Body)
+			},
 		}
 	}})
 	c := s.create("u_owner", "public")
@@ -47,3 +49,12 @@ func TestEngagementHooks(t *testing.T) {
 		t.Errorf("hooks (-want +got):\n%s", diff)
 	}
 }
+
+// observerFuncs is a clips.Observer made of two functions.
+type observerFuncs struct {
+	event   func(clips.Event)
+	comment func(clips.Comment)
+}
+
+func (o observerFuncs) Observe(ev clips.Event)         { o.event(ev) }
+func (o observerFuncs) ObserveComment(c clips.Comment) { o.comment(c) }

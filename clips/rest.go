@@ -287,8 +287,8 @@ func (s *Service) like(w http.ResponseWriter, r *http.Request, c Clip, user stri
 				if !errors.Is(err, partyline.ErrNotFound) {
 					s.log.Warn("recording a like event failed", "clip", c.ID, "err", err)
 				}
-			} else if s.opts.OnEvent != nil {
-				s.opts.OnEvent(ev)
+			} else {
+				s.opts.Observer.Observe(ev)
 			}
 		}
 	}
@@ -321,9 +321,7 @@ func (s *Service) handleView(w http.ResponseWriter, r *http.Request, c Clip, use
 		httpx.Error(w, r, notFoundOr(err, "record view of clip "+c.ID))
 		return
 	}
-	if s.opts.OnEvent != nil {
-		s.opts.OnEvent(ev)
-	}
+	s.opts.Observer.Observe(ev)
 	s.stats.mark(c.ID)
 	w.WriteHeader(http.StatusNoContent)
 }
@@ -380,9 +378,7 @@ func (s *Service) handleAddComment(w http.ResponseWriter, r *http.Request, c Cli
 		httpx.Error(w, r, notFoundOr(err, "comment on clip "+c.ID))
 		return
 	}
-	if s.opts.OnComment != nil {
-		s.opts.OnComment(cm)
-	}
+	s.opts.Observer.ObserveComment(cm)
 	s.stats.mark(c.ID)
 	httpx.JSON(w, r, http.StatusCreated, toCommentJSON(cm))
 }

@@ -45,7 +45,7 @@
 //
 // New starts nothing. Run is the only goroutine the package starts; its
 // caller stops it by cancelling ctx. A request starts no goroutines.
-// Feed.mu (an RWMutex) guards the model, the clip and creator counts and
+// Service.mu (an RWMutex) guards the model, the clip and creator counts and
 // the viewer profiles: requests hold it shared while they score, Run
 // exclusively while it learns a batch, never while it waits on the store.
 // boardMu serializes board rebuilds and is taken before mu. The snapshot

@@ -16,7 +16,7 @@ import (
 	"github.com/partyline/partyline/clips"
 )
 
-// Options configures a Feed.
+// Options configures a Service.
 type Options struct {
 	// Store is the persistence. Required.
 	Store Store
@@ -133,16 +133,16 @@ func (o Options) withDefaults() (Options, error) {
 
 // observation is one queued input of the learner. seq numbers
 // observations in the order they were queued, which is after their event
-// was stored: see Feed.synced.
+// was stored: see Service.synced.
 type observation struct {
 	ev      clips.Event
 	comment bool
 	seq     uint64
 }
 
-// Feed serves the feeds and learns the ranking model. Build it with New,
+// Service serves the feeds and learns the ranking model. Build it with New,
 // start Run, and call Observe for every engagement event.
-type Feed struct {
+type Service struct {
 	opts    Options
 	store   Store
 	log     *slog.Logger
@@ -173,9 +173,9 @@ type Feed struct {
 	done    atomic.Int64 // events learned from, for tests and metrics
 }
 
-// New returns a Feed. It starts nothing and reads nothing: Run loads the
+// New returns a Service. It starts nothing and reads nothing: Run loads the
 // saved model and the trending scores.
-func New(opts Options) (*Feed, error) {
+func New(opts Options) (*Service, error) {
 	opts, err := opts.withDefaults()
 	if err != nil {
 		return nil, err
@@ -192,7 +192,7 @@ func New(opts Options) (*Feed, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Feed{
+	return &Service{
 		opts:    opts,
 		store:   opts.Store,
 		log:     opts.Logger,
@@ -211,17 +211,17 @@ func New(opts Options) (*Feed, error) {
 // that existed should not be observed. It never blocks: when the queue is
 // full the event is dropped and counted. It is safe to call at any time,
 // before Run starts and after it ends.
-func (f *Feed) Observe(ev clips.Event) {
+func (f *Service) Observe(ev clips.Event) {
 	f.enqueue(observation{ev: ev})
 }
 
 // ObserveComment counts a stored comment toward its clip's trending
 // score. Like Observe, it never blocks.
-func (f *Feed) ObserveComment(c clips.Comment) {
+func (f *Service) ObserveComment(c clips.Comment) {
 	f.enqueue(observation{ev: clips.Event{ClipID: c.ClipID, UserID: c.Author, At: c.CreatedAt}, comment: true})
 }
 
-func (f *Feed) enqueue(o observation) {
+func (f *Service) enqueue(o observation) {
 	if o.ev.ClipID == "" || o.ev.UserID == "" {
 		return
 	}
@@ -244,7 +244,7 @@ func (f *Feed) enqueue(o observation) {
 // saves the model once more (bounded by ten seconds) and returns nil.
 // Failures of the store are logged and retried, never returned: the feeds
 // keep serving from what is in memory. Run must be called at most once.
-func (f *Feed) Run(ctx context.Context) error {
+func (f *Service) Run(ctx context.Context) error {
 	loaded := f.load(ctx)
 	f.resync(ctx)
 	f.refreshBoard()
@@ -298,7 +298,7 @@ func (f *Feed) Run(ctx context.Context) error {
 
 // load reads the saved model. It reports whether the model may be saved:
 // true when it was loaded or none was saved yet, false when reading failed.
-func (f *Feed) load(ctx context.Context) bool {
+func (f *Service) load(ctx context.Context) bool {
 	blob, err := f.store.LoadModel(ctx, f.opts.ModelName)
 	switch {
 	case errors.Is(err, partyline.ErrNotFound):
@@ -324,7 +324,7 @@ func (f *Feed) load(ctx context.Context) bool {
 
 // Save writes the model to the store now. Run saves on its own; Save is
 // for tests and tools.
-func (f *Feed) Save(ctx context.Context) error {
+func (f *Service) Save(ctx context.Context) error {
 	f.mu.RLock()
 	blob, err := f.r.model.MarshalBinary()
 	f.mu.RUnlock()
@@ -339,7 +339,7 @@ func (f *Feed) Save(ctx context.Context) error {
 
 // Load replaces the model with the saved one, for tests and tools; Run
 // loads on its own. No saved model is ErrNotFound.
-func (f *Feed) Load(ctx context.Context) error {
+func (f *Service) Load(ctx context.Context) error {
 	blob, err := f.store.LoadModel(ctx, f.opts.ModelName)
 	if err != nil {
 		return fmt.Errorf("feed: load model: %w", err)
@@ -357,7 +357,7 @@ func (f *Feed) Load(ctx context.Context) error {
 	return nil
 }
 
-func (f *Feed) save(ctx context.Context) {
+func (f *Service) save(ctx context.Context) {
 	f.mu.Lock()
 	dirty := f.dirty
 	f.dirty = false
@@ -379,7 +379,7 @@ func (f *Feed) save(ctx context.Context) {
 // resync rebuilds clip counts and trending points from the store's
 // engagement over the trending window. Learned weights and profiles are
 // left alone.
-func (f *Feed) resync(ctx context.Context) {
+func (f *Service) resync(ctx context.Context) {
 	now := f.now()
 	queued := f.seq.Load()
 	es, err := f.store.Engagement(ctx, now.Add(-f.opts.TrendingWindow))
@@ -418,7 +418,7 @@ func (f *Feed) resync(ctx context.Context) {
 
 // refreshBoard rebuilds the trending boards from the in-memory scores and
 // forgets clips that left the window.
-func (f *Feed) refreshBoard() *board {
+func (f *Service) refreshBoard() *board {
 	f.boardMu.Lock()
 	defer f.boardMu.Unlock()
 	now := f.now()
@@ -436,7 +436,7 @@ func (f *Feed) refreshBoard() *board {
 
 // currentBoard returns the newest trending board, building the first one
 // when Run has not yet.
-func (f *Feed) currentBoard() *board {
+func (f *Service) currentBoard() *board {
 	if b := f.board.Load(); b != nil {
 		return b
 	}
@@ -445,7 +445,7 @@ func (f *Feed) currentBoard() *board {
 
 // learn applies a batch of observations: it fetches what it lacks of the
 // clips and the viewers from the store, then learns under the lock.
-func (f *Feed) learn(ctx context.Context, batch []observation) {
+func (f *Service) learn(ctx context.Context, batch []observation) {
 	now := f.now()
 	var missing []string
 	viewers := map[string]time.Time{} // viewers whose profile must be loaded, with their first event
@@ -527,7 +527,7 @@ const historySize = 500
 
 // loadProfile builds a viewer's profile from their stored history before
 // the given time (events at or after it are about to be learned from).
-func (f *Feed) loadProfile(ctx context.Context, viewer string, before, now time.Time) (*profile, error) {
+func (f *Service) loadProfile(ctx context.Context, viewer string, before, now time.Time) (*profile, error) {
 	hs, err := f.store.ViewerHistory(ctx, viewer, historySize)
 	if err != nil {
 		return nil, err
@@ -547,7 +547,7 @@ func (f *Feed) loadProfile(ctx context.Context, viewer string, before, now time.
 
 // putProfileLocked stores a profile, evicting some when there are too
 // many. f.mu must be held exclusively.
-func (f *Feed) putProfileLocked(viewer string, p *profile) {
+func (f *Service) putProfileLocked(viewer string, p *profile) {
 	if _, ok := f.r.profiles[viewer]; !ok && len(f.r.profiles) >= f.opts.MaxProfiles {
 		n := max(1, f.opts.MaxProfiles/8)
 		for k := range f.r.profiles { // map order is random enough
@@ -561,7 +561,7 @@ func (f *Feed) putProfileLocked(viewer string, p *profile) {
 }
 
 // ensureProfile makes sure a fresh profile of viewer is in memory.
-func (f *Feed) ensureProfile(ctx context.Context, viewer string) error {
+func (f *Service) ensureProfile(ctx context.Context, viewer string) error {
 	now := f.now()
 	f.mu.RLock()
 	p := f.r.profiles[viewer]
@@ -581,4 +581,4 @@ func (f *Feed) ensureProfile(ctx context.Context, viewer string) error {
 }
 
 // learned returns how many observations Run has processed.
-func (f *Feed) learned() int64 { return f.done.Load() }
+func (f *Service) learned() int64 { return f.done.Load() }

@@ -36,7 +36,7 @@ type candidate struct {
 // forYou builds a viewer's ranked for-you list: candidates from the
 // sources, scored by the model, then re-ranked for creator diversity with
 // the viewer's own clips and the clips they watched in full removed.
-func (f *Feed) forYou(ctx context.Context, viewer string) ([]ranked, error) {
+func (f *Service) forYou(ctx context.Context, viewer string) ([]ranked, error) {
 	if err := f.ensureProfile(ctx, viewer); err != nil {
 		return nil, err
 	}

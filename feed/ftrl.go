@@ -54,7 +54,7 @@ func (o ModelOptions) withDefaults() (ModelOptions, error) {
 // model is FTRL-Proximal logistic regression (McMahan et al., "Ad Click
 // Prediction: a View from the Trenches"). Weights are not stored: each is
 // derived lazily from its z and n when a feature is seen. It is not safe
-// for concurrent use; Feed guards it with a lock.
+// for concurrent use; Service guards it with a lock.
 type model struct {
 	opts ModelOptions
 	mask uint64

@@ -88,7 +88,7 @@ type env struct {
 	t     *testing.T
 	db    testStore
 	clock *clock
-	feed  *feed.Feed
+	feed  *feed.Service
 	srv   *httptest.Server
 }
 

@@ -15,7 +15,7 @@ import (
 )
 
 // runUntil runs f until the returned stop is called; stop waits for Run.
-func runUntil(t *testing.T, f *feed.Feed) (stop func()) {
+func runUntil(t *testing.T, f *feed.Service) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- f.Run(ctx) }()

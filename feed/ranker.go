@@ -174,7 +174,7 @@ func bump(m map[string]float64, k string, v float64) {
 
 // ranker is the state ranking needs: the model, what is known of clips,
 // creators and viewers, and the trending parameters. It is not safe for
-// concurrent use: Feed guards it with a lock, and the evaluation uses it
+// concurrent use: Service guards it with a lock, and the evaluation uses it
 // from one goroutine.
 type ranker struct {
 	model    *model

@@ -51,7 +51,7 @@ type pageJSON struct {
 // "next_cursor":"..."}; next_cursor is "" on the last page. Only public
 // ready clips are ever listed. limit is 1 to 100 (default 20). Errors are
 // problem+json: 401 without a user, 400 for a bad cursor, limit or game.
-func (f *Feed) Routes() http.Handler {
+func (f *Service) Routes() http.Handler {
 	r := chi.NewRouter()
 	r.NotFound(httpx.NotFound)
 	r.MethodNotAllowed(httpx.MethodNotAllowed)
@@ -143,7 +143,7 @@ type depError struct {
 func (e *depError) Error() string   { return fmt.Sprintf("feed: %s: %v", e.op, e.err) }
 func (e *depError) Unwrap() []error { return []error{partyline.ErrUnavailable, e.err} }
 
-func (f *Feed) handleFollowing(w http.ResponseWriter, r *http.Request, v string, p page) {
+func (f *Service) handleFollowing(w http.ResponseWriter, r *http.Request, v string, p page) {
 	start := time.Now()
 	cs, next, err := f.store.FollowingClips(r.Context(), v, p.cursor, p.limit)
 	if err != nil {
@@ -161,7 +161,7 @@ func (f *Feed) handleFollowing(w http.ResponseWriter, r *http.Request, v string,
 // maxGame is the longest game name the trending feed accepts.
 const maxGame = 64
 
-func (f *Feed) handleTrending(w http.ResponseWriter, r *http.Request, v string, p page) {
+func (f *Service) handleTrending(w http.ResponseWriter, r *http.Request, v string, p page) {
 	game := r.URL.Query().Get("game")
 	if len(game) > maxGame || !utf8.ValidString(game) || strings.IndexFunc(game, unicode.IsControl) >= 0 {
 		httpx.Error(w, r, partyline.Errorf(partyline.ErrInvalid, "game must be printable text of at most %d bytes", maxGame))
@@ -173,7 +173,7 @@ func (f *Feed) handleTrending(w http.ResponseWriter, r *http.Request, v string, 
 	})
 }
 
-func (f *Feed) handleForYou(w http.ResponseWriter, r *http.Request, v string, p page) {
+func (f *Service) handleForYou(w http.ResponseWriter, r *http.Request, v string, p page) {
 	f.servePage(w, r, v, "for-you", p, func() ([]ranked, error) {
 		start := time.Now()
 		list, err := f.forYou(r.Context(), v)
@@ -190,7 +190,7 @@ func (f *Feed) handleForYou(w http.ResponseWriter, r *http.Request, v string, p 
 // page, the first too, reads its clips from the store in one query, so a
 // clip made private since the list was built is left out and counts are
 // current.
-func (f *Feed) servePage(w http.ResponseWriter, r *http.Request, v, kind string, p page,
+func (f *Service) servePage(w http.ResponseWriter, r *http.Request, v, kind string, p page,
 	build func() ([]ranked, error)) {
 	var (
 		items     []ranked

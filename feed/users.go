@@ -48,7 +48,7 @@ type followsPageJSON struct {
 // The routes are added as patterns rather than mounted as one subrouter
 // because /users/{id} is shared: clips adds /users/{id}/clips beside them.
 // Following yourself is 400, an unknown user 404, a malformed id 400.
-func (f *Feed) MountUsers(r chi.Router) {
+func (f *Service) MountUsers(r chi.Router) {
 	r.Get("/users/{id}", withTarget(f.handleProfile))
 	r.Put("/users/{id}/follow", withTarget(f.handleFollow))
 	r.Delete("/users/{id}/follow", withTarget(f.handleUnfollow))
@@ -101,7 +101,7 @@ func userError(op, id string, err error) error {
 	return storeError(op, err)
 }
 
-func (f *Feed) handleProfile(w http.ResponseWriter, r *http.Request, v, id string) {
+func (f *Service) handleProfile(w http.ResponseWriter, r *http.Request, v, id string) {
 	p, err := f.store.Profile(r.Context(), id, v)
 	if err != nil {
 		httpx.Error(w, r, userError("profile", id, err))
@@ -113,7 +113,7 @@ func (f *Feed) handleProfile(w http.ResponseWriter, r *http.Request, v, id strin
 	})
 }
 
-func (f *Feed) handleFollow(w http.ResponseWriter, r *http.Request, v, id string) {
+func (f *Service) handleFollow(w http.ResponseWriter, r *http.Request, v, id string) {
 	if v == id {
 		httpx.Error(w, r, partyline.Errorf(partyline.ErrInvalid, "you cannot follow yourself"))
 		return
@@ -125,7 +125,7 @@ func (f *Feed) handleFollow(w http.ResponseWriter, r *http.Request, v, id string
 	w.WriteHeader(http.StatusNoContent)
 }
 
-func (f *Feed) handleUnfollow(w http.ResponseWriter, r *http.Request, v, id string) {
+func (f *Service) handleUnfollow(w http.ResponseWriter, r *http.Request, v, id string) {
 	removed, err := f.store.Unfollow(r.Context(), v, id)
 	if err != nil {
 		httpx.Error(w, r, storeError("unfollow", err))
@@ -141,22 +141,22 @@ func (f *Feed) handleUnfollow(w http.ResponseWriter, r *http.Request, v, id stri
 	w.WriteHeader(http.StatusNoContent)
 }
 
-func (f *Feed) userExists(r *http.Request, id, v string) error {
+func (f *Service) userExists(r *http.Request, id, v string) error {
 	if _, err := f.store.Profile(r.Context(), id, v); err != nil {
 		return userError("profile", id, err)
 	}
 	return nil
 }
 
-func (f *Feed) handleFollowers(w http.ResponseWriter, r *http.Request, v, id string) {
+func (f *Service) handleFollowers(w http.ResponseWriter, r *http.Request, v, id string) {
 	f.serveFollows(w, r, v, id, true)
 }
 
-func (f *Feed) handleFollowingList(w http.ResponseWriter, r *http.Request, v, id string) {
+func (f *Service) handleFollowingList(w http.ResponseWriter, r *http.Request, v, id string) {
 	f.serveFollows(w, r, v, id, false)
 }
 
-func (f *Feed) serveFollows(w http.ResponseWriter, r *http.Request, v, id string, followers bool) {
+func (f *Service) serveFollows(w http.ResponseWriter, r *http.Request, v, id string, followers bool) {
 	cursor, limit, err := pageParams(r, 200)
 	if err != nil {
 		httpx.Error(w, r, err)

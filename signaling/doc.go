@@ -44,9 +44,9 @@
 //
 // # Locks
 //
-// Voice.mu guards the hosted rooms and the bindings of local sessions.
-// Lock order: Voice.mu, then a room's mailbox lock, then a binding's lock.
-// Voice.pmu (pending relays) and Voice.gmu (the goroutine gate) are never
+// Service.mu guards the hosted rooms and the bindings of local sessions.
+// Lock order: Service.mu, then a room's mailbox lock, then a binding's lock.
+// Service.pmu (pending relays) and Service.gmu (the goroutine gate) are never
 // held with another lock. Each publisher's subscriber list, and the direct
 // path's table of publishers by address, are atomically swapped slices. A
 // publisher's packets are forwarded under its own fwdMu (held by whichever

@@ -47,13 +47,13 @@ func (b *binding) open() {
 }
 
 // Namespaces returns the namespace voice owns: voice.
-func (v *Voice) Namespaces() []realtime.Namespace {
+func (v *Service) Namespaces() []realtime.Namespace {
 	return []realtime.Namespace{{Name: wire.NSVoice}}
 }
 
 // Authorize lets members of room X subscribe to voice:X (and read its
 // presence). Only the server publishes there.
-func (v *Voice) Authorize(ctx context.Context, s *realtime.Session, ch string, act realtime.Action) error {
+func (v *Service) Authorize(ctx context.Context, s *realtime.Session, ch string, act realtime.Action) error {
 	_, room, err := wire.ParseChannel(ch)
 	if err != nil {
 		return err
@@ -64,7 +64,7 @@ func (v *Voice) Authorize(ctx context.Context, s *realtime.Session, ch string, a
 	return v.checkMember(ctx, room, s.User())
 }
 
-func (v *Voice) checkMember(ctx context.Context, room, user string) error {
+func (v *Service) checkMember(ctx context.Context, room, user string) error {
 	if !wire.ValidID(room) {
 		return partyline.Errorf(partyline.ErrInvalid, "%q is not a valid room id", room)
 	}
@@ -79,7 +79,7 @@ func (v *Voice) checkMember(ctx context.Context, room, user string) error {
 }
 
 // Requests maps the voice.* request types to their handlers.
-func (v *Voice) Requests() map[string]realtime.RequestHandler {
+func (v *Service) Requests() map[string]realtime.RequestHandler {
 	return map[string]realtime.RequestHandler{
 		wire.TypeVoiceJoin:   v.handleJoin,
 		wire.TypeVoiceLeave:  v.handleLeave,
@@ -105,7 +105,7 @@ type participantInfo struct {
 	ServerMuted bool   `json:"server_muted"`
 }
 
-func (v *Voice) handleJoin(ctx context.Context, s *realtime.Session, req *wire.Request) (any, error) {
+func (v *Service) handleJoin(ctx context.Context, s *realtime.Session, req *wire.Request) (any, error) {
 	if !wire.ValidID(req.Room) {
 		return nil, partyline.Errorf(partyline.ErrInvalid, "voice.join needs a valid room id")
 	}
@@ -149,7 +149,7 @@ func (v *Voice) handleJoin(ctx context.Context, s *realtime.Session, req *wire.R
 	return realtime.Replied, nil
 }
 
-func (v *Voice) handleLeave(ctx context.Context, s *realtime.Session, req *wire.Request) (any, error) {
+func (v *Service) handleLeave(ctx context.Context, s *realtime.Session, req *wire.Request) (any, error) {
 	b := v.bindingOf(s.ID())
 	if b == nil || b.room != req.Room || b.media == "" {
 		return nil, partyline.Errorf(partyline.ErrNotFound, "not in voice room %s", req.Room)
@@ -162,7 +162,7 @@ func (v *Voice) handleLeave(ctx context.Context, s *realtime.Session, req *wire.
 	return nil, nil
 }
 
-func (v *Voice) handleMute(ctx context.Context, s *realtime.Session, req *wire.Request) (any, error) {
+func (v *Service) handleMute(ctx context.Context, s *realtime.Session, req *wire.Request) (any, error) {
 	if !wire.ValidID(req.Room) {
 		return nil, partyline.Errorf(partyline.ErrInvalid, "voice.mute needs a valid room id")
 	}
@@ -186,7 +186,7 @@ func (v *Voice) handleMute(ctx context.Context, s *realtime.Session, req *wire.R
 	return nil, err
 }
 
-func (v *Voice) handleKick(ctx context.Context, s *realtime.Session, req *wire.Request) (any, error) {
+func (v *Service) handleKick(ctx context.Context, s *realtime.Session, req *wire.Request) (any, error) {
 	if !wire.ValidID(req.Room) || !wire.ValidID(req.User) {
 		return nil, partyline.Errorf(partyline.ErrInvalid, "voice.kick needs a valid room and user")
 	}
@@ -200,7 +200,7 @@ func (v *Voice) handleKick(ctx context.Context, s *realtime.Session, req *wire.R
 // error message without id, {"type":"error","code":..,"message":..,
 // "request":"voice.answer","room":..}, which clients that do not know it
 // ignore like any message without a pending id.
-func (v *Voice) handleSignal(ctx context.Context, s *realtime.Session, req *wire.Request) (any, error) {
+func (v *Service) handleSignal(ctx context.Context, s *realtime.Session, req *wire.Request) (any, error) {
 	b := v.bindingOf(s.ID())
 	if b == nil || b.room != req.Room || b.media == "" {
 		s.Send(signalError(req.Type, req.Room, partyline.Errorf(partyline.ErrNotFound, "%s: not in voice room %s", req.Type, req.Room)))
@@ -232,7 +232,7 @@ func signalError(typ, room string, err error) []byte {
 	return b
 }
 
-func (v *Voice) bindingOf(session string) *binding {
+func (v *Service) bindingOf(session string) *binding {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	return v.bindings[session]
@@ -240,7 +240,7 @@ func (v *Voice) bindingOf(session string) *binding {
 
 // unbind forgets the session's voice room if it is room, and reports
 // whether it did.
-func (v *Voice) unbind(session, room string) bool {
+func (v *Service) unbind(session, room string) bool {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if b := v.bindings[session]; b != nil && b.room == room {
@@ -252,7 +252,7 @@ func (v *Voice) unbind(session, room string) bool {
 
 // deliverLocal hands a message for a client of this node to its binding;
 // a message for a room the session has left is dropped.
-func (v *Voice) deliverLocal(session, room string, msg []byte) {
+func (v *Service) deliverLocal(session, room string, msg []byte) {
 	v.mu.Lock()
 	b := v.bindings[session]
 	v.mu.Unlock()
@@ -263,7 +263,7 @@ func (v *Voice) deliverLocal(session, room string, msg []byte) {
 }
 
 // sessionClosed removes a closed session from its voice room.
-func (v *Voice) sessionClosed(session string) {
+func (v *Service) sessionClosed(session string) {
 	v.mu.Lock()
 	b := v.bindings[session]
 	delete(v.bindings, session)
@@ -288,7 +288,7 @@ func (v *Voice) sessionClosed(session string) {
 
 // route finds the node hosting r.Room (making this node its host when
 // create is set and none is live) and serves r there.
-func (v *Voice) route(ctx context.Context, r *voiceReq, create bool) (string, json.RawMessage, error) {
+func (v *Service) route(ctx context.Context, r *voiceReq, create bool) (string, json.RawMessage, error) {
 	host, err := v.host(ctx, r.Room, create)
 	if err != nil {
 		return "", nil, err
@@ -309,7 +309,7 @@ func (v *Voice) route(ctx context.Context, r *voiceReq, create bool) (string, js
 
 // host returns the node hosting room, claiming it for this node when
 // create is set and no live node holds it.
-func (v *Voice) host(ctx context.Context, room string, create bool) (string, error) {
+func (v *Service) host(ctx context.Context, room string, create bool) (string, error) {
 	if !create {
 		host, err := v.opts.Placement.Lookup(ctx, room)
 		if err != nil {
@@ -336,7 +336,7 @@ func (v *Voice) host(ctx context.Context, room string, create bool) (string, err
 	return v.takeOver(ctx, room, host)
 }
 
-func (v *Voice) takeOver(ctx context.Context, room, dead string) (string, error) {
+func (v *Service) takeOver(ctx context.Context, room, dead string) (string, error) {
 	host, err := v.opts.Placement.Claim(ctx, room, v.nodeID, dead)
 	if err != nil {
 		return "", fmt.Errorf("voice placement: %w: %w", partyline.ErrUnavailable, err)

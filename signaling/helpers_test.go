@@ -121,7 +121,7 @@ type stackConfig struct {
 type stack struct {
 	t     testing.TB
 	db    *sqlite.DB
-	voice *signaling.Voice
+	voice *signaling.Service
 	node  *realtime.Node
 	srv   *servertest.Server
 	reg   *prometheus.Registry

@@ -36,12 +36,12 @@ const TCPOff = "off"
 // maxTURNTTL caps the lifetime of TURN credentials.
 const maxTURNTTL = time.Hour
 
-// Options configures a Voice. Every field's comment gives its zero value.
+// Options configures a Service. Every field's comment gives its zero value.
 type Options struct {
 	// Members says who belongs to which room and who owns it. Required.
 	// ChatMembers adapts a chat.Store.
 	Members Members
-	// Node is the gateway node Voice plugs into: it publishes, relays
+	// Node is the gateway node the Service plugs into: it publishes, relays
 	// node-to-node messages and lists the live nodes. Required.
 	Node Node
 	// Placement records which node hosts each voice room. Nil means

@@ -7,7 +7,7 @@ import "sync"
 // It keeps the order of node messages to one client, and of one room's
 // publications, without holding a goroutine per idle participant.
 type serialQueue struct {
-	v       *Voice
+	v       *Service
 	mu      sync.Mutex
 	items   []func()
 	running bool

@@ -68,7 +68,7 @@ type relayUnbind struct {
 
 // send serves r on host, here or over the broker, and returns the result
 // encoded as a JSON object.
-func (v *Voice) send(ctx context.Context, host string, r *voiceReq) (json.RawMessage, error) {
+func (v *Service) send(ctx context.Context, host string, r *voiceReq) (json.RawMessage, error) {
 	if host == v.nodeID {
 		res, err := v.serveMedia(ctx, r)
 		if err != nil {
@@ -116,7 +116,7 @@ func encodeResult(res any) (json.RawMessage, error) {
 // onRelayRequest serves a request relayed by a gateway node. It runs on
 // the broker's receive path: answer and ice go straight into the room's
 // mailbox, keeping their order; the rest run on goroutines of their own.
-func (v *Voice) onRelayRequest(from string, body json.RawMessage) {
+func (v *Service) onRelayRequest(from string, body json.RawMessage) {
 	var r voiceReq
 	if err := json.Unmarshal(body, &r); err != nil {
 		v.log.Warn("voice: bad relayed request", "from", from, "err", err)
@@ -147,7 +147,7 @@ func (v *Voice) onRelayRequest(from string, body json.RawMessage) {
 	})
 }
 
-func (v *Voice) onRelayReply(from string, body json.RawMessage) {
+func (v *Service) onRelayReply(from string, body json.RawMessage) {
 	var rep relayReply
 	if err := json.Unmarshal(body, &rep); err != nil {
 		v.log.Warn("voice: bad relayed reply", "from", from, "err", err)
@@ -162,7 +162,7 @@ func (v *Voice) onRelayReply(from string, body json.RawMessage) {
 	}
 }
 
-func (v *Voice) onRelayOut(from string, body json.RawMessage) {
+func (v *Service) onRelayOut(from string, body json.RawMessage) {
 	var o relayOut
 	if err := json.Unmarshal(body, &o); err != nil {
 		v.log.Warn("voice: bad relayed message", "from", from, "err", err)
@@ -171,7 +171,7 @@ func (v *Voice) onRelayOut(from string, body json.RawMessage) {
 	v.deliverLocal(o.Session, o.Room, o.Msg)
 }
 
-func (v *Voice) onRelayUnbind(from string, body json.RawMessage) {
+func (v *Service) onRelayUnbind(from string, body json.RawMessage) {
 	var u relayUnbind
 	if err := json.Unmarshal(body, &u); err != nil {
 		v.log.Warn("voice: bad relayed unbind", "from", from, "err", err)

@@ -18,7 +18,7 @@ import (
 // mailbox in order: requests, Pion callbacks, timers. Nothing on the
 // packet path goes through it.
 type room struct {
-	v  *Voice
+	v  *Service
 	id string
 	ch string
 
@@ -37,7 +37,7 @@ type room struct {
 // roomFor returns the room hosted here, creating it (and its actor) when
 // create is set. It returns nil when there is none, or when Run is not
 // running.
-func (v *Voice) roomFor(id string, create bool) *room {
+func (v *Service) roomFor(id string, create bool) *room {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	r := v.rooms[id]
@@ -164,7 +164,7 @@ func (r *room) tryClose() bool {
 
 // serveMedia serves a request that has a reply on this node, which hosts
 // (or is to host) the room.
-func (v *Voice) serveMedia(ctx context.Context, req *voiceReq) (any, error) {
+func (v *Service) serveMedia(ctx context.Context, req *voiceReq) (any, error) {
 	if v.media.Load() == nil {
 		return nil, partyline.Errorf(partyline.ErrUnavailable, "voice is not running on node %s", v.nodeID)
 	}
@@ -222,7 +222,7 @@ func (v *Voice) serveMedia(ctx context.Context, req *voiceReq) (any, error) {
 // signalMedia hands voice.answer, voice.ice and a socket close to the
 // room's actor without waiting; failures go to the client as error
 // messages.
-func (v *Voice) signalMedia(req *voiceReq) {
+func (v *Service) signalMedia(req *voiceReq) {
 	r := v.roomFor(req.Room, false)
 	if r != nil && r.post(func() { r.signal(req) }) {
 		return
@@ -235,7 +235,7 @@ func (v *Voice) signalMedia(req *voiceReq) {
 
 // toClient sends one message to a session on any node, outside any
 // participant's ordered stream.
-func (v *Voice) toClient(origin, session, roomID string, msg []byte) {
+func (v *Service) toClient(origin, session, roomID string, msg []byte) {
 	if origin == v.nodeID {
 		v.deliverLocal(session, roomID, msg)
 		return

@@ -15,9 +15,9 @@ import (
 	"github.com/partyline/partyline/realtime/wire"
 )
 
-var _ realtime.Extension = (*Voice)(nil)
+var _ realtime.Extension = (*Service)(nil)
 
-// Node is what Voice needs of the gateway node it plugs into.
+// Node is what the Service needs of the gateway node it plugs into.
 // *realtime.Node satisfies it; the assembly passes it in Options.Node.
 type Node interface {
 	// ID returns the node id.
@@ -56,10 +56,10 @@ const (
 	ReasonError          = "error"           // the server failed to negotiate
 )
 
-// Voice is the voice extension of the gateway: the voice namespace, the
+// Service is the voice extension of the gateway: the voice namespace, the
 // voice.* requests, and the SFU that hosts voice rooms on this node. It
 // is safe for concurrent use.
-type Voice struct {
+type Service struct {
 	opts    Options
 	metrics *metrics
 	log     *slog.Logger
@@ -71,7 +71,7 @@ type Voice struct {
 	ran    atomic.Bool
 
 	// mu guards rooms (the rooms hosted here) and bindings (the voice
-	// rooms of this node's sessions). Lock order: Voice.mu, then a room's
+	// rooms of this node's sessions). Lock order: Service.mu, then a room's
 	// mailbox lock, then a binding's lock.
 	mu       sync.Mutex
 	rooms    map[string]*room
@@ -83,7 +83,7 @@ type Voice struct {
 	pending map[uint64]chan relayReply
 	nextRID atomic.Uint64
 
-	// gmu guards stopping; wg counts the goroutines Voice starts besides
+	// gmu guards stopping; wg counts the goroutines the Service starts besides
 	// the room actors (roomWG).
 	gmu      sync.Mutex
 	stopping bool
@@ -91,10 +91,10 @@ type Voice struct {
 	roomWG   sync.WaitGroup
 }
 
-// New checks opts, fills in the defaults, builds a Voice and registers its
+// New checks opts, fills in the defaults, builds a Service and registers its
 // node-to-node handlers with opts.Node. It starts no goroutines and opens
 // no sockets: Run does.
-func New(opts Options) (*Voice, error) {
+func New(opts Options) (*Service, error) {
 	if err := opts.setDefaults(); err != nil {
 		return nil, err
 	}
@@ -106,7 +106,7 @@ func New(opts Options) (*Voice, error) {
 	if err != nil {
 		return nil, fmt.Errorf("signaling: metrics: %w", err)
 	}
-	v := &Voice{
+	v := &Service{
 		opts:     opts,
 		metrics:  m,
 		log:      opts.Logger,
@@ -127,12 +127,12 @@ func New(opts Options) (*Voice, error) {
 // Run opens the voice sockets, logs the self-check, and hosts voice rooms
 // until ctx is done. It then removes every participant of the rooms
 // hosted here (they get voice.left with reason "shutdown"), closes their
-// PeerConnections, waits for every goroutine Voice started, and closes the
+// PeerConnections, waits for every goroutine the Service started, and closes the
 // sockets before it returns nil. It returns an error at once when the
 // sockets cannot be opened. Cancel it before the
 // Node's Run ends, so the voice.left publications still go out. Run may be
 // called once.
-func (v *Voice) Run(ctx context.Context) error {
+func (v *Service) Run(ctx context.Context) error {
 	if !v.ran.CompareAndSwap(false, true) {
 		return errors.New("signaling: Run called twice")
 	}
@@ -165,7 +165,7 @@ func (v *Voice) Run(ctx context.Context) error {
 // SelfCheck reports the bound sockets and the advertised addresses. It
 // returns an error wrapping partyline.ErrUnavailable before Run has
 // opened the sockets.
-func (v *Voice) SelfCheck() (SelfCheck, error) {
+func (v *Service) SelfCheck() (SelfCheck, error) {
 	m := v.media.Load()
 	if m == nil {
 		return SelfCheck{}, partyline.Errorf(partyline.ErrUnavailable, "voice is not running")
@@ -174,7 +174,7 @@ func (v *Voice) SelfCheck() (SelfCheck, error) {
 }
 
 // shutdown closes every room hosted here and everything Run opened.
-func (v *Voice) shutdown(m *media) {
+func (v *Service) shutdown(m *media) {
 	v.media.Store(nil)
 	v.mu.Lock()
 	rooms := make([]*room, 0, len(v.rooms))
@@ -202,7 +202,7 @@ func (v *Voice) shutdown(m *media) {
 
 // goTracked runs f on a goroutine that Run waits for. It reports false,
 // and runs nothing, once Run is shutting down.
-func (v *Voice) goTracked(f func()) bool {
+func (v *Service) goTracked(f func()) bool {
 	v.gmu.Lock()
 	if v.stopping {
 		v.gmu.Unlock()
@@ -220,13 +220,13 @@ func (v *Voice) goTracked(f func()) bool {
 // bgCtx is the context of work that outlives a request: publications and
 // node messages. It is bounded, and not cancelled by Run's end, so the
 // voice.left of a shutdown still goes out.
-func (v *Voice) bgCtx() (context.Context, context.CancelFunc) {
+func (v *Service) bgCtx() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), v.opts.RelayTimeout)
 }
 
 // refresh keeps this node's placements alive and drops what depends on
 // dead nodes.
-func (v *Voice) refresh(ctx context.Context) {
+func (v *Service) refresh(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, v.opts.RefreshInterval)
 	defer cancel()
 	v.mu.Lock()
@@ -291,7 +291,7 @@ func (v *Voice) refresh(ctx context.Context) {
 
 // publishLeftFor publishes voice.left for a user whose media node is gone;
 // the participant list is unknown then and left out.
-func (v *Voice) publishLeftFor(roomID, user, reason string) {
+func (v *Service) publishLeftFor(roomID, user, reason string) {
 	data, _ := json.Marshal(roomEvent{User: user, Reason: reason})
 	ctx, cancel := v.bgCtx()
 	defer cancel()

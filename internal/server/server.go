@@ -37,8 +37,8 @@ type Server struct {
 	node  *realtime.Node
 	chat  *chat.Service
 	clips *clips.Service
-	feed  *feed.Feed
-	voice *signaling.Voice
+	feed  *feed.Service
+	voice *signaling.Service
 
 	ready atomic.Bool
 }
@@ -151,9 +151,8 @@ func (s *Server) setupDomains() error {
 		Followers:      followerIDs(s.store),
 		MaxUploadBytes: o.MaxUploadBytes,
 		// Engagement teaches the feed's model and moves trending.
-		OnEvent:   s.feed.Observe,
-		OnComment: s.feed.ObserveComment,
-		Logger:    s.logger,
+		Observer: s.feed,
+		Logger:   s.logger,
 	}
 	tune(o.TuneClips, &clopts)
 	if s.clips, err = clips.New(clopts); err != nil {
@@ -218,10 +217,10 @@ func (s *Server) Chat() *chat.Service { return s.chat }
 func (s *Server) Clips() *clips.Service { return s.clips }
 
 // Feed returns the feed domain.
-func (s *Server) Feed() *feed.Feed { return s.feed }
+func (s *Server) Feed() *feed.Service { return s.feed }
 
 // Voice returns the voice domain.
-func (s *Server) Voice() *signaling.Voice { return s.voice }
+func (s *Server) Voice() *signaling.Service { return s.voice }
 
 // Store returns the store.
 func (s *Server) Store() Store { return s.store }
