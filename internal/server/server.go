@@ -47,11 +47,11 @@ type Server struct {
 // builds every domain with what it needs in its constructor, and registers
 // the extensions with the Node. It starts nothing: Run does. On an error
 // it closes what it opened.
-func New(ctx context.Context, opts Options) (s *Server, err error) {
+func New(ctx context.Context, opts Options) (_ *Server, err error) {
 	if err := opts.setDefaults(); err != nil {
 		return nil, err
 	}
-	s = &Server{opts: opts, logger: opts.Logger, registry: opts.Registry, store: opts.Store, backend: opts.Backend}
+	s := &Server{opts: opts, logger: opts.Logger, registry: opts.Registry, store: opts.Store, backend: opts.Backend}
 	defer func() {
 		if err != nil {
 			s.Close()
@@ -311,7 +311,7 @@ func (s *Server) Close() error {
 	return errors.Join(errs...)
 }
 
-// Registry builds the registry a server's metrics go on: the Go runtime's
+// newRegistry builds the registry a server's metrics go on: the Go runtime's
 // and the process's collectors, then the server's own.
 func newRegistry() *prometheus.Registry {
 	r := prometheus.NewRegistry()
