@@ -143,7 +143,7 @@ func TestGetRoomAndMembers(t *testing.T) {
 	}
 	// A removed member can no longer use the room's channel.
 	bob := s.dial("u_bob")
-	bob.wantError("forbidden", map[string]any{"type": "sub", "channel": "room:" + priv})
+	bob.WantError("forbidden", map[string]any{"type": "sub", "channel": "room:" + priv})
 }
 
 func TestRoomMessages(t *testing.T) {
