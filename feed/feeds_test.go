@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/partyline/partyline/clips"
+	"github.com/partyline/partyline/internal/server/servertest"
 	"github.com/partyline/partyline/internal/testenv"
 )
 
@@ -439,9 +440,9 @@ func TestConcurrentForYou(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			status, body := e.do("GET", "/v1/feed/for-you?limit=5", viewer)
-			if status != http.StatusOK {
-				t.Errorf("for-you of %s: %d %s", viewer, status, body)
+			r := servertest.Do(t, e.srv.Client(), e.srv.URL, servertest.Request{Method: "GET", Path: "/v1/feed/for-you?limit=5", Token: viewer})
+			if r.Status != http.StatusOK {
+				t.Errorf("for-you of %s: %d %s", viewer, r.Status, r.Body)
 			}
 		}()
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -20,6 +19,7 @@ import (
 	"github.com/partyline/partyline/feed"
 	"github.com/partyline/partyline/internal/auth"
 	"github.com/partyline/partyline/internal/httpx"
+	"github.com/partyline/partyline/internal/server/servertest"
 	"github.com/partyline/partyline/internal/testenv"
 	"github.com/partyline/partyline/store/postgres"
 	"github.com/partyline/partyline/store/sqlite"
@@ -156,41 +156,12 @@ func bearerUser(next http.Handler) http.Handler {
 	})
 }
 
-// do sends a request as user ("" for none) and returns the status and body.
-func (e *env) do(method, path, user string) (int, []byte) {
-	e.t.Helper()
-	req, err := http.NewRequest(method, e.srv.URL+path, nil)
-	if err != nil {
-		e.t.Fatalf("NewRequest: %v", err)
-	}
-	if user != "" {
-		req.Header.Set("Authorization", "Bearer "+user)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		e.t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		e.t.Fatalf("read body: %v", err)
-	}
-	if resp.StatusCode >= 400 {
-		if ct := resp.Header.Get("Content-Type"); ct != "application/problem+json" {
-			e.t.Errorf("%s %s: status %d with content type %q, want problem+json", method, path, resp.StatusCode, ct)
-		}
-	}
-	return resp.StatusCode, b
-}
-
-// want sends a request and fails the test unless the status is want.
+// want sends a request as user ("" for none) and fails the test unless
+// the status is status, an error coming as problem+json that carries it.
+// It returns the body.
 func (e *env) want(status int, method, path, user string) []byte {
 	e.t.Helper()
-	got, b := e.do(method, path, user)
-	if got != status {
-		e.t.Fatalf("%s %s as %q = %d, want %d; body %s", method, path, user, got, status, b)
-	}
-	return b
+	return servertest.Want(e.t, e.srv.Client(), e.srv.URL, status, servertest.Request{Method: method, Path: path, Token: user}).Body
 }
 
 func decode[T any](t *testing.T, b []byte) T {
