@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/partyline/partyline"
+	"github.com/partyline/partyline/internal/testenv"
 	"github.com/partyline/partyline/realtime"
 	"github.com/partyline/partyline/realtime/realtimetest"
 )
@@ -98,21 +99,12 @@ func startMemoryBroker(tb testing.TB, b *realtime.MemoryBroker, d realtime.Deliv
 	if err := b.Subscribe(bg, "probe"); err != nil {
 		tb.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	tick := time.NewTicker(time.Millisecond)
-	defer tick.Stop()
-	for {
+	testenv.Eventually(tb, "Run to deliver", func() bool {
 		if err := b.PublishEvent(bg, "probe", realtime.Publication{Payload: []byte("probe")}); err != nil {
 			tb.Fatal(err)
 		}
-		if delivered() {
-			break
-		}
-		if time.Now().After(deadline) {
-			tb.Fatal("timed out waiting for Run to deliver")
-		}
-		<-tick.C
-	}
+		return delivered()
+	})
 	if err := b.Unsubscribe(bg, "probe"); err != nil {
 		tb.Fatal(err)
 	}
