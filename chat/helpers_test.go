@@ -95,7 +95,7 @@ type roomJSON struct {
 func (s *stack) createRoom(owner, name, visibility string) string {
 	s.t.Helper()
 	b := s.wantStatus(http.StatusCreated, "POST", "/v1/rooms", owner, map[string]string{"name": name, "visibility": visibility})
-	room := decode[roomJSON](s.t, b)
+	room := servertest.Decode[roomJSON](s.t, b)
 	return room.ID
 }
 
@@ -103,15 +103,6 @@ func (s *stack) createRoom(owner, name, visibility string) string {
 func (s *stack) addMember(owner, room, user string) {
 	s.t.Helper()
 	s.wantStatus(http.StatusOK, "PUT", "/v1/rooms/"+room+"/members/"+user, owner, nil)
-}
-
-func decode[T any](t testing.TB, b []byte) T {
-	t.Helper()
-	var v T
-	if err := json.Unmarshal(b, &v); err != nil {
-		t.Fatalf("decode %s: %v", b, err)
-	}
-	return v
 }
 
 // client is a WebSocket connection that said hello as its user, with
@@ -129,14 +120,14 @@ func (s *stack) dial(user string) *client {
 func (c *client) sub(ch string) wire.Position {
 	c.T.Helper()
 	m := c.OK(map[string]any{"type": "sub", "channel": ch})
-	return decode[wire.Position](c.T, m.Raw)
+	return servertest.Decode[wire.Position](c.T, m.Raw)
 }
 
 // pub publishes data on ch and returns the reply.
 func (c *client) pub(ch string, data any) pubReply {
 	c.T.Helper()
 	m := c.OK(map[string]any{"type": "pub", "channel": ch, "data": data})
-	return decode[pubReply](c.T, m.Raw)
+	return servertest.Decode[pubReply](c.T, m.Raw)
 }
 
 type pubReply struct {
@@ -199,7 +190,7 @@ func (c *client) history(ch, before string, limit int) historyReply {
 	if limit != 0 {
 		req["limit"] = limit
 	}
-	return decode[historyReply](c.T, c.OK(req).Raw)
+	return servertest.Decode[historyReply](c.T, c.OK(req).Raw)
 }
 
 // ids returns the ids of msgs in order.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/partyline/partyline"
 	"github.com/partyline/partyline/chat"
+	"github.com/partyline/partyline/internal/server/servertest"
 	"github.com/partyline/partyline/realtime/wire"
 )
 
@@ -132,7 +133,7 @@ func TestPublicRoomReaders(t *testing.T) {
 	cat.WantError(wire.CodeNotFound, map[string]any{"type": "sub", "channel": "room:r_missing"})
 	cat.WantError(wire.CodeNotFound, map[string]any{"type": "sub", "channel": "room:bad.id"})
 
-	rooms := decode[myRooms](t, s.wantStatus(http.StatusOK, "GET", "/v1/me/rooms", "u_cat", nil))
+	rooms := servertest.Decode[myRooms](t, s.wantStatus(http.StatusOK, "GET", "/v1/me/rooms", "u_cat", nil))
 	if len(rooms.Rooms) != 1 || rooms.Rooms[0].ID != pub || rooms.Rooms[0].Role != "member" {
 		t.Errorf("cat's rooms %+v, want the public room as a member", rooms.Rooms)
 	}
@@ -199,7 +200,7 @@ func TestReadMarkersAndMyRooms(t *testing.T) {
 
 	unread := func(user string) map[string]int {
 		t.Helper()
-		rooms := decode[myRooms](t, s.wantStatus(http.StatusOK, "GET", "/v1/me/rooms", user, nil))
+		rooms := servertest.Decode[myRooms](t, s.wantStatus(http.StatusOK, "GET", "/v1/me/rooms", user, nil))
 		out := map[string]int{}
 		for _, r := range rooms.Rooms {
 			out[r.ID] = r.Unread
@@ -207,7 +208,7 @@ func TestReadMarkersAndMyRooms(t *testing.T) {
 		return out
 	}
 
-	rooms := decode[myRooms](t, s.wantStatus(http.StatusOK, "GET", "/v1/me/rooms", "u_bob", nil))
+	rooms := servertest.Decode[myRooms](t, s.wantStatus(http.StatusOK, "GET", "/v1/me/rooms", "u_bob", nil))
 	if len(rooms.Rooms) != 1 {
 		t.Fatalf("bob's rooms %+v, want one", rooms.Rooms)
 	}
@@ -228,7 +229,7 @@ func TestReadMarkersAndMyRooms(t *testing.T) {
 	if diff := cmp.Diff(map[string]int{room: 0, quiet: 0}, unread("u_ann")); diff != "" {
 		t.Errorf("ann's unread (-want +got):\n%s", diff)
 	}
-	annRooms := decode[myRooms](t, s.wantStatus(http.StatusOK, "GET", "/v1/me/rooms", "u_ann", nil))
+	annRooms := servertest.Decode[myRooms](t, s.wantStatus(http.StatusOK, "GET", "/v1/me/rooms", "u_ann", nil))
 	for _, r := range annRooms.Rooms {
 		if r.ID == quiet && r.LastMessage != nil {
 			t.Errorf("quiet room's last_message %+v, want null", r.LastMessage)

@@ -42,7 +42,7 @@ func TestPubStoredAndFannedOut(t *testing.T) {
 	if want := `{"type":"ok","id":` + string(m.RawID) + `,"msg_id":`; !strings.HasPrefix(string(m.Raw), want) {
 		t.Errorf("pub reply %s, want it to start with %s", m.Raw, want)
 	}
-	reply := decode[pubReply](t, m.Raw)
+	reply := servertest.Decode[pubReply](t, m.Raw)
 	if reply.MsgID == "" || reply.Offset != start.Offset+1 {
 		t.Fatalf("pub reply %+v, want a msg_id and offset %d", reply, start.Offset+1)
 	}
@@ -164,8 +164,8 @@ func TestIdempotentPub(t *testing.T) {
 	pub := func(data, idem string) wire.Message {
 		return ann.Do(map[string]any{"type": "pub", "channel": ch, "data": text(data), "idem": idem})
 	}
-	first := decode[pubReply](t, pub("gg", "k-1.a:b_c").Raw)
-	retry := decode[pubReply](t, pub("gg again", "k-1.a:b_c").Raw)
+	first := servertest.Decode[pubReply](t, pub("gg", "k-1.a:b_c").Raw)
+	retry := servertest.Decode[pubReply](t, pub("gg again", "k-1.a:b_c").Raw)
 	if retry != first {
 		t.Errorf("retry replied %+v, want the first reply %+v", retry, first)
 	}
@@ -191,7 +191,7 @@ func TestIdempotentPub(t *testing.T) {
 			return map[string]any{"type": "pub", "channel": ch, "data": text(idem), "idem": idem}
 		}
 		id1, id2 := ann.Send(req()), ann2.Send(req())
-		r1, r2 := decode[pubReply](t, ann.Reply(id1).Raw), decode[pubReply](t, ann2.Reply(id2).Raw)
+		r1, r2 := servertest.Decode[pubReply](t, ann.Reply(id1).Raw), servertest.Decode[pubReply](t, ann2.Reply(id2).Raw)
 		if r1 != r2 || r1.MsgID == "" {
 			t.Errorf("racing retries replied %+v and %+v, want one message", r1, r2)
 		}
@@ -226,11 +226,11 @@ func TestIdempotentRetryPublishes(t *testing.T) {
 	}
 
 	flaky.fail.Store(false)
-	got := decode[pubReply](t, ann.OK(req).Raw)
+	got := servertest.Decode[pubReply](t, ann.OK(req).Raw)
 	if got.MsgID != msgs[0].ID || got.Offset == 0 {
 		t.Fatalf("retry replied %+v, want msg_id %s and an offset", got, msgs[0].ID)
 	}
-	again := decode[pubReply](t, ann.OK(req).Raw)
+	again := servertest.Decode[pubReply](t, ann.OK(req).Raw)
 	if again != got {
 		t.Errorf("second retry replied %+v, want %+v", again, got)
 	}
@@ -296,7 +296,7 @@ func TestEditAndDelete(t *testing.T) {
 
 	// The author edits: a publication of its own, with the message's id.
 	e := ann.OK(map[string]any{"type": "edit", "channel": ch, "msg_id": m1.MsgID, "data": text("one, edited")})
-	edit := decode[struct{ Offset uint64 }](t, e.Raw)
+	edit := servertest.Decode[struct{ Offset uint64 }](t, e.Raw)
 	if edit.Offset != m5.Offset+1 {
 		t.Errorf("edit offset %d, want %d", edit.Offset, m5.Offset+1)
 	}
@@ -309,7 +309,7 @@ func TestEditAndDelete(t *testing.T) {
 
 	// The room's owner deletes another member's message; a delete has no data.
 	d := ann.OK(map[string]any{"type": "delete", "channel": ch, "msg_id": m3.MsgID})
-	del := decode[struct{ Offset uint64 }](t, d.Raw)
+	del := servertest.Decode[struct{ Offset uint64 }](t, d.Raw)
 	got = cat.waitMsg(ch, del.Offset)
 	want = wire.Message{Type: wire.TypeMsg, Channel: ch, Offset: del.Offset, Epoch: got.Epoch,
 		MsgID: m3.MsgID, Kind: wire.KindDelete, From: "u_ann"}
@@ -396,7 +396,7 @@ func TestServerPublish(t *testing.T) {
 	if r.Status != 200 {
 		t.Fatalf("server API publish: %d %s", r.Status, r.Body)
 	}
-	res := decode[wire.Position](t, r.Body)
+	res := servertest.Decode[wire.Position](t, r.Body)
 	got = ann.waitMsg(ch, res.Offset)
 	if string(got.Data) != `{"text":"line"}` || got.From != chat.SystemAuthor {
 		t.Errorf("msg %s, want compacted data from system", got.Raw)

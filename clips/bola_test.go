@@ -160,7 +160,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 			cursor := ""
 			for {
 				r := s.srv.Want(s.t, 200, servertest.Request{Method: "GET", Path: "/v1/users/ada/clips?limit=7&cursor=" + cursor, Token: actor})
-				page := decode[struct {
+				page := servertest.Decode[struct {
 					Clips      []clips.Resource `json:"clips"`
 					NextCursor *string          `json:"next_cursor"`
 				}](t, r.Body)
@@ -220,13 +220,13 @@ func TestCommentDeleteRules(t *testing.T) {
 	var want []string
 	for i := range 5 {
 		r := s.srv.Want(s.t, 201, servertest.Request{Method: "POST", Path: "/v1/clips/" + cl.id + "/comments", Token: "bo", Body: map[string]any{"body": fmt.Sprint("gg ", i)}})
-		want = append(want, decode[struct{ ID string }](t, r.Body).ID)
+		want = append(want, servertest.Decode[struct{ ID string }](t, r.Body).ID)
 	}
 	var got []string
 	cursor := ""
 	for {
 		r := s.srv.Want(s.t, 200, servertest.Request{Method: "GET", Path: "/v1/clips/" + cl.id + "/comments?limit=2&cursor=" + cursor})
-		page := decode[struct {
+		page := servertest.Decode[struct {
 			Comments []struct {
 				ID, Author, Body string
 			} `json:"comments"`
@@ -289,7 +289,7 @@ func TestCreateAndEditValidation(t *testing.T) {
 	}
 	r := s.srv.Want(s.t, 200, servertest.Request{Method: "PATCH", Path: "/v1/clips/" + c.ID, Token: "ada",
 		Body: map[string]any{"title": " renamed ", "tags": []string{"eco", "ECO"}, "visibility": "unlisted"}})
-	got := decode[clips.Resource](t, r.Body)
+	got := servertest.Decode[clips.Resource](t, r.Body)
 	if got.Title != "renamed" || !slices.Equal(got.Tags, []string{"eco"}) || got.Visibility != clips.Unlisted || got.Status != clips.StatusUploading {
 		t.Errorf("after PATCH: %+v", got)
 	}

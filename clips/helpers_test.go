@@ -3,7 +3,6 @@ package clips_test
 import (
 	"context"
 	"crypto/rand"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -65,21 +64,12 @@ func newStack(t *testing.T, so stackOpts) *stack {
 	return &stack{t: t, db: db, svc: srv.Clips(), node: srv.Node(), srv: srv, blobs: filepath.Join(dir, "blobs")}
 }
 
-func decode[T any](t *testing.T, b []byte) T {
-	t.Helper()
-	var v T
-	if err := json.Unmarshal(b, &v); err != nil {
-		t.Fatalf("decode %s: %v", b, err)
-	}
-	return v
-}
-
 // create creates a clip through REST and returns it.
 func (s *stack) create(user, visibility string) clips.Resource {
 	s.t.Helper()
 	r := s.srv.Want(s.t, http.StatusCreated, servertest.Request{Method: "POST", Path: "/v1/clips", Token: user,
 		Body: map[string]any{"title": "ace on mirage", "game": "valorant", "tags": []string{"Clutch", "1v5"}, "visibility": visibility}})
-	return decode[clips.Resource](s.t, r.Body)
+	return servertest.Decode[clips.Resource](s.t, r.Body)
 }
 
 // upload PUTs media as the clip's owner and returns the answer.
@@ -95,7 +85,7 @@ func (s *stack) upload(user, id string, media []byte, ctype string) servertest.R
 // get returns the clip as user sees it, failing unless it is visible.
 func (s *stack) get(user, id string) clips.Resource {
 	s.t.Helper()
-	return decode[clips.Resource](s.t, s.srv.Want(s.t, http.StatusOK, servertest.Request{Method: "GET", Path: "/v1/clips/" + id, Token: user}).Body)
+	return servertest.Decode[clips.Resource](s.t, s.srv.Want(s.t, http.StatusOK, servertest.Request{Method: "GET", Path: "/v1/clips/" + id, Token: user}).Body)
 }
 
 // waitStatus waits until the owner sees the clip in status.

@@ -110,7 +110,7 @@ func TestClipNewReachesFollower(t *testing.T) {
 			got = followers[u].kind("user:"+u, clips.KindNew)
 			return len(got) > 0
 		})
-		clip := decode[clips.Resource](t, got[0].Data)
+		clip := servertest.Decode[clips.Resource](t, got[0].Data)
 		if len(got) != 1 || clip.ID != c.ID || clip.Status != clips.StatusReady || clip.Owner != "ada" {
 			t.Errorf("%s got %d clip.new, first %+v; want one for %s", u, len(got), clip, c.ID)
 		}
@@ -161,7 +161,7 @@ func TestClipChannel(t *testing.T) {
 	var msgs []wire.Message
 	testenv.Eventually(t, "clip.stats with the final counts", func() bool {
 		msgs = col.kind(ch, clips.KindStats)
-		return len(msgs) > 0 && decode[statsData](t, msgs[len(msgs)-1].Data) == want
+		return len(msgs) > 0 && servertest.Decode[statsData](t, msgs[len(msgs)-1].Data) == want
 	})
 	for i := 1; i < len(msgs); i++ {
 		if gap := msgs[i].TS - msgs[i-1].TS; gap < 450 {

@@ -8,7 +8,6 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,24 +23,6 @@ import (
 	"github.com/partyline/partyline/store/postgres"
 	"github.com/partyline/partyline/store/sqlite"
 )
-
-// clock is a settable clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Set(t time.Time) {
-	c.mu.Lock()
-	c.t = t
-	c.mu.Unlock()
-}
 
 // testStore is what the tests need of a store.
 type testStore interface {
@@ -87,7 +68,7 @@ func openPostgres(t *testing.T) *postgres.DB {
 type env struct {
 	t     *testing.T
 	db    testStore
-	clock *clock
+	clock *testenv.Clock
 	feed  *feed.Service
 	srv   *httptest.Server
 }
@@ -99,7 +80,7 @@ func newEnv(t *testing.T, db testStore, edit func(*feed.Options)) *env {
 	if db == nil {
 		db = openSQLite(t, "")
 	}
-	c := &clock{t: time.Now().UTC().Truncate(time.Millisecond)}
+	c := testenv.NewClock(time.Now().UTC().Truncate(time.Millisecond))
 	opts := feed.Options{Store: db, Now: c.Now, Model: feed.ModelOptions{Bits: 16}, BoardInterval: time.Hour}
 	if edit != nil {
 		edit(&opts)
@@ -164,15 +145,6 @@ func (e *env) want(status int, method, path, user string) []byte {
 	return servertest.Want(e.t, e.srv.Client(), e.srv.URL, status, servertest.Request{Method: method, Path: path, Token: user}).Body
 }
 
-func decode[T any](t *testing.T, b []byte) T {
-	t.Helper()
-	var v T
-	if err := json.Unmarshal(b, &v); err != nil {
-		t.Fatalf("decode %s: %v", b, err)
-	}
-	return v
-}
-
 // page is a decoded feed page.
 type page struct {
 	Items []struct {
@@ -207,7 +179,7 @@ func (e *env) pageAll(path, user string, limit int, during func(n int)) []page {
 	var out []page
 	cursor := ""
 	for n := 1; ; n++ {
-		p := decode[page](e.t, e.want(http.StatusOK, "GET", fmt.Sprintf("%s%slimit=%d&cursor=%s", path, sep, limit, cursor), user))
+		p := servertest.Decode[page](e.t, e.want(http.StatusOK, "GET", fmt.Sprintf("%s%slimit=%d&cursor=%s", path, sep, limit, cursor), user))
 		if p.Restarted {
 			e.t.Fatalf("page %d of %s restarted", n, path)
 		}

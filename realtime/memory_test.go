@@ -222,27 +222,9 @@ func TestMemoryCanceledContext(t *testing.T) {
 	}
 }
 
-// fakeClock is a clock that moves only when told to.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
-
 func TestMemoryStreamForgetsQuietChannels(t *testing.T) {
 	ctx := t.Context()
-	clk := &fakeClock{now: time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)}
+	clk := testenv.NewClock(time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC))
 	b := realtime.NewMemoryBroker(realtime.MemoryBrokerOptions{})
 	s := realtime.NewMemoryStream(b, realtime.MemoryStreamOptions{HistoryTTL: time.Minute, Now: clk.Now})
 	if err := b.Subscribe(ctx, "room:kept"); err != nil {

@@ -176,7 +176,7 @@ func TestStream(t *testing.T, newStream func(t *testing.T, cfg StreamConfig) (re
 	})
 
 	t.Run("AgeTrimmingInjectedClock", func(t *testing.T) {
-		clk := newFakeClock()
+		clk := testenv.NewClock(time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC))
 		s, _, _ := setup(t, StreamConfig{HistorySize: 100, HistoryTTL: time.Minute, Now: clk.Now})
 		ch := name("room:age")
 		all := publishN(t, s, ch, 3) // offsets 1-3 at 0s

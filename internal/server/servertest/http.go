@@ -116,3 +116,13 @@ func (s *Server) Want(t testing.TB, status int, r Request) Response {
 	t.Helper()
 	return Want(t, s.HTTP, s.URL, status, r)
 }
+
+// Decode decodes the JSON in b into a T, failing the test if it cannot.
+func Decode[T any](t testing.TB, b []byte) T {
+	t.Helper()
+	var v T
+	if err := json.Unmarshal(b, &v); err != nil {
+		t.Fatalf("decode %s: %v", b, err)
+	}
+	return v
+}
