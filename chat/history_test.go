@@ -10,6 +10,7 @@ import (
 
 	"github.com/partyline/partyline"
 	"github.com/partyline/partyline/chat"
+	"github.com/partyline/partyline/internal/server/servertest"
 	"github.com/partyline/partyline/realtime/wire"
 )
 
@@ -63,7 +64,7 @@ func TestHistoryPaging(t *testing.T) {
 	if err != nil || stored.CreatedAt.UnixMilli() != got.TS {
 		t.Errorf("history ts %d, want the creation time %v (err %v)", got.TS, stored.CreatedAt, err)
 	}
-	empty := ann.ok(map[string]any{"type": "history", "channel": "dm:u_ann:u_bob"})
+	empty := ann.OK(map[string]any{"type": "history", "channel": "dm:u_ann:u_bob"})
 	if want := `"messages":[],"more":false}`; string(empty.Raw[len(empty.Raw)-len(want):]) != want {
 		t.Errorf("empty history %s, want an empty list", empty.Raw)
 	}
@@ -87,7 +88,7 @@ func TestHistoryPaging(t *testing.T) {
 	for _, tt := range errs {
 		t.Run(tt.name, func(t *testing.T) {
 			tt.req["type"] = "history"
-			tt.c.wantError(tt.code, tt.req)
+			tt.c.WantError(tt.code, tt.req)
 		})
 	}
 }
@@ -110,7 +111,7 @@ func TestPublicRoomReaders(t *testing.T) {
 		t.Errorf("reading history made cat a member (err %v)", err)
 	}
 	// A non-member publishes nothing, even in a public room.
-	cat.wantError(wire.CodeForbidden, map[string]any{"type": "pub", "channel": "room:" + pub, "data": text("hi")})
+	cat.WantError(wire.CodeForbidden, map[string]any{"type": "pub", "channel": "room:" + pub, "data": text("hi")})
 
 	// Public rooms are joined by subscribing.
 	cat.sub("room:" + pub)
@@ -124,15 +125,15 @@ func TestPublicRoomReaders(t *testing.T) {
 	cat.sub("room:" + pub)
 
 	// A private room stays closed.
-	cat.wantError(wire.CodeForbidden, map[string]any{"type": "sub", "channel": "room:" + priv})
-	cat.wantError(wire.CodeForbidden, map[string]any{"type": "presence", "channel": "room:" + priv})
+	cat.WantError(wire.CodeForbidden, map[string]any{"type": "sub", "channel": "room:" + priv})
+	cat.WantError(wire.CodeForbidden, map[string]any{"type": "presence", "channel": "room:" + priv})
 	if _, err := s.db.GetMember(ctx, priv, "u_cat"); !errors.Is(err, partyline.ErrNotFound) {
 		t.Errorf("a refused subscribe made cat a member (err %v)", err)
 	}
-	cat.wantError(wire.CodeNotFound, map[string]any{"type": "sub", "channel": "room:r_missing"})
-	cat.wantError(wire.CodeNotFound, map[string]any{"type": "sub", "channel": "room:bad.id"})
+	cat.WantError(wire.CodeNotFound, map[string]any{"type": "sub", "channel": "room:r_missing"})
+	cat.WantError(wire.CodeNotFound, map[string]any{"type": "sub", "channel": "room:bad.id"})
 
-	rooms := decode[myRooms](t, s.wantStatus(http.StatusOK, "GET", "/v1/me/rooms", "u_cat", nil))
+	rooms := servertest.Decode[myRooms](t, s.wantStatus(http.StatusOK, "GET", "/v1/me/rooms", "u_cat", nil))
 	if len(rooms.Rooms) != 1 || rooms.Rooms[0].ID != pub || rooms.Rooms[0].Role != "member" {
 		t.Errorf("cat's rooms %+v, want the public room as a member", rooms.Rooms)
 	}
@@ -158,9 +159,9 @@ func TestDMAuthorization(t *testing.T) {
 	for _, tt := range tests {
 		req := map[string]any{"type": "sub", "channel": tt.ch}
 		if tt.code == "" {
-			tt.c.ok(req)
+			tt.c.OK(req)
 		} else {
-			tt.c.wantError(tt.code, req)
+			tt.c.WantError(tt.code, req)
 		}
 	}
 	r := bob.pub("dm:u_ann:u_bob", text("psst"))
@@ -199,7 +200,7 @@ func TestReadMarkersAndMyRooms(t *testing.T) {
 
 	unread := func(user string) map[string]int {
 		t.Helper()
-		rooms := decode[myRooms](t, s.wantStatus(http.StatusOK, "GET", "/v1/me/rooms", user, nil))
+		rooms := servertest.Decode[myRooms](t, s.wantStatus(http.StatusOK, "GET", "/v1/me/rooms", user, nil))
 		out := map[string]int{}
 		for _, r := range rooms.Rooms {
 			out[r.ID] = r.Unread
@@ -207,7 +208,7 @@ func TestReadMarkersAndMyRooms(t *testing.T) {
 		return out
 	}
 
-	rooms := decode[myRooms](t, s.wantStatus(http.StatusOK, "GET", "/v1/me/rooms", "u_bob", nil))
+	rooms := servertest.Decode[myRooms](t, s.wantStatus(http.StatusOK, "GET", "/v1/me/rooms", "u_bob", nil))
 	if len(rooms.Rooms) != 1 {
 		t.Fatalf("bob's rooms %+v, want one", rooms.Rooms)
 	}
@@ -228,22 +229,22 @@ func TestReadMarkersAndMyRooms(t *testing.T) {
 	if diff := cmp.Diff(map[string]int{room: 0, quiet: 0}, unread("u_ann")); diff != "" {
 		t.Errorf("ann's unread (-want +got):\n%s", diff)
 	}
-	annRooms := decode[myRooms](t, s.wantStatus(http.StatusOK, "GET", "/v1/me/rooms", "u_ann", nil))
+	annRooms := servertest.Decode[myRooms](t, s.wantStatus(http.StatusOK, "GET", "/v1/me/rooms", "u_ann", nil))
 	for _, r := range annRooms.Rooms {
 		if r.ID == quiet && r.LastMessage != nil {
 			t.Errorf("quiet room's last_message %+v, want null", r.LastMessage)
 		}
 	}
 
-	read := bob.ok(map[string]any{"type": "read", "channel": ch, "msg_id": m1.MsgID})
+	read := bob.OK(map[string]any{"type": "read", "channel": ch, "msg_id": m1.MsgID})
 	if want := `{"type":"ok","id":` + string(read.RawID) + `}`; string(read.Raw) != want {
 		t.Errorf("read reply %s, want %s", read.Raw, want)
 	}
 	if got := unread("u_bob")[room]; got != 2 {
 		t.Errorf("after reading the first message bob has %d unread, want 2", got)
 	}
-	bob.ok(map[string]any{"type": "read", "channel": ch, "msg_id": m3.MsgID})
-	bob.ok(map[string]any{"type": "read", "channel": ch, "msg_id": m1.MsgID}) // never moves back
+	bob.OK(map[string]any{"type": "read", "channel": ch, "msg_id": m3.MsgID})
+	bob.OK(map[string]any{"type": "read", "channel": ch, "msg_id": m1.MsgID}) // never moves back
 	if got := unread("u_bob")[room]; got != 0 {
 		t.Errorf("after reading everything bob has %d unread, want 0", got)
 	}
@@ -254,7 +255,7 @@ func TestReadMarkersAndMyRooms(t *testing.T) {
 
 	// Read markers work in dms, which have no membership.
 	dm := ann.pub("dm:u_ann:u_bob", text("dm"))
-	bob.ok(map[string]any{"type": "read", "channel": "dm:u_ann:u_bob", "msg_id": dm.MsgID})
+	bob.OK(map[string]any{"type": "read", "channel": "dm:u_ann:u_bob", "msg_id": dm.MsgID})
 
 	errs := []struct {
 		name string
@@ -274,7 +275,7 @@ func TestReadMarkersAndMyRooms(t *testing.T) {
 	for _, tt := range errs {
 		t.Run(tt.name, func(t *testing.T) {
 			tt.req["type"] = "read"
-			tt.c.wantError(tt.code, tt.req)
+			tt.c.WantError(tt.code, tt.req)
 		})
 	}
 

@@ -14,6 +14,7 @@ import (
 
 	"github.com/partyline/partyline"
 	"github.com/partyline/partyline/chat"
+	"github.com/partyline/partyline/internal/server/servertest"
 	"github.com/partyline/partyline/realtime"
 	"github.com/partyline/partyline/realtime/wire"
 )
@@ -36,12 +37,12 @@ func TestPubStoredAndFannedOut(t *testing.T) {
 	start := bob.sub(ch)
 
 	before := time.Now().UnixMilli()
-	m := ann.ok(map[string]any{"type": "pub", "channel": ch, "data": json.RawMessage(`{ "text" : "gg" }`), "from": "u_mallory"})
+	m := ann.OK(map[string]any{"type": "pub", "channel": ch, "data": json.RawMessage(`{ "text" : "gg" }`), "from": "u_mallory"})
 	after := time.Now().UnixMilli()
 	if want := `{"type":"ok","id":` + string(m.RawID) + `,"msg_id":`; !strings.HasPrefix(string(m.Raw), want) {
 		t.Errorf("pub reply %s, want it to start with %s", m.Raw, want)
 	}
-	reply := decode[pubReply](t, m.Raw)
+	reply := servertest.Decode[pubReply](t, m.Raw)
 	if reply.MsgID == "" || reply.Offset != start.Offset+1 {
 		t.Fatalf("pub reply %+v, want a msg_id and offset %d", reply, start.Offset+1)
 	}
@@ -119,7 +120,7 @@ func TestPubErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			tt.req["type"] = "pub"
-			tt.c.wantError(tt.code, tt.req)
+			tt.c.WantError(tt.code, tt.req)
 		})
 	}
 
@@ -137,11 +138,11 @@ func TestPubRateLimited(t *testing.T) {
 	ch := "dm:u_ann:u_bob"
 	var ids []uint64
 	for i := 0; i < 3; i++ {
-		ids = append(ids, ann.send(map[string]any{"type": "pub", "channel": ch, "data": text("spam")}))
+		ids = append(ids, ann.Send(map[string]any{"type": "pub", "channel": ch, "data": text("spam")}))
 	}
 	var codes []string
 	for _, id := range ids {
-		m := ann.reply(id)
+		m := ann.Reply(id)
 		codes = append(codes, m.Type+":"+m.Code)
 	}
 	want := []string{"ok:", "ok:", "error:" + wire.CodeRateLimited}
@@ -161,10 +162,10 @@ func TestIdempotentPub(t *testing.T) {
 	bob.sub(ch)
 
 	pub := func(data, idem string) wire.Message {
-		return ann.do(map[string]any{"type": "pub", "channel": ch, "data": text(data), "idem": idem})
+		return ann.Do(map[string]any{"type": "pub", "channel": ch, "data": text(data), "idem": idem})
 	}
-	first := decode[pubReply](t, pub("gg", "k-1.a:b_c").Raw)
-	retry := decode[pubReply](t, pub("gg again", "k-1.a:b_c").Raw)
+	first := servertest.Decode[pubReply](t, pub("gg", "k-1.a:b_c").Raw)
+	retry := servertest.Decode[pubReply](t, pub("gg again", "k-1.a:b_c").Raw)
 	if retry != first {
 		t.Errorf("retry replied %+v, want the first reply %+v", retry, first)
 	}
@@ -189,8 +190,8 @@ func TestIdempotentPub(t *testing.T) {
 		req := func() map[string]any {
 			return map[string]any{"type": "pub", "channel": ch, "data": text(idem), "idem": idem}
 		}
-		id1, id2 := ann.send(req()), ann2.send(req())
-		r1, r2 := decode[pubReply](t, ann.reply(id1).Raw), decode[pubReply](t, ann2.reply(id2).Raw)
+		id1, id2 := ann.Send(req()), ann2.Send(req())
+		r1, r2 := servertest.Decode[pubReply](t, ann.Reply(id1).Raw), servertest.Decode[pubReply](t, ann2.Reply(id2).Raw)
 		if r1 != r2 || r1.MsgID == "" {
 			t.Errorf("racing retries replied %+v and %+v, want one message", r1, r2)
 		}
@@ -202,9 +203,9 @@ func TestIdempotentPub(t *testing.T) {
 	}
 
 	// The key belongs to the user: another channel may not reuse it.
-	ann.wantError(wire.CodeConflict, map[string]any{"type": "pub", "channel": "dm:u_ann:u_bob", "data": text("x"), "idem": "k-1.a:b_c"})
+	ann.WantError(wire.CodeConflict, map[string]any{"type": "pub", "channel": "dm:u_ann:u_bob", "data": text("x"), "idem": "k-1.a:b_c"})
 	// Another user's key space is their own.
-	bob.ok(map[string]any{"type": "pub", "channel": ch, "data": text("mine"), "idem": "k-1.a:b_c"})
+	bob.OK(map[string]any{"type": "pub", "channel": ch, "data": text("mine"), "idem": "k-1.a:b_c"})
 }
 
 // TestIdempotentRetryPublishes checks that a retry of a message whose
@@ -218,18 +219,18 @@ func TestIdempotentRetryPublishes(t *testing.T) {
 
 	req := map[string]any{"type": "pub", "channel": ch, "data": text("hello"), "idem": "retry-1"}
 	flaky.fail.Store(true)
-	ann.wantError(wire.CodeUnavailable, req)
+	ann.WantError(wire.CodeUnavailable, req)
 	msgs, _, err := s.db.History(context.Background(), ch, "", 10)
 	if err != nil || len(msgs) != 1 || msgs[0].Offset != 0 {
 		t.Fatalf("after the failed publish the store has %+v (err %v), want one message without a position", msgs, err)
 	}
 
 	flaky.fail.Store(false)
-	got := decode[pubReply](t, ann.ok(req).Raw)
+	got := servertest.Decode[pubReply](t, ann.OK(req).Raw)
 	if got.MsgID != msgs[0].ID || got.Offset == 0 {
 		t.Fatalf("retry replied %+v, want msg_id %s and an offset", got, msgs[0].ID)
 	}
-	again := decode[pubReply](t, ann.ok(req).Raw)
+	again := servertest.Decode[pubReply](t, ann.OK(req).Raw)
 	if again != got {
 		t.Errorf("second retry replied %+v, want %+v", again, got)
 	}
@@ -268,7 +269,7 @@ func TestGatewayDown(t *testing.T) {
 	ann, bob := s.dial("u_ann"), s.dial("u_bob")
 	bob.sub("dm:u_ann:u_bob")
 	s.flaky.fail.Store(true)
-	ann.wantError(wire.CodeUnavailable, map[string]any{"type": "pub", "channel": "dm:u_ann:u_bob", "data": text("hi")})
+	ann.WantError(wire.CodeUnavailable, map[string]any{"type": "pub", "channel": "dm:u_ann:u_bob", "data": text("hi")})
 	s.flaky.fail.Store(false)
 	marker := ann.pub("dm:u_ann:u_bob", text("marker"))
 	bob.waitMsg("dm:u_ann:u_bob", marker.Offset)
@@ -294,8 +295,8 @@ func TestEditAndDelete(t *testing.T) {
 	m5 := bob.pub(ch, text("five"))
 
 	// The author edits: a publication of its own, with the message's id.
-	e := ann.ok(map[string]any{"type": "edit", "channel": ch, "msg_id": m1.MsgID, "data": text("one, edited")})
-	edit := decode[struct{ Offset uint64 }](t, e.Raw)
+	e := ann.OK(map[string]any{"type": "edit", "channel": ch, "msg_id": m1.MsgID, "data": text("one, edited")})
+	edit := servertest.Decode[struct{ Offset uint64 }](t, e.Raw)
 	if edit.Offset != m5.Offset+1 {
 		t.Errorf("edit offset %d, want %d", edit.Offset, m5.Offset+1)
 	}
@@ -307,8 +308,8 @@ func TestEditAndDelete(t *testing.T) {
 	}
 
 	// The room's owner deletes another member's message; a delete has no data.
-	d := ann.ok(map[string]any{"type": "delete", "channel": ch, "msg_id": m3.MsgID})
-	del := decode[struct{ Offset uint64 }](t, d.Raw)
+	d := ann.OK(map[string]any{"type": "delete", "channel": ch, "msg_id": m3.MsgID})
+	del := servertest.Decode[struct{ Offset uint64 }](t, d.Raw)
 	got = cat.waitMsg(ch, del.Offset)
 	want = wire.Message{Type: wire.TypeMsg, Channel: ch, Offset: del.Offset, Epoch: got.Epoch,
 		MsgID: m3.MsgID, Kind: wire.KindDelete, From: "u_ann"}
@@ -316,7 +317,7 @@ func TestEditAndDelete(t *testing.T) {
 		t.Errorf("delete msg (-want +got):\n%s", diff)
 	}
 	// The author deletes their own.
-	bob.ok(map[string]any{"type": "delete", "channel": ch, "msg_id": m4.MsgID})
+	bob.OK(map[string]any{"type": "delete", "channel": ch, "msg_id": m4.MsgID})
 
 	errs := []struct {
 		name string
@@ -341,7 +342,7 @@ func TestEditAndDelete(t *testing.T) {
 		{"delete in a missing room", ann, map[string]any{"type": "delete", "channel": "room:r_missing", "msg_id": m2.MsgID}, wire.CodeNotFound},
 	}
 	for _, tt := range errs {
-		t.Run(tt.name, func(t *testing.T) { tt.c.wantError(tt.code, tt.req) })
+		t.Run(tt.name, func(t *testing.T) { tt.c.WantError(tt.code, tt.req) })
 	}
 
 	// History has the latest state: edited text, deleted messages left out.
@@ -359,8 +360,8 @@ func TestEditAndDelete(t *testing.T) {
 	// In a dm only the author deletes.
 	dm := "dm:u_ann:u_bob"
 	mine := ann.pub(dm, text("dm"))
-	bob.wantError(wire.CodeForbidden, map[string]any{"type": "delete", "channel": dm, "msg_id": mine.MsgID})
-	ann.ok(map[string]any{"type": "delete", "channel": dm, "msg_id": mine.MsgID})
+	bob.WantError(wire.CodeForbidden, map[string]any{"type": "delete", "channel": dm, "msg_id": mine.MsgID})
+	ann.OK(map[string]any{"type": "delete", "channel": dm, "msg_id": mine.MsgID})
 }
 
 func TestServerPublish(t *testing.T) {
@@ -386,16 +387,16 @@ func TestServerPublish(t *testing.T) {
 	}
 
 	// Through the server API, data with raw newlines still makes one msg per line.
-	status, _, body := s.do("POST", "/v1/server/publish", "", nil)
-	if status != 401 {
-		t.Errorf("server API without the key: %d %s", status, body)
+	r := s.srv.Do(t, servertest.Request{Method: "POST", Path: "/v1/server/publish"})
+	if r.Status != 401 {
+		t.Errorf("server API without the key: %d %s", r.Status, r.Body)
 	}
 	apiBody := "{\"channel\":\"" + ch + "\",\"kind\":\"notice\",\"data\":{\n  \"text\": \"line\"\n}}"
-	status, _, body = s.do("POST", "/v1/server/publish", apiKey, apiBody)
-	if status != 200 {
-		t.Fatalf("server API publish: %d %s", status, body)
+	r = s.srv.Do(t, servertest.Request{Method: "POST", Path: "/v1/server/publish", Token: apiKey, Body: apiBody})
+	if r.Status != 200 {
+		t.Fatalf("server API publish: %d %s", r.Status, r.Body)
 	}
-	res := decode[wire.Position](t, body)
+	res := servertest.Decode[wire.Position](t, r.Body)
 	got = ann.waitMsg(ch, res.Offset)
 	if string(got.Data) != `{"text":"line"}` || got.From != chat.SystemAuthor {
 		t.Errorf("msg %s, want compacted data from system", got.Raw)
@@ -441,7 +442,7 @@ func TestStoreDown(t *testing.T) {
 		{"type": "history", "channel": "dm:u_ann:u_bob"},
 		{"type": "sub", "channel": "room:" + room},
 	} {
-		m := ann.do(req)
+		m := ann.Do(req)
 		if m.Type != wire.TypeError || m.Code != wire.CodeUnavailable || strings.Contains(m.Message, "sql") {
 			t.Errorf("%v with the store down: %s, want unavailable without internals", req, m.Raw)
 		}

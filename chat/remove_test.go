@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"testing"
 
+	"github.com/partyline/partyline/internal/testenv"
 	"github.com/partyline/partyline/realtime/wire"
 )
 
@@ -21,7 +22,7 @@ func TestRemovedMemberStopsReceiving(t *testing.T) {
 	bob.waitMsg(ch, first.Offset)
 
 	s.wantStatus(http.StatusNoContent, "DELETE", "/v1/rooms/"+room+"/members/u_bob", "u_ann", nil)
-	eventually(t, "bob's unsubscribed notification", func() bool {
+	testenv.Eventually(t, "bob's unsubscribed notification", func() bool {
 		for _, m := range bob.msgsOn(ch) {
 			if m.Type == wire.TypeUnsubscribed && m.Reason == "removed" {
 				return true
@@ -31,11 +32,11 @@ func TestRemovedMemberStopsReceiving(t *testing.T) {
 	})
 	second := ann.pub(ch, map[string]string{"text": "after"})
 	ann.waitMsg(ch, second.Offset)
-	bob.ok(map[string]any{"type": "ping"}) // anything for bob is queued ahead of this reply
+	bob.OK(map[string]any{"type": "ping"}) // anything for bob is queued ahead of this reply
 	for _, m := range bob.msgsOn(ch) {
 		if m.Type == wire.TypeMsg && m.Offset == second.Offset {
 			t.Fatal("a removed member still received the room")
 		}
 	}
-	bob.wantError(wire.CodeForbidden, map[string]any{"type": "sub", "channel": ch})
+	bob.WantError(wire.CodeForbidden, map[string]any{"type": "sub", "channel": ch})
 }

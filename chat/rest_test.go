@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/partyline/partyline/internal/server/servertest"
 )
 
 var roomID = regexp.MustCompile(`^r_[A-Za-z0-9_-]{1,62}$`)
@@ -16,7 +17,7 @@ func TestCreateRoom(t *testing.T) {
 	s := newStack(t, nil)
 	before := time.Now().Add(-time.Second)
 	b := s.wantStatus(http.StatusCreated, "POST", "/v1/rooms", "u_ann", map[string]string{"name": "  squad  "})
-	got := decode[roomJSON](t, b)
+	got := servertest.Decode[roomJSON](t, b)
 	if !roomID.MatchString(got.ID) {
 		t.Errorf("room id %q does not match %v", got.ID, roomID)
 	}
@@ -27,7 +28,7 @@ func TestCreateRoom(t *testing.T) {
 	if got.CreatedAt.Before(before) || got.CreatedAt.After(time.Now().Add(time.Second)) {
 		t.Errorf("created_at %v, want about now", got.CreatedAt)
 	}
-	pub := decode[roomJSON](t, s.wantStatus(http.StatusCreated, "POST", "/v1/rooms", "u_ann",
+	pub := servertest.Decode[roomJSON](t, s.wantStatus(http.StatusCreated, "POST", "/v1/rooms", "u_ann",
 		map[string]string{"name": strings.Repeat("é", 100), "visibility": "public"}))
 	if pub.Visibility != "public" || pub.ID == got.ID {
 		t.Errorf("second room %+v, want a new public room", pub)
@@ -78,7 +79,7 @@ func TestGetRoomAndMembers(t *testing.T) {
 	priv := s.createRoom("u_ann", "squad", "private")
 	pub := s.createRoom("u_ann", "lobby", "public")
 
-	d := decode[roomDetail](t, s.wantStatus(http.StatusOK, "GET", "/v1/rooms/"+priv, "u_ann", nil))
+	d := servertest.Decode[roomDetail](t, s.wantStatus(http.StatusOK, "GET", "/v1/rooms/"+priv, "u_ann", nil))
 	if d.ID != priv || d.Name != "squad" || d.Owner != "u_ann" {
 		t.Errorf("room %+v, want squad", d.roomJSON)
 	}
@@ -95,17 +96,17 @@ func TestGetRoomAndMembers(t *testing.T) {
 
 	// Adding members: owner only, idempotent, the owner keeps their role.
 	m := s.wantStatus(http.StatusOK, "PUT", "/v1/rooms/"+priv+"/members/u_bob", "u_ann", nil)
-	first := decode[map[string]any](t, m)
+	first := servertest.Decode[map[string]any](t, m)
 	if first["room"] != priv || first["user"] != "u_bob" || first["role"] != "member" || first["joined_at"] == nil {
 		t.Errorf("member %s, want bob as a member of %s", m, priv)
 	}
-	again := decode[map[string]any](t, s.wantStatus(http.StatusOK, "PUT", "/v1/rooms/"+priv+"/members/u_bob", "u_ann", nil))
+	again := servertest.Decode[map[string]any](t, s.wantStatus(http.StatusOK, "PUT", "/v1/rooms/"+priv+"/members/u_bob", "u_ann", nil))
 	if diff := cmp.Diff(first, again); diff != "" {
 		t.Errorf("second PUT changed the member (-first +again):\n%s", diff)
 	}
 	s.wantStatus(http.StatusOK, "PUT", "/v1/rooms/"+priv+"/members/u_ann", "u_ann", nil)
 	s.wantStatus(http.StatusOK, "PUT", "/v1/rooms/"+priv+"/members/u_cat", "u_ann", nil)
-	d = decode[roomDetail](t, s.wantStatus(http.StatusOK, "GET", "/v1/rooms/"+priv, "u_bob", nil))
+	d = servertest.Decode[roomDetail](t, s.wantStatus(http.StatusOK, "GET", "/v1/rooms/"+priv, "u_bob", nil))
 	if diff := cmp.Diff([]string{"u_ann/owner", "u_bob/member", "u_cat/member"}, d.users()); diff != "" {
 		t.Errorf("members (-want +got):\n%s", diff)
 	}
@@ -137,13 +138,13 @@ func TestGetRoomAndMembers(t *testing.T) {
 	s.wantStatus(http.StatusNoContent, "DELETE", "/v1/rooms/"+priv+"/members/u_bob", "u_ann", nil)
 	s.wantStatus(http.StatusNoContent, "DELETE", "/v1/rooms/"+priv+"/members/u_cat", "u_cat", nil)
 	s.wantStatus(http.StatusNotFound, "GET", "/v1/rooms/"+priv, "u_cat", nil)
-	d = decode[roomDetail](t, s.wantStatus(http.StatusOK, "GET", "/v1/rooms/"+priv, "u_ann", nil))
+	d = servertest.Decode[roomDetail](t, s.wantStatus(http.StatusOK, "GET", "/v1/rooms/"+priv, "u_ann", nil))
 	if diff := cmp.Diff([]string{"u_ann/owner"}, d.users()); diff != "" {
 		t.Errorf("members after removals (-want +got):\n%s", diff)
 	}
 	// A removed member can no longer use the room's channel.
 	bob := s.dial("u_bob")
-	bob.wantError("forbidden", map[string]any{"type": "sub", "channel": "room:" + priv})
+	bob.WantError("forbidden", map[string]any{"type": "sub", "channel": "room:" + priv})
 }
 
 func TestRoomMessages(t *testing.T) {
@@ -158,15 +159,15 @@ func TestRoomMessages(t *testing.T) {
 	ann.pub("room:"+pub, text("hello"))
 
 	path := "/v1/rooms/" + priv + "/messages"
-	page := decode[historyReply](t, s.wantStatus(http.StatusOK, "GET", path+"?limit=2", "u_ann", nil))
+	page := servertest.Decode[historyReply](t, s.wantStatus(http.StatusOK, "GET", path+"?limit=2", "u_ann", nil))
 	if diff := cmp.Diff([]string{sent[2], sent[1]}, ids(page.Messages)); diff != "" || !page.More || page.NextCursor != sent[1] {
 		t.Errorf("first page more %v cursor %q (want %q); ids (-want +got):\n%s", page.More, page.NextCursor, sent[1], diff)
 	}
-	page = decode[historyReply](t, s.wantStatus(http.StatusOK, "GET", path+"?limit=2&before="+page.NextCursor, "u_ann", nil))
+	page = servertest.Decode[historyReply](t, s.wantStatus(http.StatusOK, "GET", path+"?limit=2&before="+page.NextCursor, "u_ann", nil))
 	if diff := cmp.Diff([]string{sent[0]}, ids(page.Messages)); diff != "" || page.More || page.NextCursor != "" {
 		t.Errorf("second page more %v cursor %q; ids (-want +got):\n%s", page.More, page.NextCursor, diff)
 	}
-	page = decode[historyReply](t, s.wantStatus(http.StatusOK, "GET", path+"?cursor="+sent[1], "u_ann", nil))
+	page = servertest.Decode[historyReply](t, s.wantStatus(http.StatusOK, "GET", path+"?cursor="+sent[1], "u_ann", nil))
 	if diff := cmp.Diff([]string{sent[0]}, ids(page.Messages)); diff != "" {
 		t.Errorf("page by cursor (-want +got):\n%s", diff)
 	}
@@ -174,7 +175,7 @@ func TestRoomMessages(t *testing.T) {
 		string(m.Data) != `{"text":"one"}` || m.Offset == 0 || m.Epoch == "" {
 		t.Errorf("REST message %+v, want a full msg object", m)
 	}
-	page = decode[historyReply](t, s.wantStatus(http.StatusOK, "GET", "/v1/rooms/"+pub+"/messages", "u_cat", nil))
+	page = servertest.Decode[historyReply](t, s.wantStatus(http.StatusOK, "GET", "/v1/rooms/"+pub+"/messages", "u_cat", nil))
 	if len(page.Messages) != 1 {
 		t.Errorf("public room messages for a non-member: %d, want 1", len(page.Messages))
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/oklog/ulid/v2"
 
 	"github.com/partyline/partyline/clips"
+	"github.com/partyline/partyline/internal/server/servertest"
 )
 
 // Kinds of clip in the authorization matrix, all owned by ada.
@@ -121,13 +122,13 @@ func TestAuthorizationMatrix(t *testing.T) {
 						h[k] = strings.ReplaceAll(v, "{b64id}", b64(cl.id))
 					}
 					want := expect(rt.class, rt.ok, kind, actor)
-					r := s.do(req{method: rt.method, path: path, user: actor, body: rt.body, header: h})
-					if r.status != want {
-						t.Errorf("%s clip as %q: status %d, want %d; body %s", kind, actor, r.status, want, r.body)
+					r := s.srv.Do(s.t, servertest.Request{Method: rt.method, Path: path, Token: actor, Body: rt.body, Header: h})
+					if r.Status != want {
+						t.Errorf("%s clip as %q: status %d, want %d; body %s", kind, actor, r.Status, want, r.Body)
 						continue
 					}
 					if want >= 400 {
-						p := checkProblem(t, r, want)
+						p := servertest.WantProblem(t, r, want)
 						if actor == "bo" && want == 404 && expect(classRead, 200, kind, actor) == 404 {
 							notFound[kind] = p.Detail
 						}
@@ -158,11 +159,11 @@ func TestAuthorizationMatrix(t *testing.T) {
 			listed := map[string]bool{}
 			cursor := ""
 			for {
-				r := s.want(200, req{method: "GET", path: "/v1/users/ada/clips?limit=7&cursor=" + cursor, user: actor})
-				page := decode[struct {
-					Clips      []clipJSON `json:"clips"`
-					NextCursor *string    `json:"next_cursor"`
-				}](t, r.body)
+				r := s.srv.Want(s.t, 200, servertest.Request{Method: "GET", Path: "/v1/users/ada/clips?limit=7&cursor=" + cursor, Token: actor})
+				page := servertest.Decode[struct {
+					Clips      []clips.Resource `json:"clips"`
+					NextCursor *string          `json:"next_cursor"`
+				}](t, r.Body)
 				for _, c := range page.Clips {
 					listed[c.ID] = true
 				}
@@ -181,10 +182,10 @@ func TestAuthorizationMatrix(t *testing.T) {
 				t.Errorf("clips listed to %q (-want +got):\n%s", actor, diff)
 			}
 		}
-		s.want(400, req{method: "GET", path: "/v1/users/ada/clips?cursor=nonsense", user: "bo"})
-		s.want(400, req{method: "GET", path: "/v1/users/ada/clips?limit=x"})
-		s.want(400, req{method: "GET", path: "/v1/users/a%20b/clips"})
-		s.want(401, req{method: "GET", path: "/v1/users/ada/clips", user: "bad"})
+		s.srv.Want(s.t, 400, servertest.Request{Method: "GET", Path: "/v1/users/ada/clips?cursor=nonsense", Token: "bo"})
+		s.srv.Want(s.t, 400, servertest.Request{Method: "GET", Path: "/v1/users/ada/clips?limit=x"})
+		s.srv.Want(s.t, 400, servertest.Request{Method: "GET", Path: "/v1/users/a%20b/clips"})
+		s.srv.Want(s.t, 401, servertest.Request{Method: "GET", Path: "/v1/users/ada/clips", Token: "bad"})
 	})
 }
 
@@ -211,26 +212,26 @@ func TestCommentDeleteRules(t *testing.T) {
 	other := s.seed(kindPublic)
 	base := "/v1/clips/" + cl.id + "/comments/"
 	// The comment's author deletes it; the same id under another clip is 404.
-	s.want(404, req{method: "DELETE", path: "/v1/clips/" + other.id + "/comments/" + cl.comment, user: "cy"})
-	s.want(404, req{method: "DELETE", path: base + cl.comment, user: "bo"})
-	s.want(204, req{method: "DELETE", path: base + cl.comment, user: "cy"})
-	s.want(404, req{method: "DELETE", path: base + cl.comment, user: "cy"})
+	s.srv.Want(s.t, 404, servertest.Request{Method: "DELETE", Path: "/v1/clips/" + other.id + "/comments/" + cl.comment, Token: "cy"})
+	s.srv.Want(s.t, 404, servertest.Request{Method: "DELETE", Path: base + cl.comment, Token: "bo"})
+	s.srv.Want(s.t, 204, servertest.Request{Method: "DELETE", Path: base + cl.comment, Token: "cy"})
+	s.srv.Want(s.t, 404, servertest.Request{Method: "DELETE", Path: base + cl.comment, Token: "cy"})
 	// Comments page oldest first with a cursor.
 	var want []string
 	for i := range 5 {
-		r := s.want(201, req{method: "POST", path: "/v1/clips/" + cl.id + "/comments", user: "bo", body: map[string]any{"body": fmt.Sprint("gg ", i)}})
-		want = append(want, decode[struct{ ID string }](t, r.body).ID)
+		r := s.srv.Want(s.t, 201, servertest.Request{Method: "POST", Path: "/v1/clips/" + cl.id + "/comments", Token: "bo", Body: map[string]any{"body": fmt.Sprint("gg ", i)}})
+		want = append(want, servertest.Decode[struct{ ID string }](t, r.Body).ID)
 	}
 	var got []string
 	cursor := ""
 	for {
-		r := s.want(200, req{method: "GET", path: "/v1/clips/" + cl.id + "/comments?limit=2&cursor=" + cursor})
-		page := decode[struct {
+		r := s.srv.Want(s.t, 200, servertest.Request{Method: "GET", Path: "/v1/clips/" + cl.id + "/comments?limit=2&cursor=" + cursor})
+		page := servertest.Decode[struct {
 			Comments []struct {
 				ID, Author, Body string
 			} `json:"comments"`
 			NextCursor *string `json:"next_cursor"`
-		}](t, r.body)
+		}](t, r.Body)
 		for _, c := range page.Comments {
 			got = append(got, c.ID)
 		}
@@ -246,7 +247,7 @@ func TestCommentDeleteRules(t *testing.T) {
 		t.Errorf("comment_count = %d, want 5", c.CommentCount)
 	}
 	for _, body := range []any{map[string]any{"body": ""}, map[string]any{"body": strings.Repeat("x", 2001)}, map[string]any{"text": "x"}, "not json"} {
-		s.want(400, req{method: "POST", path: "/v1/clips/" + cl.id + "/comments", user: "bo", body: body})
+		s.srv.Want(s.t, 400, servertest.Request{Method: "POST", Path: "/v1/clips/" + cl.id + "/comments", Token: "bo", Body: body})
 	}
 }
 
@@ -275,37 +276,37 @@ func TestCreateAndEditValidation(t *testing.T) {
 		{"unknown field", with("owner", "bo")},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s.want(400, req{method: "POST", path: "/v1/clips", user: "ada", body: tc.body})
+			s.srv.Want(s.t, 400, servertest.Request{Method: "POST", Path: "/v1/clips", Token: "ada", Body: tc.body})
 		})
 	}
-	s.want(401, req{method: "POST", path: "/v1/clips", body: ok})
-	s.want(415, req{method: "POST", path: "/v1/clips", user: "ada", body: []byte(`{}`), header: map[string]string{"Content-Type": "text/plain"}})
-	s.want(413, req{method: "POST", path: "/v1/clips", user: "ada", body: bytes.Repeat([]byte(" "), 2<<20), header: map[string]string{"Content-Type": "application/json"}})
+	s.srv.Want(s.t, 401, servertest.Request{Method: "POST", Path: "/v1/clips", Body: ok})
+	s.srv.Want(s.t, 415, servertest.Request{Method: "POST", Path: "/v1/clips", Token: "ada", Body: []byte(`{}`), Header: map[string]string{"Content-Type": "text/plain"}})
+	s.srv.Want(s.t, 413, servertest.Request{Method: "POST", Path: "/v1/clips", Token: "ada", Body: bytes.Repeat([]byte(" "), 2<<20), Header: map[string]string{"Content-Type": "application/json"}})
 
 	c := s.create("ada", "")
 	if c.Visibility != clips.Public || !slices.Equal(c.Tags, []string{"clutch", "1v5"}) || !strings.HasPrefix(c.ID, "c_") {
 		t.Errorf("created clip: visibility %q tags %v id %q", c.Visibility, c.Tags, c.ID)
 	}
-	r := s.want(200, req{method: "PATCH", path: "/v1/clips/" + c.ID, user: "ada",
-		body: map[string]any{"title": " renamed ", "tags": []string{"eco", "ECO"}, "visibility": "unlisted"}})
-	got := decode[clipJSON](t, r.body)
+	r := s.srv.Want(s.t, 200, servertest.Request{Method: "PATCH", Path: "/v1/clips/" + c.ID, Token: "ada",
+		Body: map[string]any{"title": " renamed ", "tags": []string{"eco", "ECO"}, "visibility": "unlisted"}})
+	got := servertest.Decode[clips.Resource](t, r.Body)
 	if got.Title != "renamed" || !slices.Equal(got.Tags, []string{"eco"}) || got.Visibility != clips.Unlisted || got.Status != clips.StatusUploading {
 		t.Errorf("after PATCH: %+v", got)
 	}
-	s.want(400, req{method: "PATCH", path: "/v1/clips/" + c.ID, user: "ada", body: map[string]any{"visibility": "everyone"}})
-	s.want(400, req{method: "PATCH", path: "/v1/clips/" + c.ID, user: "ada", body: map[string]any{"status": "ready"}})
-	s.want(400, req{method: "POST", path: "/v1/clips/" + c.ID + "/views", user: "ada", body: map[string]any{"watched_ms": -1}})
-	s.want(400, req{method: "POST", path: "/v1/clips/" + c.ID + "/views", user: "ada", body: map[string]any{}})
-	s.want(404, req{method: "GET", path: "/v1/clips/not-a-clip"})
-	s.want(404, req{method: "GET", path: "/v1/clips/c_" + strings.Repeat("z", 80)})
+	s.srv.Want(s.t, 400, servertest.Request{Method: "PATCH", Path: "/v1/clips/" + c.ID, Token: "ada", Body: map[string]any{"visibility": "everyone"}})
+	s.srv.Want(s.t, 400, servertest.Request{Method: "PATCH", Path: "/v1/clips/" + c.ID, Token: "ada", Body: map[string]any{"status": "ready"}})
+	s.srv.Want(s.t, 400, servertest.Request{Method: "POST", Path: "/v1/clips/" + c.ID + "/views", Token: "ada", Body: map[string]any{"watched_ms": -1}})
+	s.srv.Want(s.t, 400, servertest.Request{Method: "POST", Path: "/v1/clips/" + c.ID + "/views", Token: "ada", Body: map[string]any{}})
+	s.srv.Want(s.t, 404, servertest.Request{Method: "GET", Path: "/v1/clips/not-a-clip"})
+	s.srv.Want(s.t, 404, servertest.Request{Method: "GET", Path: "/v1/clips/c_" + strings.Repeat("z", 80)})
 
 	// Deleting removes the row and the blobs.
-	if r := s.upload("ada", c.ID, fakeMP4(1000), ""); r.status != 200 {
-		t.Fatalf("upload: %d %s", r.status, r.body)
+	if r := s.upload("ada", c.ID, fakeMP4(1000), ""); r.Status != 200 {
+		t.Fatalf("upload: %d %s", r.Status, r.Body)
 	}
 	s.waitStatus("ada", c.ID, clips.StatusReady)
-	s.want(204, req{method: "DELETE", path: "/v1/clips/" + c.ID, user: "ada"})
-	s.want(404, req{method: "GET", path: "/v1/clips/" + c.ID, user: "ada"})
+	s.srv.Want(s.t, 204, servertest.Request{Method: "DELETE", Path: "/v1/clips/" + c.ID, Token: "ada"})
+	s.srv.Want(s.t, 404, servertest.Request{Method: "GET", Path: "/v1/clips/" + c.ID, Token: "ada"})
 	if files := s.blobFiles(); len(files) != 0 {
 		t.Errorf("blobs left after DELETE: %v", files)
 	}

@@ -1,43 +1,24 @@
 package clips_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/partyline/partyline/clips"
-	"github.com/partyline/partyline/internal/httpx"
 	"github.com/partyline/partyline/internal/server"
 	"github.com/partyline/partyline/internal/server/servertest"
+	"github.com/partyline/partyline/internal/testenv"
 	"github.com/partyline/partyline/realtime"
 	"github.com/partyline/partyline/store/sqlite"
 )
-
-// waitFor bounds every wait; a wait that succeeds returns at once.
-const waitFor = 15 * time.Second
-
-// eventually polls cond until it holds, failing the test after waitFor.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(waitFor)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", waitFor, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
 
 // stack is a whole server built by the one assembly (servertest), whose
 // clips get generous rate limits and, unless asked, no media tools.
@@ -83,153 +64,35 @@ func newStack(t *testing.T, so stackOpts) *stack {
 	return &stack{t: t, db: db, svc: srv.Clips(), node: srv.Node(), srv: srv, blobs: filepath.Join(dir, "blobs")}
 }
 
-// req is one HTTP request of a test.
-type req struct {
-	method, path, user string
-	body               any // nil, string, []byte or a value encoded as JSON
-	header             map[string]string
-}
-
-// resp is what came back.
-type resp struct {
-	status int
-	header http.Header
-	body   []byte
-}
-
-func (s *stack) do(q req) resp {
-	s.t.Helper()
-	var rd io.Reader
-	ctype := ""
-	switch b := q.body.(type) {
-	case nil:
-	case string:
-		rd, ctype = strings.NewReader(b), "application/json"
-	case []byte:
-		rd = bytes.NewReader(b)
-	default:
-		enc, err := json.Marshal(b)
-		if err != nil {
-			s.t.Fatalf("encode: %v", err)
-		}
-		rd, ctype = bytes.NewReader(enc), "application/json"
-	}
-	r, err := http.NewRequest(q.method, s.srv.URL+q.path, rd)
-	if err != nil {
-		s.t.Fatalf("new request: %v", err)
-	}
-	if ctype != "" {
-		r.Header.Set("Content-Type", ctype)
-	}
-	if q.user != "" {
-		r.Header.Set("Authorization", "Bearer "+q.user)
-	}
-	for k, v := range q.header {
-		r.Header.Set(k, v)
-	}
-	res, err := s.srv.HTTP.Do(r)
-	if err != nil {
-		s.t.Fatalf("%s %s: %v", q.method, q.path, err)
-	}
-	defer res.Body.Close()
-	b, err := io.ReadAll(res.Body)
-	if err != nil {
-		s.t.Fatalf("%s %s: read: %v", q.method, q.path, err)
-	}
-	return resp{status: res.StatusCode, header: res.Header, body: b}
-}
-
-// want sends q and fails unless the status is status; errors must be
-// problem+json carrying that status.
-func (s *stack) want(status int, q req) resp {
-	s.t.Helper()
-	r := s.do(q)
-	if r.status != status {
-		s.t.Fatalf("%s %s as %q: status %d, want %d; body %s", q.method, q.path, q.user, r.status, status, r.body)
-	}
-	if status >= 400 && q.method != http.MethodHead {
-		checkProblem(s.t, r, status)
-	}
-	return r
-}
-
-func checkProblem(t *testing.T, r resp, status int) httpx.Problem {
-	t.Helper()
-	if ct := r.header.Get("Content-Type"); ct != "application/problem+json" {
-		t.Fatalf("status %d: Content-Type %q, want application/problem+json; body %s", r.status, ct, r.body)
-	}
-	var p httpx.Problem
-	if err := json.Unmarshal(r.body, &p); err != nil || p.Status != status || p.Detail == "" {
-		t.Fatalf("problem %s (err %v), want status %d and a detail", r.body, err, status)
-	}
-	return p
-}
-
-func decode[T any](t *testing.T, b []byte) T {
-	t.Helper()
-	var v T
-	if err := json.Unmarshal(b, &v); err != nil {
-		t.Fatalf("decode %s: %v", b, err)
-	}
-	return v
-}
-
-// clipJSON is a clip as the API shows it, written out here rather than
-// taken from clips.Resource, so that a renamed field fails the tests.
-type clipJSON struct {
-	ID           string    `json:"id"`
-	Owner        string    `json:"owner"`
-	Title        string    `json:"title"`
-	Game         string    `json:"game"`
-	Tags         []string  `json:"tags"`
-	Visibility   string    `json:"visibility"`
-	Status       string    `json:"status"`
-	FailReason   *string   `json:"fail_reason"`
-	SizeBytes    *int64    `json:"size_bytes"`
-	ContentType  *string   `json:"content_type"`
-	SHA256       *string   `json:"sha256"`
-	DurationMS   *int64    `json:"duration_ms"`
-	Width        *int      `json:"width"`
-	Height       *int      `json:"height"`
-	ThumbnailURL *string   `json:"thumbnail_url"`
-	MediaURL     *string   `json:"media_url"`
-	UploadURL    *string   `json:"upload_url"`
-	LikeCount    int64     `json:"like_count"`
-	ViewCount    int64     `json:"view_count"`
-	CommentCount int64     `json:"comment_count"`
-	CreatedAt    time.Time `json:"created_at"`
-	UpdatedAt    time.Time `json:"updated_at"`
-}
-
 // create creates a clip through REST and returns it.
-func (s *stack) create(user, visibility string) clipJSON {
+func (s *stack) create(user, visibility string) clips.Resource {
 	s.t.Helper()
-	r := s.want(http.StatusCreated, req{method: "POST", path: "/v1/clips", user: user,
-		body: map[string]any{"title": "ace on mirage", "game": "valorant", "tags": []string{"Clutch", "1v5"}, "visibility": visibility}})
-	return decode[clipJSON](s.t, r.body)
+	r := s.srv.Want(s.t, http.StatusCreated, servertest.Request{Method: "POST", Path: "/v1/clips", Token: user,
+		Body: map[string]any{"title": "ace on mirage", "game": "valorant", "tags": []string{"Clutch", "1v5"}, "visibility": visibility}})
+	return servertest.Decode[clips.Resource](s.t, r.Body)
 }
 
 // upload PUTs media as the clip's owner and returns the answer.
-func (s *stack) upload(user, id string, media []byte, ctype string) resp {
+func (s *stack) upload(user, id string, media []byte, ctype string) servertest.Response {
 	s.t.Helper()
 	h := map[string]string{}
 	if ctype != "" {
 		h["Content-Type"] = ctype
 	}
-	return s.do(req{method: "PUT", path: "/v1/clips/" + id + "/media", user: user, body: media, header: h})
+	return s.srv.Do(s.t, servertest.Request{Method: "PUT", Path: "/v1/clips/" + id + "/media", Token: user, Body: media, Header: h})
 }
 
 // get returns the clip as user sees it, failing unless it is visible.
-func (s *stack) get(user, id string) clipJSON {
+func (s *stack) get(user, id string) clips.Resource {
 	s.t.Helper()
-	return decode[clipJSON](s.t, s.want(http.StatusOK, req{method: "GET", path: "/v1/clips/" + id, user: user}).body)
+	return servertest.Decode[clips.Resource](s.t, s.srv.Want(s.t, http.StatusOK, servertest.Request{Method: "GET", Path: "/v1/clips/" + id, Token: user}).Body)
 }
 
 // waitStatus waits until the owner sees the clip in status.
-func (s *stack) waitStatus(owner, id, status string) clipJSON {
+func (s *stack) waitStatus(owner, id, status string) clips.Resource {
 	s.t.Helper()
-	var c clipJSON
-	eventually(s.t, "clip "+id+" to be "+status, func() bool {
+	var c clips.Resource
+	testenv.Eventually(s.t, "clip "+id+" to be "+status, func() bool {
 		c = s.get(owner, id)
 		return c.Status == status
 	})

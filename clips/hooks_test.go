@@ -8,6 +8,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/partyline/partyline/clips"
+	"github.com/partyline/partyline/internal/server/servertest"
 )
 
 // TestEngagementHooks checks that stored views, new likes and comments
@@ -37,11 +38,11 @@ func TestEngagementHooks(t *testing.T) {
 	s.upload("u_owner", c.ID, fakeMP4(4096), "video/mp4")
 	s.waitStatus("u_owner", c.ID, "ready")
 
-	s.want(http.StatusNoContent, req{method: "POST", path: "/v1/clips/" + c.ID + "/views", user: "u_fan", body: map[string]any{"watched_ms": 1500}})
-	s.want(http.StatusOK, req{method: "PUT", path: "/v1/clips/" + c.ID + "/like", user: "u_fan"})
-	s.want(http.StatusOK, req{method: "PUT", path: "/v1/clips/" + c.ID + "/like", user: "u_fan"}) // already liked
-	s.want(http.StatusCreated, req{method: "POST", path: "/v1/clips/" + c.ID + "/comments", user: "u_fan", body: map[string]any{"body": "gg"}})
-	s.want(http.StatusBadRequest, req{method: "POST", path: "/v1/clips/" + c.ID + "/views", user: "u_fan", body: map[string]any{"watched_ms": -1}})
+	s.srv.Want(s.t, http.StatusNoContent, servertest.Request{Method: "POST", Path: "/v1/clips/" + c.ID + "/views", Token: "u_fan", Body: map[string]any{"watched_ms": 1500}})
+	s.srv.Want(s.t, http.StatusOK, servertest.Request{Method: "PUT", Path: "/v1/clips/" + c.ID + "/like", Token: "u_fan"})
+	s.srv.Want(s.t, http.StatusOK, servertest.Request{Method: "PUT", Path: "/v1/clips/" + c.ID + "/like", Token: "u_fan"}) // already liked
+	s.srv.Want(s.t, http.StatusCreated, servertest.Request{Method: "POST", Path: "/v1/clips/" + c.ID + "/comments", Token: "u_fan", Body: map[string]any{"body": "gg"}})
+	s.srv.Want(s.t, http.StatusBadRequest, servertest.Request{Method: "POST", Path: "/v1/clips/" + c.ID + "/views", Token: "u_fan", Body: map[string]any{"watched_ms": -1}})
 
 	mu.Lock()
 	defer mu.Unlock()

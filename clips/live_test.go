@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/partyline/partyline/clips"
+	"github.com/partyline/partyline/internal/server/servertest"
+	"github.com/partyline/partyline/internal/testenv"
 	"github.com/partyline/partyline/realtime/client"
 	"github.com/partyline/partyline/realtime/wire"
 )
@@ -18,7 +20,7 @@ import (
 // dial connects a WebSocket client as user; it closes when the test ends.
 func (s *stack) dial(user string) *client.Client {
 	s.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	ctx, cancel := context.WithTimeout(context.Background(), testenv.Wait)
 	defer cancel()
 	c, err := client.Dial(ctx, client.Options{
 		URL:              s.srv.URL,
@@ -98,17 +100,17 @@ func TestClipNewReachesFollower(t *testing.T) {
 	private := s.create("ada", clips.Private)
 	s.upload("ada", private.ID, fakeMP4(1000), "")
 	c := s.create("ada", clips.Public)
-	if r := s.upload("ada", c.ID, fakeMP4(1000), "video/mp4"); r.status != http.StatusOK {
-		t.Fatalf("upload: %d %s", r.status, r.body)
+	if r := s.upload("ada", c.ID, fakeMP4(1000), "video/mp4"); r.Status != http.StatusOK {
+		t.Fatalf("upload: %d %s", r.Status, r.Body)
 	}
 	s.waitStatus("ada", private.ID, clips.StatusReady)
 	for _, u := range []string{"bo", "cy"} {
 		var got []wire.Message
-		eventually(t, "clip.new on user:"+u, func() bool {
+		testenv.Eventually(t, "clip.new on user:"+u, func() bool {
 			got = followers[u].kind("user:"+u, clips.KindNew)
 			return len(got) > 0
 		})
-		clip := decode[clipJSON](t, got[0].Data)
+		clip := servertest.Decode[clips.Resource](t, got[0].Data)
 		if len(got) != 1 || clip.ID != c.ID || clip.Status != clips.StatusReady || clip.Owner != "ada" {
 			t.Errorf("%s got %d clip.new, first %+v; want one for %s", u, len(got), clip, c.ID)
 		}
@@ -151,15 +153,15 @@ func TestClipChannel(t *testing.T) {
 	// one carrying the final counts.
 	for i := range 12 {
 		u := fmt.Sprint("fan", i)
-		s.want(200, req{method: "PUT", path: "/v1/clips/" + pub.id + "/like", user: u})
+		s.srv.Want(s.t, 200, servertest.Request{Method: "PUT", Path: "/v1/clips/" + pub.id + "/like", Token: u})
 	}
-	s.want(204, req{method: "POST", path: "/v1/clips/" + pub.id + "/views", user: "bo", body: map[string]any{"watched_ms": 900}})
-	s.want(201, req{method: "POST", path: "/v1/clips/" + pub.id + "/comments", user: "bo", body: map[string]any{"body": "gg"}})
+	s.srv.Want(s.t, 204, servertest.Request{Method: "POST", Path: "/v1/clips/" + pub.id + "/views", Token: "bo", Body: map[string]any{"watched_ms": 900}})
+	s.srv.Want(s.t, 201, servertest.Request{Method: "POST", Path: "/v1/clips/" + pub.id + "/comments", Token: "bo", Body: map[string]any{"body": "gg"}})
 	want := statsData{Clip: pub.id, LikeCount: 12, ViewCount: 1, CommentCount: 2} // the seeded comment and this one
 	var msgs []wire.Message
-	eventually(t, "clip.stats with the final counts", func() bool {
+	testenv.Eventually(t, "clip.stats with the final counts", func() bool {
 		msgs = col.kind(ch, clips.KindStats)
-		return len(msgs) > 0 && decode[statsData](t, msgs[len(msgs)-1].Data) == want
+		return len(msgs) > 0 && servertest.Decode[statsData](t, msgs[len(msgs)-1].Data) == want
 	})
 	for i := 1; i < len(msgs); i++ {
 		if gap := msgs[i].TS - msgs[i-1].TS; gap < 450 {
@@ -242,20 +244,20 @@ func TestRateLimits(t *testing.T) {
 	cl := s.seed(kindPublic)
 	path := "/v1/clips/" + cl.id + "/comments"
 	for i := range 2 {
-		r := s.want(201, req{method: "POST", path: path, user: "bo", body: map[string]any{"body": "gg"}})
-		if got, want := r.header.Get("RateLimit"), fmt.Sprintf(`"comments";r=%d;t=`, 1-i); len(got) < len(want) || got[:len(want)] != want {
+		r := s.srv.Want(s.t, 201, servertest.Request{Method: "POST", Path: path, Token: "bo", Body: map[string]any{"body": "gg"}})
+		if got, want := r.Header.Get("RateLimit"), fmt.Sprintf(`"comments";r=%d;t=`, 1-i); len(got) < len(want) || got[:len(want)] != want {
 			t.Errorf("RateLimit = %q, want it to start %q", got, want)
 		}
-		if got := r.header.Get("RateLimit-Policy"); got != `"comments";q=2;w=3600` {
+		if got := r.Header.Get("RateLimit-Policy"); got != `"comments";q=2;w=3600` {
 			t.Errorf("RateLimit-Policy = %q", got)
 		}
 	}
-	r := s.want(429, req{method: "POST", path: path, user: "bo", body: map[string]any{"body": "gg"}})
-	if ra, err := strconv.Atoi(r.header.Get("Retry-After")); err != nil || ra < 1 || ra > 3600 {
-		t.Errorf("Retry-After = %q, want 1 to 3600 seconds", r.header.Get("Retry-After"))
+	r := s.srv.Want(s.t, 429, servertest.Request{Method: "POST", Path: path, Token: "bo", Body: map[string]any{"body": "gg"}})
+	if ra, err := strconv.Atoi(r.Header.Get("Retry-After")); err != nil || ra < 1 || ra > 3600 {
+		t.Errorf("Retry-After = %q, want 1 to 3600 seconds", r.Header.Get("Retry-After"))
 	}
 	// Limits are per user.
-	s.want(201, req{method: "POST", path: path, user: "cy", body: map[string]any{"body": "gg"}})
+	s.srv.Want(s.t, 201, servertest.Request{Method: "POST", Path: path, Token: "cy", Body: map[string]any{"body": "gg"}})
 	s.create("bo", clips.Public)
-	s.want(429, req{method: "POST", path: "/v1/clips", user: "bo", body: map[string]any{"title": "x", "game": "valorant"}})
+	s.srv.Want(s.t, 429, servertest.Request{Method: "POST", Path: "/v1/clips", Token: "bo", Body: map[string]any{"title": "x", "game": "valorant"}})
 }

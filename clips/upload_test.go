@@ -14,6 +14,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/partyline/partyline/clips"
+	"github.com/partyline/partyline/internal/server/servertest"
+	"github.com/partyline/partyline/internal/testenv"
 )
 
 func sha(b []byte) string {
@@ -32,8 +34,8 @@ func TestUploadAndProbe(t *testing.T) {
 		t.Fatalf("created clip: status %q upload_url %v", c.Status, c.UploadURL)
 	}
 	r := s.upload("ada", c.ID, media, "video/mp4")
-	if r.status != http.StatusOK {
-		t.Fatalf("upload: %d %s", r.status, r.body)
+	if r.Status != http.StatusOK {
+		t.Fatalf("upload: %d %s", r.Status, r.Body)
 	}
 	got := s.waitStatus("ada", c.ID, clips.StatusReady)
 	if got.DurationMS == nil || *got.DurationMS < 1800 || *got.DurationMS > 2200 {
@@ -51,12 +53,12 @@ func TestUploadAndProbe(t *testing.T) {
 	if got.ThumbnailURL == nil {
 		t.Fatalf("no thumbnail_url on a processed clip")
 	}
-	th := s.want(http.StatusOK, req{method: "GET", path: *got.ThumbnailURL})
-	if ct := th.header.Get("Content-Type"); ct != "image/jpeg" || !bytes.HasPrefix(th.body, []byte{0xFF, 0xD8, 0xFF}) {
-		t.Errorf("thumbnail: Content-Type %q, starts % x; want a JPEG", ct, th.body[:min(4, len(th.body))])
+	th := s.srv.Want(s.t, http.StatusOK, servertest.Request{Method: "GET", Path: *got.ThumbnailURL})
+	if ct := th.Header.Get("Content-Type"); ct != "image/jpeg" || !bytes.HasPrefix(th.Body, []byte{0xFF, 0xD8, 0xFF}) {
+		t.Errorf("thumbnail: Content-Type %q, starts % x; want a JPEG", ct, th.Body[:min(4, len(th.Body))])
 	}
-	m := s.want(http.StatusOK, req{method: "GET", path: *got.MediaURL})
-	if !bytes.Equal(m.body, media) {
+	m := s.srv.Want(s.t, http.StatusOK, servertest.Request{Method: "GET", Path: *got.MediaURL})
+	if !bytes.Equal(m.Body, media) {
 		t.Errorf("media served back differs from the upload")
 	}
 }
@@ -65,22 +67,22 @@ func TestProbeRejectsNonVideo(t *testing.T) {
 	realMP4(t) // skips without ffmpeg
 	s := newStack(t, stackOpts{tools: true})
 	c := s.create("ada", clips.Public)
-	if r := s.upload("ada", c.ID, fakeMP4(4096), ""); r.status != http.StatusOK {
-		t.Fatalf("upload: %d %s", r.status, r.body)
+	if r := s.upload("ada", c.ID, fakeMP4(4096), ""); r.Status != http.StatusOK {
+		t.Fatalf("upload: %d %s", r.Status, r.Body)
 	}
 	got := s.waitStatus("ada", c.ID, clips.StatusFailed)
 	if got.FailReason == nil || *got.FailReason == "" {
 		t.Errorf("failed clip has no fail_reason")
 	}
-	s.want(http.StatusNotFound, req{method: "GET", path: "/v1/clips/" + c.ID, user: "bo"})
+	s.srv.Want(s.t, http.StatusNotFound, servertest.Request{Method: "GET", Path: "/v1/clips/" + c.ID, Token: "bo"})
 }
 
 func TestReadyWithoutMediaTools(t *testing.T) {
 	s := newStack(t, stackOpts{})
 	c := s.create("ada", clips.Public)
 	media := fakeMP4(10_000)
-	if r := s.upload("ada", c.ID, media, "application/octet-stream"); r.status != http.StatusOK {
-		t.Fatalf("upload: %d %s", r.status, r.body)
+	if r := s.upload("ada", c.ID, media, "application/octet-stream"); r.Status != http.StatusOK {
+		t.Fatalf("upload: %d %s", r.Status, r.Body)
 	}
 	got := s.waitStatus("ada", c.ID, clips.StatusReady)
 	if got.DurationMS != nil || got.ThumbnailURL != nil || got.Width != nil {
@@ -89,7 +91,7 @@ func TestReadyWithoutMediaTools(t *testing.T) {
 	if *got.SHA256 != sha(media) || *got.SizeBytes != 10_000 {
 		t.Errorf("sha %v size %v", *got.SHA256, *got.SizeBytes)
 	}
-	s.want(http.StatusNotFound, req{method: "GET", path: "/v1/clips/" + c.ID + "/thumbnail"})
+	s.srv.Want(s.t, http.StatusNotFound, servertest.Request{Method: "GET", Path: "/v1/clips/" + c.ID + "/thumbnail"})
 }
 
 func TestMediaRanges(t *testing.T) {
@@ -119,35 +121,35 @@ func TestMediaRanges(t *testing.T) {
 			if tc.rng != "" {
 				h["Range"] = tc.rng
 			}
-			r := s.want(tc.status, req{method: "GET", path: path, header: h})
-			if got := r.header.Get("Content-Range"); got != tc.contentRange {
+			r := s.srv.Want(s.t, tc.status, servertest.Request{Method: "GET", Path: path, Header: h})
+			if got := r.Header.Get("Content-Range"); got != tc.contentRange {
 				t.Errorf("Content-Range = %q, want %q", got, tc.contentRange)
 			}
-			if r.header.Get("X-Content-Type-Options") != "nosniff" {
-				t.Errorf("X-Content-Type-Options = %q, want nosniff", r.header.Get("X-Content-Type-Options"))
+			if r.Header.Get("X-Content-Type-Options") != "nosniff" {
+				t.Errorf("X-Content-Type-Options = %q, want nosniff", r.Header.Get("X-Content-Type-Options"))
 			}
 			if tc.status >= 400 {
 				return
 			}
-			if !bytes.Equal(r.body, tc.want) {
-				t.Errorf("body: %d bytes, want %d bytes of the media", len(r.body), len(tc.want))
+			if !bytes.Equal(r.Body, tc.want) {
+				t.Errorf("body: %d bytes, want %d bytes of the media", len(r.Body), len(tc.want))
 			}
-			if got := r.header.Get("Content-Type"); got != "video/mp4" {
+			if got := r.Header.Get("Content-Type"); got != "video/mp4" {
 				t.Errorf("Content-Type = %q, want video/mp4", got)
 			}
-			if got := r.header.Get("ETag"); got != etag {
+			if got := r.Header.Get("ETag"); got != etag {
 				t.Errorf("ETag = %q, want %q", got, etag)
 			}
 		})
 	}
 	t.Run("if-none-match", func(t *testing.T) {
-		r := s.do(req{method: "GET", path: path, header: map[string]string{"If-None-Match": etag}})
-		if r.status != http.StatusNotModified || len(r.body) != 0 {
-			t.Errorf("If-None-Match: status %d with %d bytes, want 304 and none", r.status, len(r.body))
+		r := s.srv.Do(s.t, servertest.Request{Method: "GET", Path: path, Header: map[string]string{"If-None-Match": etag}})
+		if r.Status != http.StatusNotModified || len(r.Body) != 0 {
+			t.Errorf("If-None-Match: status %d with %d bytes, want 304 and none", r.Status, len(r.Body))
 		}
-		r = s.do(req{method: "GET", path: path, header: map[string]string{"If-None-Match": `"other"`}})
-		if r.status != http.StatusOK {
-			t.Errorf("If-None-Match of another tag: status %d, want 200", r.status)
+		r = s.srv.Do(s.t, servertest.Request{Method: "GET", Path: path, Header: map[string]string{"If-None-Match": `"other"`}})
+		if r.Status != http.StatusOK {
+			t.Errorf("If-None-Match of another tag: status %d, want 200", r.Status)
 		}
 	})
 }
@@ -203,10 +205,10 @@ func TestUploadBadInput(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c := s.create("ada", clips.Public)
 			r := s.upload("ada", c.ID, tc.media, tc.ctype)
-			if r.status != tc.status {
-				t.Fatalf("status %d, want %d; body %s", r.status, tc.status, r.body)
+			if r.Status != tc.status {
+				t.Fatalf("status %d, want %d; body %s", r.Status, tc.status, r.Body)
 			}
-			checkProblem(t, r, tc.status)
+			servertest.WantProblem(t, r, tc.status)
 			if got := s.get("ada", c.ID); got.Status != clips.StatusUploading || got.MediaURL != nil {
 				t.Errorf("after a refused upload: status %q media_url %v, want uploading and none", got.Status, got.MediaURL)
 			}
@@ -240,23 +242,23 @@ func TestUploadBadInput(t *testing.T) {
 	t.Run("truncated", func(t *testing.T) {
 		c := s.create("ada", clips.Public)
 		rawPut(t, s, "/v1/clips/"+c.ID+"/media", "ada", map[string]string{"Content-Type": "video/mp4"}, 50_000, fakeMP4(20_000))
-		eventually(t, "the truncated upload to be given up", func() bool { return len(s.blobFiles()) == 0 })
+		testenv.Eventually(t, "the truncated upload to be given up", func() bool { return len(s.blobFiles()) == 0 })
 		if got := s.get("ada", c.ID); got.Status != clips.StatusUploading {
 			t.Errorf("after a truncated upload: status %q, want uploading", got.Status)
 		}
 		// The clip still takes a whole upload afterwards.
-		if r := s.upload("ada", c.ID, fakeMP4(1000), "video/mp4"); r.status != http.StatusOK {
-			t.Errorf("upload after a truncated one: %d %s", r.status, r.body)
+		if r := s.upload("ada", c.ID, fakeMP4(1000), "video/mp4"); r.Status != http.StatusOK {
+			t.Errorf("upload after a truncated one: %d %s", r.Status, r.Body)
 		}
 	})
 	t.Run("second upload", func(t *testing.T) {
 		c := s.create("ada", clips.Public)
 		first := fakeMP4(1000)
-		if r := s.upload("ada", c.ID, first, "video/mp4"); r.status != http.StatusOK {
-			t.Fatalf("first upload: %d %s", r.status, r.body)
+		if r := s.upload("ada", c.ID, first, "video/mp4"); r.Status != http.StatusOK {
+			t.Fatalf("first upload: %d %s", r.Status, r.Body)
 		}
 		r := s.upload("ada", c.ID, fakeMP4(2000), "video/mp4")
-		checkProblem(t, r, http.StatusConflict)
+		servertest.WantProblem(t, r, http.StatusConflict)
 		got := s.waitStatus("ada", c.ID, clips.StatusReady)
 		if *got.SHA256 != sha(first) {
 			t.Errorf("the second upload replaced the first")
@@ -265,7 +267,7 @@ func TestUploadBadInput(t *testing.T) {
 	t.Run("bad token", func(t *testing.T) {
 		c := s.create("ada", clips.Public)
 		r := s.upload("bad", c.ID, fakeMP4(1000), "video/mp4")
-		checkProblem(t, r, http.StatusUnauthorized)
+		servertest.WantProblem(t, r, http.StatusUnauthorized)
 	})
 }
 

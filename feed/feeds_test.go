@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/partyline/partyline/clips"
+	"github.com/partyline/partyline/internal/server/servertest"
 	"github.com/partyline/partyline/internal/testenv"
 )
 
@@ -53,13 +54,13 @@ func TestFollowingFeed(t *testing.T) {
 	})
 	t.Run("NewPostAtOnce", func(t *testing.T) {
 		e.clip("z_live", "b", "cs2", time.Now().Add(time.Minute))
-		p := decode[page](t, e.want(http.StatusOK, "GET", "/v1/feed/following?limit=1", "fan"))
+		p := servertest.Decode[page](t, e.want(http.StatusOK, "GET", "/v1/feed/following?limit=1", "fan"))
 		if diff := cmp.Diff([]string{"z_live"}, p.ids()); diff != "" {
 			t.Errorf("first item after a new post (-want +got):\n%s", diff)
 		}
 	})
 	t.Run("FollowingNobody", func(t *testing.T) {
-		p := decode[page](t, e.want(http.StatusOK, "GET", "/v1/feed/following", "stranger"))
+		p := servertest.Decode[page](t, e.want(http.StatusOK, "GET", "/v1/feed/following", "stranger"))
 		if len(p.Items) != 0 || p.NextCursor != "" || p.Items == nil {
 			t.Errorf("following feed of someone following nobody = %+v", p)
 		}
@@ -73,9 +74,9 @@ func TestBadInput(t *testing.T) {
 	for i := range 3 {
 		e.clip(fmt.Sprintf("c_%d", i), "bo", "cs2", time.Now().Add(-time.Duration(i)*time.Minute))
 	}
-	trendCursor := decode[page](t, e.want(http.StatusOK, "GET", "/v1/feed/trending?limit=1", "ada")).NextCursor
-	forYou := decode[page](t, e.want(http.StatusOK, "GET", "/v1/feed/for-you?limit=1", "ada"))
-	followCursor := decode[page](t, e.want(http.StatusOK, "GET", "/v1/feed/following?limit=1", "ada")).NextCursor
+	trendCursor := servertest.Decode[page](t, e.want(http.StatusOK, "GET", "/v1/feed/trending?limit=1", "ada")).NextCursor
+	forYou := servertest.Decode[page](t, e.want(http.StatusOK, "GET", "/v1/feed/for-you?limit=1", "ada"))
+	followCursor := servertest.Decode[page](t, e.want(http.StatusOK, "GET", "/v1/feed/following?limit=1", "ada")).NextCursor
 	if forYou.NextCursor == "" || followCursor == "" {
 		t.Fatalf("setup: want next cursors from for-you (%q) and following (%q)", forYou.NextCursor, followCursor)
 	}
@@ -110,7 +111,7 @@ func TestBadInput(t *testing.T) {
 		e.want(http.StatusBadRequest, "GET", "/v1/feed/trending?game=other&cursor="+trendCursor, "ada")
 	}
 	// Another viewer's cursor finds no snapshot of theirs: a fresh list.
-	p := decode[page](t, e.want(http.StatusOK, "GET", "/v1/feed/for-you?cursor="+forYou.NextCursor, "bo"))
+	p := servertest.Decode[page](t, e.want(http.StatusOK, "GET", "/v1/feed/for-you?cursor="+forYou.NextCursor, "bo"))
 	if !p.Restarted {
 		t.Errorf("another viewer's cursor did not restart the feed")
 	}
@@ -222,7 +223,7 @@ func TestTrendingFeed(t *testing.T) {
 	t.Run("SnapshotStable", func(t *testing.T) {
 		// New engagement lifts t_0 to the top, but a list being paged keeps
 		// its order; the next first page shows the change.
-		first := decode[page](t, e.want(http.StatusOK, "GET", "/v1/feed/trending?limit=2", "u0"))
+		first := servertest.Decode[page](t, e.want(http.StatusOK, "GET", "/v1/feed/trending?limit=2", "u0"))
 		for _, u := range fans {
 			e.event(u, "t_0", clips.EventShare, 0)
 			e.event(u, "t_0", clips.EventLike, 0)
@@ -232,14 +233,14 @@ func TestTrendingFeed(t *testing.T) {
 		got := first.ids()
 		cursor := first.NextCursor
 		for cursor != "" {
-			p := decode[page](t, e.want(http.StatusOK, "GET", "/v1/feed/trending?limit=2&cursor="+cursor, "u0"))
+			p := servertest.Decode[page](t, e.want(http.StatusOK, "GET", "/v1/feed/trending?limit=2&cursor="+cursor, "u0"))
 			got = append(got, p.ids()...)
 			cursor = p.NextCursor
 		}
 		if diff := cmp.Diff([]string{"t_5", "t_4", "t_3", "t_2", "t_1"}, got); diff != "" {
 			t.Errorf("paging a snapshot while scores move (-want +got):\n%s", diff)
 		}
-		fresh := decode[page](t, e.want(http.StatusOK, "GET", "/v1/feed/trending?limit=1", "u0"))
+		fresh := servertest.Decode[page](t, e.want(http.StatusOK, "GET", "/v1/feed/trending?limit=1", "u0"))
 		if diff := cmp.Diff([]string{"t_0"}, fresh.ids()); diff != "" {
 			t.Errorf("a new first page (-want +got):\n%s", diff)
 		}
@@ -267,7 +268,7 @@ func TestResyncCountsOnce(t *testing.T) {
 	engage("after")
 	testenv.Eventually(t, "events learned", func() bool { return e.feed.Learned() >= 12 })
 	e.feed.RefreshBoard()
-	p := decode[page](t, e.want(http.StatusOK, "GET", "/v1/feed/trending", "u0"))
+	p := servertest.Decode[page](t, e.want(http.StatusOK, "GET", "/v1/feed/trending", "u0"))
 	scores := map[string]float64{}
 	for _, it := range p.Items {
 		if it.Score != nil {
@@ -323,7 +324,7 @@ func TestTrendingDecay(t *testing.T) {
 			if tc.viralWins {
 				want = []string{"viral", "fresh"}
 			}
-			got := decode[page](t, e.want(http.StatusOK, "GET", "/v1/feed/trending", "maker")).ids()
+			got := servertest.Decode[page](t, e.want(http.StatusOK, "GET", "/v1/feed/trending", "maker")).ids()
 			if diff := cmp.Diff(want, got); diff != "" {
 				t.Errorf("trending %v after the viral clip (-want +got):\n%s", tc.after, diff)
 			}
@@ -439,9 +440,9 @@ func TestConcurrentForYou(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			status, body := e.do("GET", "/v1/feed/for-you?limit=5", viewer)
-			if status != http.StatusOK {
-				t.Errorf("for-you of %s: %d %s", viewer, status, body)
+			r := servertest.Do(t, e.srv.Client(), e.srv.URL, servertest.Request{Method: "GET", Path: "/v1/feed/for-you?limit=5", Token: viewer})
+			if r.Status != http.StatusOK {
+				t.Errorf("for-you of %s: %d %s", viewer, r.Status, r.Body)
 			}
 		}()
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/partyline/partyline/clips"
+	"github.com/partyline/partyline/internal/server/servertest"
 )
 
 // TestForYouAtOnce checks that a new for-you list sees the store as it is:
@@ -28,7 +29,7 @@ func testForYouAtOnce(t *testing.T, db testStore) {
 	}
 	firstPage := func() map[string]string {
 		t.Helper()
-		p := decode[page](t, e.want(200, "GET", "/v1/feed/for-you?limit=100", "v"))
+		p := servertest.Decode[page](t, e.want(200, "GET", "/v1/feed/for-you?limit=100", "v"))
 		out := map[string]string{}
 		for _, it := range p.Items {
 			out[it.Clip.ID] = it.Source
@@ -58,7 +59,7 @@ func testForYouAtOnce(t *testing.T, db testStore) {
 
 	// A clip made private leaves the first page of a new list and the
 	// next page of an old one.
-	old := decode[page](t, e.want(200, "GET", "/v1/feed/for-you?limit=1", "v"))
+	old := servertest.Decode[page](t, e.want(200, "GET", "/v1/feed/for-you?limit=1", "v"))
 	if old.NextCursor == "" || len(old.Items) != 1 {
 		t.Fatalf("setup: want a first page of one with more to come, got %+v", old)
 	}

@@ -4,12 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,28 +18,11 @@ import (
 	"github.com/partyline/partyline/feed"
 	"github.com/partyline/partyline/internal/auth"
 	"github.com/partyline/partyline/internal/httpx"
+	"github.com/partyline/partyline/internal/server/servertest"
 	"github.com/partyline/partyline/internal/testenv"
 	"github.com/partyline/partyline/store/postgres"
 	"github.com/partyline/partyline/store/sqlite"
 )
-
-// clock is a settable clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Set(t time.Time) {
-	c.mu.Lock()
-	c.t = t
-	c.mu.Unlock()
-}
 
 // testStore is what the tests need of a store.
 type testStore interface {
@@ -87,7 +68,7 @@ func openPostgres(t *testing.T) *postgres.DB {
 type env struct {
 	t     *testing.T
 	db    testStore
-	clock *clock
+	clock *testenv.Clock
 	feed  *feed.Service
 	srv   *httptest.Server
 }
@@ -99,7 +80,7 @@ func newEnv(t *testing.T, db testStore, edit func(*feed.Options)) *env {
 	if db == nil {
 		db = openSQLite(t, "")
 	}
-	c := &clock{t: time.Now().UTC().Truncate(time.Millisecond)}
+	c := testenv.NewClock(time.Now().UTC().Truncate(time.Millisecond))
 	opts := feed.Options{Store: db, Now: c.Now, Model: feed.ModelOptions{Bits: 16}, BoardInterval: time.Hour}
 	if edit != nil {
 		edit(&opts)
@@ -156,50 +137,12 @@ func bearerUser(next http.Handler) http.Handler {
 	})
 }
 
-// do sends a request as user ("" for none) and returns the status and body.
-func (e *env) do(method, path, user string) (int, []byte) {
-	e.t.Helper()
-	req, err := http.NewRequest(method, e.srv.URL+path, nil)
-	if err != nil {
-		e.t.Fatalf("NewRequest: %v", err)
-	}
-	if user != "" {
-		req.Header.Set("Authorization", "Bearer "+user)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		e.t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		e.t.Fatalf("read body: %v", err)
-	}
-	if resp.StatusCode >= 400 {
-		if ct := resp.Header.Get("Content-Type"); ct != "application/problem+json" {
-			e.t.Errorf("%s %s: status %d with content type %q, want problem+json", method, path, resp.StatusCode, ct)
-		}
-	}
-	return resp.StatusCode, b
-}
-
-// want sends a request and fails the test unless the status is want.
+// want sends a request as user ("" for none) and fails the test unless
+// the status is status, an error coming as problem+json that carries it.
+// It returns the body.
 func (e *env) want(status int, method, path, user string) []byte {
 	e.t.Helper()
-	got, b := e.do(method, path, user)
-	if got != status {
-		e.t.Fatalf("%s %s as %q = %d, want %d; body %s", method, path, user, got, status, b)
-	}
-	return b
-}
-
-func decode[T any](t *testing.T, b []byte) T {
-	t.Helper()
-	var v T
-	if err := json.Unmarshal(b, &v); err != nil {
-		t.Fatalf("decode %s: %v", b, err)
-	}
-	return v
+	return servertest.Want(e.t, e.srv.Client(), e.srv.URL, status, servertest.Request{Method: method, Path: path, Token: user}).Body
 }
 
 // page is a decoded feed page.
@@ -236,7 +179,7 @@ func (e *env) pageAll(path, user string, limit int, during func(n int)) []page {
 	var out []page
 	cursor := ""
 	for n := 1; ; n++ {
-		p := decode[page](e.t, e.want(http.StatusOK, "GET", fmt.Sprintf("%s%slimit=%d&cursor=%s", path, sep, limit, cursor), user))
+		p := servertest.Decode[page](e.t, e.want(http.StatusOK, "GET", fmt.Sprintf("%s%slimit=%d&cursor=%s", path, sep, limit, cursor), user))
 		if p.Restarted {
 			e.t.Fatalf("page %d of %s restarted", n, path)
 		}

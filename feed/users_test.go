@@ -9,6 +9,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/partyline/partyline/clips"
+	"github.com/partyline/partyline/internal/server/servertest"
 )
 
 type profileBody struct {
@@ -48,13 +49,13 @@ func TestFollowEdgeCases(t *testing.T) {
 			e.want(step.status, step.method, step.path, step.user)
 		})
 	}
-	got := decode[profileBody](t, e.want(http.StatusOK, "GET", "/v1/users/bo", "ada"))
+	got := servertest.Decode[profileBody](t, e.want(http.StatusOK, "GET", "/v1/users/bo", "ada"))
 	if got.Followers != 1 || !got.Followed {
 		t.Errorf("bo after ada followed twice = %+v, want one follower, followed", got)
 	}
 	e.want(http.StatusNoContent, "DELETE", "/v1/users/bo/follow", "ada")
 	e.want(http.StatusNoContent, "DELETE", "/v1/users/bo/follow", "ada") // idempotent
-	got = decode[profileBody](t, e.want(http.StatusOK, "GET", "/v1/users/bo", "ada"))
+	got = servertest.Decode[profileBody](t, e.want(http.StatusOK, "GET", "/v1/users/bo", "ada"))
 	if got.Followers != 0 || got.Followed {
 		t.Errorf("bo after unfollow = %+v, want no followers", got)
 	}
@@ -83,7 +84,7 @@ func TestProfile(t *testing.T) {
 		{"dee", profileBody{ID: "ada", Followers: 2, Following: 1, Clips: 2}},
 	} {
 		t.Run(tc.viewer, func(t *testing.T) {
-			got := decode[profileBody](t, e.want(http.StatusOK, "GET", "/v1/users/ada", tc.viewer))
+			got := servertest.Decode[profileBody](t, e.want(http.StatusOK, "GET", "/v1/users/ada", tc.viewer))
 			if got.CreatedAt.IsZero() {
 				t.Errorf("created_at is zero")
 			}
@@ -111,7 +112,7 @@ func TestFollowersPaging(t *testing.T) {
 	}
 	for _, list := range []string{"followers", "following"} {
 		t.Run(list, func(t *testing.T) {
-			all := decode[followsBody](t, e.want(http.StatusOK, "GET", "/v1/users/star/"+list+"?limit=200", "lonely"))
+			all := servertest.Decode[followsBody](t, e.want(http.StatusOK, "GET", "/v1/users/star/"+list+"?limit=200", "lonely"))
 			if len(all.Items) != len(fans) || all.NextCursor != "" {
 				t.Fatalf("one page of %s = %d items, next %q; want %d and none", list, len(all.Items), all.NextCursor, len(fans))
 			}
@@ -122,7 +123,7 @@ func TestFollowersPaging(t *testing.T) {
 			var got []string
 			cursor := ""
 			for n := 0; ; n++ {
-				p := decode[followsBody](t, e.want(http.StatusOK, "GET", "/v1/users/star/"+list+"?limit=4&cursor="+cursor, "lonely"))
+				p := servertest.Decode[followsBody](t, e.want(http.StatusOK, "GET", "/v1/users/star/"+list+"?limit=4&cursor="+cursor, "lonely"))
 				if len(p.Items) > 4 {
 					t.Fatalf("page of %d items with limit 4", len(p.Items))
 				}
@@ -142,7 +143,7 @@ func TestFollowersPaging(t *testing.T) {
 			}
 		})
 	}
-	empty := decode[followsBody](t, e.want(http.StatusOK, "GET", "/v1/users/lonely/followers", "star"))
+	empty := servertest.Decode[followsBody](t, e.want(http.StatusOK, "GET", "/v1/users/lonely/followers", "star"))
 	if len(empty.Items) != 0 || empty.Items == nil {
 		t.Errorf("followers of lonely = %+v, want an empty list", empty)
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/coder/websocket"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/partyline/partyline/internal/testenv"
 	"github.com/partyline/partyline/realtime/wire"
 )
 
@@ -102,7 +103,7 @@ func TestDrainCloses(t *testing.T) {
 		if code := c.waitClose(5 * time.Second); code != wire.CloseNormal {
 			t.Fatalf("close code = %d, want 1000", code)
 		}
-		eventually(t, "the server to forget the connection", func() bool { return n.connCount() < before })
+		testenv.Eventually(t, "the server to forget the connection", func() bool { return n.connCount() < before })
 	})
 }
 
@@ -117,7 +118,7 @@ func TestMetrics(t *testing.T) {
 	c.sendRaw([]byte(`{"type":"bogus","id":9}`))
 	c.waitClose(5 * time.Second)
 
-	eventually(t, "metrics", func() bool {
+	testenv.Eventually(t, "metrics", func() bool {
 		mfs, err := reg.Gather()
 		if err != nil {
 			t.Fatal(err)

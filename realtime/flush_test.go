@@ -87,7 +87,7 @@ func TestFlusherDoesNotWaitOnAClosingConnection(t *testing.T) {
 		defer close(handshake)
 		_ = cs.ws.Close(4000, "test") // sends the close frame, then waits for the client's
 	}()
-	eventually(t, "the close frame to go out", cs.wc.CloseSent)
+	testenv.Eventually(t, "the close frame to go out", cs.wc.CloseSent)
 	cs.send([]byte(`{"type":"msg","channel":"user:u_stuck","data":1}`)) // its write fails
 	co.send([]byte(`{"type":"msg","channel":"user:u_other","data":2}`))
 	other.waitUntil("the other connection's message", 10*time.Second, func() bool {

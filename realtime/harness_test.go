@@ -82,7 +82,7 @@ func startNode(t testing.TB, opts Options, exts ...Extension) *testNode {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- n.Run(ctx) }()
-	eventually(t, "node running", func() bool { return n.running.Load() })
+	testenv.Eventually(t, "node running", func() bool { return n.running.Load() })
 	r := chi.NewRouter()
 	r.Handle("/v1/ws", n)
 	r.Mount("/v1/server", n.ServerAPI())
@@ -98,23 +98,6 @@ func startNode(t testing.TB, opts Options, exts ...Extension) *testNode {
 		}
 	})
 	return &testNode{Node: n, srv: srv, url: "ws" + strings.TrimPrefix(srv.URL, "http") + "/v1/ws"}
-}
-
-// eventually polls cond until it holds, failing the test after 10 s, or
-// after the wait given.
-func eventually(t testing.TB, what string, cond func() bool, wait ...time.Duration) {
-	t.Helper()
-	d := 10 * time.Second
-	if len(wait) > 0 {
-		d = wait[0]
-	}
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
 }
 
 // wsClient is a raw protocol client for tests: it reads every frame on

@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/partyline/partyline"
+	"github.com/partyline/partyline/internal/testenv"
 	"github.com/partyline/partyline/realtime"
 	"github.com/partyline/partyline/realtime/realtimetest"
 )
@@ -98,21 +99,12 @@ func startMemoryBroker(tb testing.TB, b *realtime.MemoryBroker, d realtime.Deliv
 	if err := b.Subscribe(bg, "probe"); err != nil {
 		tb.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	tick := time.NewTicker(time.Millisecond)
-	defer tick.Stop()
-	for {
+	testenv.Eventually(tb, "Run to deliver", func() bool {
 		if err := b.PublishEvent(bg, "probe", realtime.Publication{Payload: []byte("probe")}); err != nil {
 			tb.Fatal(err)
 		}
-		if delivered() {
-			break
-		}
-		if time.Now().After(deadline) {
-			tb.Fatal("timed out waiting for Run to deliver")
-		}
-		<-tick.C
-	}
+		return delivered()
+	})
 	if err := b.Unsubscribe(bg, "probe"); err != nil {
 		tb.Fatal(err)
 	}
@@ -230,27 +222,9 @@ func TestMemoryCanceledContext(t *testing.T) {
 	}
 }
 
-// fakeClock is a clock that moves only when told to.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
-
 func TestMemoryStreamForgetsQuietChannels(t *testing.T) {
 	ctx := t.Context()
-	clk := &fakeClock{now: time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)}
+	clk := testenv.NewClock(time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC))
 	b := realtime.NewMemoryBroker(realtime.MemoryBrokerOptions{})
 	s := realtime.NewMemoryStream(b, realtime.MemoryStreamOptions{HistoryTTL: time.Minute, Now: clk.Now})
 	if err := b.Subscribe(ctx, "room:kept"); err != nil {

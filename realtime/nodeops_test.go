@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	partyline "github.com/partyline/partyline"
+	"github.com/partyline/partyline/internal/testenv"
 )
 
 // linkedBroker joins one-node memory brokers so that SendNode reaches the
@@ -57,7 +58,7 @@ func TestNodeMessages(t *testing.T) {
 	if err := a.SendNode(t.Context(), "b", "test.echo", map[string]int{"n": 1}); err != nil {
 		t.Fatalf("SendNode a to b: %v", err)
 	}
-	eventually(t, "b's message", func() bool { return len(gotB()) == 1 })
+	testenv.Eventually(t, "b's message", func() bool { return len(gotB()) == 1 })
 	if m := gotB()[0]; m.from != "a" || m.body != `{"n":1}` {
 		t.Errorf("b got %+v, want from a with {\"n\":1}", m)
 	}
@@ -65,7 +66,7 @@ func TestNodeMessages(t *testing.T) {
 	if err := a.SendNode(t.Context(), "a", "test.echo", "self"); err != nil {
 		t.Fatalf("SendNode to itself: %v", err)
 	}
-	eventually(t, "a's message to itself", func() bool { return len(gotA()) == 1 })
+	testenv.Eventually(t, "a's message to itself", func() bool { return len(gotA()) == 1 })
 	if m := gotA()[0]; m.from != "a" || m.body != `"self"` {
 		t.Errorf("a got %+v, want from a with \"self\"", m)
 	}

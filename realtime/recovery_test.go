@@ -13,6 +13,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/partyline/partyline/internal/testenv"
 	"github.com/partyline/partyline/realtime/wire"
 )
 
@@ -262,7 +263,8 @@ func TestRecoveryStorm(t *testing.T) {
 	tick.Stop()
 	// A kicked subscriber may drain its queue before its close lands, so
 	// wait for every kick's resume before waiting for the catch-up.
-	eventually(t, "every kicked subscriber to resume", func() bool {
+	// A loaded machine flushes a kicked subscriber's queue slowly.
+	testenv.EventuallyWithin(t, time.Minute, "every kicked subscriber to resume", func() bool {
 		resumes := 0
 		for _, c := range clients {
 			c.mu.Lock()
@@ -270,12 +272,12 @@ func TestRecoveryStorm(t *testing.T) {
 			c.mu.Unlock()
 		}
 		return resumes >= kicked
-	}, time.Minute) // a loaded machine flushes a kicked subscriber's queue slowly
+	})
 	for _, c := range clients {
-		eventually(t, c.user+" to catch up", func() bool {
+		testenv.EventuallyWithin(t, time.Minute, c.user+" to catch up", func() bool {
 			pos, got := c.last()
 			return got > 0 && pos.Offset >= published
-		}, time.Minute)
+		})
 	}
 	cancel()
 	wg.Wait()

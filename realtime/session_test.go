@@ -11,6 +11,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/partyline/partyline/internal/testenv"
 	"github.com/partyline/partyline/realtime/wire"
 )
 
@@ -278,7 +279,7 @@ func TestHeartbeat(t *testing.T) {
 		c := connect(t, n.url, "u_hb2")
 		before := n.connCount()
 		c.pause() // no reads: pings go unanswered
-		eventually(t, "the silent connection to be closed", func() bool { return n.connCount() < before })
+		testenv.Eventually(t, "the silent connection to be closed", func() bool { return n.connCount() < before })
 		c.resume()
 	})
 }

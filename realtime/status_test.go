@@ -57,7 +57,7 @@ func startSharedNode(t *testing.T, p Presence, id string) *stoppableNode {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- n.Run(ctx) }()
-	eventually(t, "node running", func() bool { return n.running.Load() })
+	testenv.Eventually(t, "node running", func() bool { return n.running.Load() })
 	mux := http.NewServeMux()
 	mux.Handle("/v1/ws", n)
 	srv := httptest.NewServer(mux)
@@ -133,7 +133,7 @@ func TestOfflineAfterNodeStops(t *testing.T) {
 	watcher := connect(t, b.url, "u_w")
 	watcher.ok(map[string]any{"type": "sub", "channel": ch})
 	connect(t, a.url, user)
-	eventually(t, "the user online", func() bool {
+	testenv.Eventually(t, "the user online", func() bool {
 		st, ok, _ := p.GetStatus(t.Context(), user)
 		return ok && st.Status == wire.StatusOnline
 	})
@@ -171,7 +171,7 @@ func TestOfflineReconnectToOtherNode(t *testing.T) {
 	if took := time.Since(drained); took >= memOfflineDelay {
 		t.Fatalf("the drain and the reconnect took %v, not within OfflineDelay %v", took, memOfflineDelay)
 	}
-	eventually(t, "the stopped node's record to be claimed", func() bool { return !hasOfflineRecord(p, user) })
+	testenv.Eventually(t, "the stopped node's record to be claimed", func() bool { return !hasOfflineRecord(p, user) })
 	if got := statusesUntilMarker(t, b.Node, watcher, ch); len(got) != 0 {
 		t.Fatalf("statuses on %s = %q after a reconnect within OfflineDelay, want none", ch, got)
 	}
@@ -192,13 +192,13 @@ func TestOfflineRecordOutlivesNode(t *testing.T) {
 	user := "u_mem_solo"
 	c := connect(t, n.url, user)
 	c.ws.CloseNow()
-	eventually(t, "the offline record", func() bool { return hasOfflineRecord(p, user) })
+	testenv.Eventually(t, "the offline record", func() bool { return hasOfflineRecord(p, user) })
 	n.stop()
 	if st, _, _ := p.GetStatus(t.Context(), user); st.Status != wire.StatusOnline {
 		t.Fatalf("status after the node stopped = %+v, want online until someone claims the record", st)
 	}
 	var got []string
-	eventually(t, "the record to be due", func() bool {
+	testenv.Eventually(t, "the record to be due", func() bool {
 		users, err := p.ClaimDueOffline(t.Context())
 		if err != nil {
 			t.Fatalf("ClaimDueOffline: %v", err)
@@ -284,7 +284,7 @@ func TestRejoinedUserIsOnlineAgain(t *testing.T) {
 	p.mu.Lock()
 	p.back = append(p.back, Departure{Channel: onlineKey("u_back"), User: "u_back"})
 	p.mu.Unlock()
-	eventually(t, "the rejoined user to be online", func() bool {
+	testenv.Eventually(t, "the rejoined user to be online", func() bool {
 		st, ok, err := p.GetStatus(ctx, "u_back")
 		return err == nil && ok && st.Status == wire.StatusOnline
 	})

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/partyline/partyline/internal/testenv"
 	"github.com/partyline/partyline/signaling"
 )
 
@@ -130,11 +131,11 @@ func TestHarnessJoinLatency(t *testing.T) {
 		}
 		start := time.Now()
 		p.join("r1")
-		eventually(t, "first RTP", func() bool { return p.packetsFrom("speaker") > 0 })
+		testenv.Eventually(t, "first RTP", func() bool { return p.packetsFrom("speaker") > 0 })
 		p.mu.Lock()
 		lat = append(lat, p.firstRTP.Sub(start))
 		p.mu.Unlock()
-		p.c.ok(map[string]any{"type": "voice.leave", "room": "r1"})
+		p.c.OK(map[string]any{"type": "voice.leave", "room": "r1"})
 	}
 	slices.Sort(lat)
 	t.Logf("join -> first RTP over %d joins: p50=%v p99=%v min=%v max=%v",

@@ -78,7 +78,7 @@ func TestCrossNodeVoice(t *testing.T) {
 	makeRoom(t, db, "r1", "a", "b")
 	n1, _ := clusterNode(t, stackConfig{db: db, nodeID: "n1"}, prefix, placement)
 	n2, killN2 := clusterNode(t, stackConfig{db: db, nodeID: "n2"}, prefix, placement)
-	eventually(t, "both nodes registered", func() bool {
+	testenv.Eventually(t, "both nodes registered", func() bool {
 		nodes, err := n1.node.Nodes(t.Context())
 		return err == nil && len(nodes) == 2
 	})
@@ -91,7 +91,7 @@ func TestCrossNodeVoice(t *testing.T) {
 		t.Fatalf("room r1 is on %q, want n2", host)
 	}
 	aClient := n1.dial("a")
-	aClient.ok(map[string]any{"type": "sub", "channel": "voice:r1"})
+	aClient.OK(map[string]any{"type": "sub", "channel": "voice:r1"})
 	a := newPeer(t, api, aClient)
 	reply := decodeJoin(t, a.join("r1"))
 	if len(reply.Participants) != 2 {
@@ -111,9 +111,9 @@ func TestCrossNodeVoice(t *testing.T) {
 		t.Errorf("node 1 holds %v participants, want 0", got)
 	}
 	// Mute relayed through node 1 works too.
-	aClient.ok(map[string]any{"type": "voice.mute", "room": "r1", "muted": true})
+	aClient.OK(map[string]any{"type": "voice.mute", "room": "r1", "muted": true})
 	waitMsg(t, aClient, "voice.muted", func(d map[string]any) bool { return d["user"] == "a" && d["muted"] == true })
-	aClient.ok(map[string]any{"type": "voice.mute", "room": "r1", "muted": false})
+	aClient.OK(map[string]any{"type": "voice.mute", "room": "r1", "muted": false})
 
 	// Node 2 dies (its gateway stops; nothing of it answers): A is told it
 	// left, and its next join moves the room to node 1.
@@ -124,5 +124,5 @@ func TestCrossNodeVoice(t *testing.T) {
 	if host, _ := placement.Lookup(t.Context(), "r1"); host != "n1" {
 		t.Errorf("after node 2 died, room r1 is on %q, want n1", host)
 	}
-	eventually(t, "the moved room on node 1", func() bool { return n1.metric("partyline_voice_participants") == 1 })
+	testenv.Eventually(t, "the moved room on node 1", func() bool { return n1.metric("partyline_voice_participants") == 1 })
 }

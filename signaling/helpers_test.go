@@ -15,34 +15,11 @@ import (
 	"github.com/partyline/partyline/chat"
 	"github.com/partyline/partyline/internal/server"
 	"github.com/partyline/partyline/internal/server/servertest"
+	"github.com/partyline/partyline/internal/testenv"
 	"github.com/partyline/partyline/realtime"
 	"github.com/partyline/partyline/signaling"
 	"github.com/partyline/partyline/store/sqlite"
 )
-
-// waitFor bounds every wait. A wait that succeeds returns as soon as its
-// condition holds, so it may be generous.
-const waitFor = 15 * time.Second
-
-// eventually polls cond until it holds, and fails the test when waitFor
-// passes first. It must run on the test's goroutine.
-func eventually(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	eventuallyWithin(t, waitFor, what, cond)
-}
-
-func eventuallyWithin(t testing.TB, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		<-tick.C
-	}
-}
 
 // quietLogger discards logs (PARTYLINE_TEST_VERBOSE=1 shows them) but
 // fails the test on an error record: a panic caught in a room actor, or
@@ -155,7 +132,7 @@ func newStack(t testing.TB, cfg stackConfig) *stack {
 		},
 	})
 	s := &stack{t: t, db: cfg.db, voice: srv.Voice(), node: srv.Node(), srv: srv, reg: cfg.registry}
-	eventually(t, "voice to run", func() bool {
+	testenv.Eventually(t, "voice to run", func() bool {
 		_, err := s.voice.SelfCheck()
 		return err == nil
 	})

@@ -18,6 +18,7 @@ import (
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 
+	"github.com/partyline/partyline/internal/testenv"
 	"github.com/partyline/partyline/realtime/wire"
 )
 
@@ -130,7 +131,7 @@ func (p *peer) setup(api *webrtc.API) {
 	if err != nil {
 		t.Fatalf("NewPeerConnection: %v", err)
 	}
-	mic, err := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}, "mic", c.user)
+	mic, err := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}, "mic", c.User)
 	if err != nil {
 		t.Fatalf("NewTrackLocalStaticRTP: %v", err)
 	}
@@ -210,7 +211,7 @@ func (p *peer) setup(api *webrtc.API) {
 		if cand == nil || room == "" {
 			return
 		}
-		c.write(map[string]any{"type": "voice.ice", "room": room, "candidate": cand.ToJSON()})
+		c.Write(map[string]any{"type": "voice.ice", "room": room, "candidate": cand.ToJSON()})
 	})
 	p.mu.Lock()
 	p.pc, p.mic, p.tx = pc, mic, tx
@@ -230,7 +231,7 @@ func (p *peer) join(room string) wire.Message {
 	p.mu.Lock()
 	p.room = room
 	p.mu.Unlock()
-	return p.c.ok(map[string]any{"type": "voice.join", "room": room})
+	return p.c.OK(map[string]any{"type": "voice.join", "room": room})
 }
 
 // signal answers every offer and applies every candidate, in order.
@@ -265,7 +266,7 @@ func (p *peer) signal() {
 				p.fail(fmt.Errorf("answer: %w", err))
 				continue
 			}
-			p.c.write(map[string]any{"type": "voice.answer", "room": m.Room, "sdp": ans.SDP})
+			p.c.Write(map[string]any{"type": "voice.answer", "room": m.Room, "sdp": ans.SDP})
 			p.mu.Lock()
 			p.answered++
 			p.mu.Unlock()
@@ -292,7 +293,7 @@ func (p *peer) transmit() {
 	defer p.wg.Done()
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
-	payload := []byte("from:" + p.c.user + ";" + strings.Repeat("x", 60))
+	payload := []byte("from:" + p.c.User + ";" + strings.Repeat("x", 60))
 	var seq uint16
 	var ts uint32
 	extID := 0
@@ -334,7 +335,7 @@ func (p *peer) transmit() {
 func (p *peer) close() {
 	p.closeOnce.Do(func() {
 		p.stopMedia()
-		p.c.close() // ends signal
+		p.c.Close() // ends signal
 		p.wg.Wait()
 	})
 }
@@ -419,9 +420,9 @@ func (p *peer) hearsAll(t testing.TB, within time.Duration, users ...string) {
 	for _, u := range users {
 		base[u] = p.packetsFrom(u)
 	}
-	eventuallyWithin(t, within, fmt.Sprintf("%s to hear %v", p.c.user, users), func() bool {
+	testenv.EventuallyWithin(t, within, fmt.Sprintf("%s to hear %v", p.c.User, users), func() bool {
 		if err := p.err(); err != nil {
-			t.Fatalf("%s: signaling: %v", p.c.user, err)
+			t.Fatalf("%s: signaling: %v", p.c.User, err)
 		}
 		for _, u := range users {
 			if p.packetsFrom(u) < base[u]+5 {
@@ -437,14 +438,14 @@ func (p *peer) hearsAll(t testing.TB, within time.Duration, users ...string) {
 func (p *peer) assertLoopbackPair(t testing.TB) {
 	t.Helper()
 	var pair *webrtc.ICECandidatePair
-	eventually(t, p.c.user+"'s selected candidate pair", func() bool {
+	testenv.Eventually(t, p.c.User+"'s selected candidate pair", func() bool {
 		var err error
 		_, _, tx := p.conn()
 		pair, err = tx.Transport().ICETransport().GetSelectedCandidatePair()
 		return err == nil && pair != nil
 	})
 	if pair.Local.Address != "127.0.0.1" || pair.Remote.Address != "127.0.0.1" {
-		t.Fatalf("%s: selected pair %s -> %s, want 127.0.0.1 on both sides", p.c.user, pair.Local, pair.Remote)
+		t.Fatalf("%s: selected pair %s -> %s, want 127.0.0.1 on both sides", p.c.User, pair.Local, pair.Remote)
 	}
 }
 

@@ -68,11 +68,11 @@ func TestThreeParticipantsHearEachOther(t *testing.T) {
 	for i, p := range peers {
 		p.assertLoopbackPair(t)
 		got, wrong := p.senders()
-		if _, self := got[p.c.user]; self {
-			t.Errorf("%s received its own stream", p.c.user)
+		if _, self := got[p.c.User]; self {
+			t.Errorf("%s received its own stream", p.c.User)
 		}
 		if wrong != 0 {
-			t.Errorf("%s got %d packets under the wrong stream", p.c.user, wrong)
+			t.Errorf("%s got %d packets under the wrong stream", p.c.User, wrong)
 		}
 		var from []string
 		for u := range got {
@@ -80,7 +80,7 @@ func TestThreeParticipantsHearEachOther(t *testing.T) {
 		}
 		slices.Sort(from)
 		if diff := cmp.Diff(users(3, i+1), from); diff != "" {
-			t.Errorf("%s heard (-want +got):\n%s", p.c.user, diff)
+			t.Errorf("%s heard (-want +got):\n%s", p.c.User, diff)
 		}
 	}
 	if got := s.metric("partyline_voice_participants"); got != 3 {
@@ -107,21 +107,21 @@ func TestThreeParticipantsHearEachOther(t *testing.T) {
 	// Each stream gets sender reports that count what was sent to it.
 	for i, p := range peers {
 		for _, u := range users(3, i+1) {
-			eventuallyWithin(t, 3*time.Second, p.c.user+": a sender report for "+u, func() bool { return p.reportedFrom(u) > 0 })
+			testenv.EventuallyWithin(t, 3*time.Second, p.c.User+": a sender report for "+u, func() bool { return p.reportedFrom(u) > 0 })
 			if got, max := p.reportedFrom(u), p.packetsFrom(u)+200; int(got) > max {
-				t.Errorf("%s: sender report for %s counts %d packets, more than the %d received allow", p.c.user, u, got, max)
+				t.Errorf("%s: sender report for %s counts %d packets, more than the %d received allow", p.c.User, u, got, max)
 			}
 		}
 		// The node's receiver reports on the peer's microphone follow
 		// what it receives, direct path included: nothing lost on
 		// loopback, and the highest sequence number moving on.
 		first := p.receiverReport()
-		eventuallyWithin(t, 3*time.Second, p.c.user+": receiver reports that move on", func() bool {
+		testenv.EventuallyWithin(t, 3*time.Second, p.c.User+": receiver reports that move on", func() bool {
 			r := p.receiverReport()
 			return r.LastSequenceNumber > first.LastSequenceNumber+25
 		})
 		if r := p.receiverReport(); r.TotalLost != 0 || r.FractionLost != 0 {
-			t.Errorf("%s: receiver report %+v counts losses on loopback", p.c.user, r)
+			t.Errorf("%s: receiver report %+v counts losses on loopback", p.c.User, r)
 		}
 	}
 
@@ -147,17 +147,17 @@ func TestMuteStopsAndResumesForwarding(t *testing.T) {
 	makeRoom(t, s.db, "r1", "u1", "u2")
 	peers := call(t, s, 2)
 	a, b := peers[0], peers[1]
-	b.c.ok(map[string]any{"type": "sub", "channel": "voice:r1"})
+	b.c.OK(map[string]any{"type": "sub", "channel": "voice:r1"})
 	b.hearsAll(t, 10*time.Second, "u1")
 	a.assertLoopbackPair(t)
 
-	a.c.ok(map[string]any{"type": "voice.mute", "room": "r1", "muted": true})
+	a.c.OK(map[string]any{"type": "voice.mute", "room": "r1", "muted": true})
 	muted := time.Now()
 	// Packets already in flight may land just after the reply; after that
 	// nothing more arrives. Poll with a deadline: the count must settle
 	// within 200 ms of the mute and then stay put.
 	var settled int
-	eventuallyWithin(t, time.Second, "forwarding to stop", func() bool {
+	testenv.EventuallyWithin(t, time.Second, "forwarding to stop", func() bool {
 		last := b.lastFrom("u1")
 		return time.Since(last) > 100*time.Millisecond
 	})
@@ -177,7 +177,7 @@ func TestMuteStopsAndResumesForwarding(t *testing.T) {
 	}
 	waitMsg(t, b.c, "voice.muted", func(d map[string]any) bool { return d["user"] == "u1" && d["muted"] == true })
 
-	a.c.ok(map[string]any{"type": "voice.mute", "room": "r1", "muted": false})
+	a.c.OK(map[string]any{"type": "voice.mute", "room": "r1", "muted": false})
 	b.hearsAll(t, 2*time.Second, "u1")
 }
 
@@ -186,7 +186,7 @@ func TestMuteStopsAndResumesForwarding(t *testing.T) {
 func waitMsg(t testing.TB, c *client, kind string, match func(map[string]any) bool) map[string]any {
 	t.Helper()
 	var got map[string]any
-	eventually(t, c.user+" to get "+kind, func() bool {
+	testenv.Eventually(t, c.User+" to get "+kind, func() bool {
 		for _, m := range c.msgsOf(kind) {
 			var d map[string]any
 			if json.Unmarshal(m.Data, &d) == nil && match(d) {
@@ -204,38 +204,38 @@ func TestOwnerServerMuteAndKick(t *testing.T) {
 	makeRoom(t, s.db, "r1", "u1", "u2", "u3")
 	peers := call(t, s, 3)
 	owner, u2, u3 := peers[0], peers[1], peers[2]
-	owner.c.ok(map[string]any{"type": "sub", "channel": "voice:r1"})
+	owner.c.OK(map[string]any{"type": "sub", "channel": "voice:r1"})
 	owner.hearsAll(t, 10*time.Second, "u2", "u3")
 
 	// A non-owner may do neither.
-	u3.c.wantError(wire.CodeForbidden, map[string]any{"type": "voice.mute", "room": "r1", "user": "u2", "muted": true})
-	u3.c.wantError(wire.CodeForbidden, map[string]any{"type": "voice.kick", "room": "r1", "user": "u2"})
-	owner.c.wantError(wire.CodeNotFound, map[string]any{"type": "voice.kick", "room": "r1", "user": "nobody"})
-	owner.c.wantError(wire.CodeBadRequest, map[string]any{"type": "voice.mute", "room": "r1", "user": "u2"})
+	u3.c.WantError(wire.CodeForbidden, map[string]any{"type": "voice.mute", "room": "r1", "user": "u2", "muted": true})
+	u3.c.WantError(wire.CodeForbidden, map[string]any{"type": "voice.kick", "room": "r1", "user": "u2"})
+	owner.c.WantError(wire.CodeNotFound, map[string]any{"type": "voice.kick", "room": "r1", "user": "nobody"})
+	owner.c.WantError(wire.CodeBadRequest, map[string]any{"type": "voice.mute", "room": "r1", "user": "u2"})
 
-	owner.c.ok(map[string]any{"type": "voice.mute", "room": "r1", "user": "u2", "muted": true})
-	eventuallyWithin(t, 2*time.Second, "u2's audio to stop at the owner", func() bool {
+	owner.c.OK(map[string]any{"type": "voice.mute", "room": "r1", "user": "u2", "muted": true})
+	testenv.EventuallyWithin(t, 2*time.Second, "u2's audio to stop at the owner", func() bool {
 		return time.Since(owner.lastFrom("u2")) > 150*time.Millisecond
 	})
 	waitMsg(t, owner.c, "voice.muted", func(d map[string]any) bool {
 		return d["user"] == "u2" && d["server_muted"] == true && d["by"] == "u1"
 	})
 	// A server-muted participant cannot unmute themselves.
-	u2.c.wantError(wire.CodeForbidden, map[string]any{"type": "voice.mute", "room": "r1", "muted": false})
-	owner.c.ok(map[string]any{"type": "voice.mute", "room": "r1", "user": "u2", "muted": false})
+	u2.c.WantError(wire.CodeForbidden, map[string]any{"type": "voice.mute", "room": "r1", "muted": false})
+	owner.c.OK(map[string]any{"type": "voice.mute", "room": "r1", "user": "u2", "muted": false})
 	owner.hearsAll(t, 2*time.Second, "u2")
 
-	owner.c.ok(map[string]any{"type": "voice.kick", "room": "r1", "user": "u3"})
+	owner.c.OK(map[string]any{"type": "voice.kick", "room": "r1", "user": "u3"})
 	left := waitMsg(t, owner.c, "voice.left", func(d map[string]any) bool { return d["user"] == "u3" && d["reason"] == "kicked" })
 	if ps, _ := left["participants"].([]any); len(ps) != 2 {
 		t.Errorf("voice.left participants = %v, want u1 and u2", left["participants"])
 	}
-	eventually(t, "an offer to the owner without u3's track", func() bool {
+	testenv.Eventually(t, "an offer to the owner without u3's track", func() bool {
 		return !activeStreams(owner.lastOffer())["u3"] && activeStreams(owner.lastOffer())["u2"]
 	})
 	// The kicked connection is out of the room and may join again (with
 	// a new PeerConnection, as a client would make).
-	u3.c.wantError(wire.CodeNotFound, map[string]any{"type": "voice.leave", "room": "r1"})
+	u3.c.WantError(wire.CodeNotFound, map[string]any{"type": "voice.leave", "room": "r1"})
 	u3.renew(loopbackAPI(t))
 	u3.join("r1")
 	owner.hearsAll(t, 5*time.Second, "u3")
@@ -247,7 +247,7 @@ func TestSpeaking(t *testing.T) {
 	makeRoom(t, s.db, "r1", "u1", "u2", "u3")
 	api := loopbackAPI(t)
 	watcher := s.dial("u3")
-	watcher.ok(map[string]any{"type": "sub", "channel": "voice:r1"})
+	watcher.OK(map[string]any{"type": "sub", "channel": "voice:r1"})
 	loud := newPeer(t, api, s.dial("u1"))
 	quiet := newPeer(t, api, s.dial("u2"))
 	loud.level.Store(20)   // -20 dBov: talking
@@ -257,7 +257,7 @@ func TestSpeaking(t *testing.T) {
 	quiet.hearsAll(t, 10*time.Second, "u1")
 	loud.hearsAll(t, 10*time.Second, "u2")
 
-	eventually(t, "u1 in a speaking event", func() bool {
+	testenv.Eventually(t, "u1 in a speaking event", func() bool {
 		for _, e := range watcher.eventsNamed("speaking") {
 			if slices.Contains(e.Users, "u1") {
 				return true
@@ -275,7 +275,7 @@ func TestSpeaking(t *testing.T) {
 	}
 	// Quiet again: the set empties, in one more event.
 	loud.level.Store(127)
-	eventually(t, "an empty speaking set", func() bool {
+	testenv.Eventually(t, "an empty speaking set", func() bool {
 		ev := watcher.eventsNamed("speaking")
 		return len(ev) > 0 && len(ev[len(ev)-1].Users) == 0
 	})
@@ -295,55 +295,55 @@ func TestJoinRules(t *testing.T) {
 	u1 := s.dial("u1")
 	outsider := s.dial("stranger")
 
-	outsider.wantError(wire.CodeForbidden, map[string]any{"type": "voice.join", "room": "r1"})
-	outsider.wantError(wire.CodeForbidden, map[string]any{"type": "sub", "channel": "voice:r1"})
-	u1.wantError(wire.CodeNotFound, map[string]any{"type": "voice.join", "room": "nosuch"})
-	u1.wantError(wire.CodeBadRequest, map[string]any{"type": "voice.join", "room": "bad room!"})
-	u1.wantError(wire.CodeBadRequest, map[string]any{"type": "voice.join"})
-	u1.wantError(wire.CodeBadRequest, map[string]any{"type": "voice.join", "room": 7})
-	u1.wantError(wire.CodeForbidden, map[string]any{"type": "pub", "channel": "voice:r1", "data": map[string]any{"x": 1}})
-	u1.ok(map[string]any{"type": "sub", "channel": "voice:r1"})
+	outsider.WantError(wire.CodeForbidden, map[string]any{"type": "voice.join", "room": "r1"})
+	outsider.WantError(wire.CodeForbidden, map[string]any{"type": "sub", "channel": "voice:r1"})
+	u1.WantError(wire.CodeNotFound, map[string]any{"type": "voice.join", "room": "nosuch"})
+	u1.WantError(wire.CodeBadRequest, map[string]any{"type": "voice.join", "room": "bad room!"})
+	u1.WantError(wire.CodeBadRequest, map[string]any{"type": "voice.join"})
+	u1.WantError(wire.CodeBadRequest, map[string]any{"type": "voice.join", "room": 7})
+	u1.WantError(wire.CodeForbidden, map[string]any{"type": "pub", "channel": "voice:r1", "data": map[string]any{"x": 1}})
+	u1.OK(map[string]any{"type": "sub", "channel": "voice:r1"})
 
-	reply := u1.ok(map[string]any{"type": "voice.join", "room": "r1"})
+	reply := u1.OK(map[string]any{"type": "voice.join", "room": "r1"})
 	j := decodeJoin(t, reply)
 	if len(j.Participants) != 1 || j.Participants[0].User != "u1" {
 		t.Errorf("participants = %+v, want u1 alone", j.Participants)
 	}
 	// One voice room per connection, and one connection per user in a room.
-	u1.wantError(wire.CodeConflict, map[string]any{"type": "voice.join", "room": "r2"})
-	u1.wantError(wire.CodeConflict, map[string]any{"type": "voice.join", "room": "r1"})
-	s.dial("u1").wantError(wire.CodeConflict, map[string]any{"type": "voice.join", "room": "r1"})
+	u1.WantError(wire.CodeConflict, map[string]any{"type": "voice.join", "room": "r2"})
+	u1.WantError(wire.CodeConflict, map[string]any{"type": "voice.join", "room": "r1"})
+	s.dial("u1").WantError(wire.CodeConflict, map[string]any{"type": "voice.join", "room": "r1"})
 
 	// Signaling for a room the connection is not in is refused with an
 	// error message (no id: answer and ice are notifications).
 	u2 := s.dial("u2")
-	u2.write(map[string]any{"type": "voice.answer", "room": "r1", "sdp": "v=0"})
-	u2.write(map[string]any{"type": "voice.ice", "room": "r1", "candidate": map[string]any{"candidate": ""}})
-	eventually(t, "two error messages to u2", func() bool { return len(u2.errorMsgs()) == 2 })
+	u2.Write(map[string]any{"type": "voice.answer", "room": "r1", "sdp": "v=0"})
+	u2.Write(map[string]any{"type": "voice.ice", "room": "r1", "candidate": map[string]any{"candidate": ""}})
+	testenv.Eventually(t, "two error messages to u2", func() bool { return len(u2.errorMsgs()) == 2 })
 	for _, e := range u2.errorMsgs() {
 		if e["code"] != wire.CodeNotFound || e["room"] != "r1" || e["id"] != nil {
 			t.Errorf("error message %v, want not_found for r1 without id", e)
 		}
 	}
-	u2.ok(map[string]any{"type": "ping"}) // the connection lives on
+	u2.OK(map[string]any{"type": "ping"}) // the connection lives on
 
 	// Bad SDP from a participant: an error message; the offer stays
 	// outstanding for a proper answer, and the connection lives on.
-	u1.write(map[string]any{"type": "voice.answer", "room": "r1", "sdp": "garbage"})
-	u1.write(map[string]any{"type": "voice.answer", "room": "r1"})
-	u1.write(map[string]any{"type": "voice.ice", "room": "r1", "candidate": "nope"})
-	eventually(t, "errors for the bad answers and candidate", func() bool { return len(u1.errorMsgs()) == 3 })
+	u1.Write(map[string]any{"type": "voice.answer", "room": "r1", "sdp": "garbage"})
+	u1.Write(map[string]any{"type": "voice.answer", "room": "r1"})
+	u1.Write(map[string]any{"type": "voice.ice", "room": "r1", "candidate": "nope"})
+	testenv.Eventually(t, "errors for the bad answers and candidate", func() bool { return len(u1.errorMsgs()) == 3 })
 	for _, e := range u1.errorMsgs() {
 		if e["code"] != wire.CodeBadRequest {
 			t.Errorf("error message %v, want bad_request", e)
 		}
 	}
-	u1.ok(map[string]any{"type": "ping"})
-	u1.ok(map[string]any{"type": "voice.leave", "room": "r1"})
-	u1.wantError(wire.CodeNotFound, map[string]any{"type": "voice.leave", "room": "r1"})
+	u1.OK(map[string]any{"type": "ping"})
+	u1.OK(map[string]any{"type": "voice.leave", "room": "r1"})
+	u1.WantError(wire.CodeNotFound, map[string]any{"type": "voice.leave", "room": "r1"})
 	waitMsg(t, u1, "voice.joined", func(d map[string]any) bool { return d["user"] == "u1" })
 	waitMsg(t, u1, "voice.left", func(d map[string]any) bool { return d["user"] == "u1" && d["reason"] == "left" })
-	eventually(t, "the empty room to close", func() bool { return s.metric("partyline_voice_rooms") == 0 })
+	testenv.Eventually(t, "the empty room to close", func() bool { return s.metric("partyline_voice_rooms") == 0 })
 }
 
 func TestCapacity(t *testing.T) {
@@ -356,9 +356,9 @@ func TestCapacity(t *testing.T) {
 	// The default capacity, 25, joined by signaling alone: these clients
 	// never answer, so each holds a seat until ConnectTimeout.
 	for i := 1; i <= 25; i++ {
-		s.dial(fmt.Sprintf("u%d", i)).ok(map[string]any{"type": "voice.join", "room": "r1"})
+		s.dial(fmt.Sprintf("u%d", i)).OK(map[string]any{"type": "voice.join", "room": "r1"})
 	}
-	s.dial("u26").wantError(wire.CodeLimitExceeded, map[string]any{"type": "voice.join", "room": "r1"})
+	s.dial("u26").WantError(wire.CodeLimitExceeded, map[string]any{"type": "voice.join", "room": "r1"})
 	if got := s.metric("partyline_voice_participants"); got != 25 {
 		t.Errorf("participants = %v, want 25", got)
 	}
@@ -368,35 +368,35 @@ func TestSocketCloseRemovesParticipant(t *testing.T) {
 	s := newStack(t, stackConfig{})
 	makeRoom(t, s.db, "r1", "u1", "u2", "u3")
 	peers := call(t, s, 3)
-	peers[0].c.ok(map[string]any{"type": "sub", "channel": "voice:r1"})
+	peers[0].c.OK(map[string]any{"type": "sub", "channel": "voice:r1"})
 	for i, p := range peers {
 		p.hearsAll(t, 10*time.Second, users(3, i+1)...)
 	}
-	peers[2].c.close() // the socket only; the PeerConnection closes at cleanup
+	peers[2].c.Close() // the socket only; the PeerConnection closes at cleanup
 	waitMsg(t, peers[0].c, "voice.left", func(d map[string]any) bool { return d["user"] == "u3" && d["reason"] == "closed" })
 	for _, p := range peers[:2] {
-		eventually(t, p.c.user+": an offer without u3's track", func() bool {
+		testenv.Eventually(t, p.c.User+": an offer without u3's track", func() bool {
 			a := activeStreams(p.lastOffer())
 			return !a["u3"] && len(a) == 1
 		})
 	}
 	peers[0].hearsAll(t, 2*time.Second, "u2")
-	eventually(t, "two participants", func() bool { return s.metric("partyline_voice_participants") == 2 })
+	testenv.Eventually(t, "two participants", func() bool { return s.metric("partyline_voice_participants") == 2 })
 }
 
 func TestICEFailureRemovesParticipant(t *testing.T) {
 	s := newStack(t, stackConfig{})
 	makeRoom(t, s.db, "r1", "u1", "u2")
 	peers := call(t, s, 2)
-	peers[0].c.ok(map[string]any{"type": "sub", "channel": "voice:r1"})
+	peers[0].c.OK(map[string]any{"type": "sub", "channel": "voice:r1"})
 	peers[0].hearsAll(t, 10*time.Second, "u2")
 	// u2's media goes away while its socket stays: ICE disconnects and,
 	// after DisconnectTimeout (2 s here), u2 is removed.
 	peers[1].stopMedia()
 	waitMsg(t, peers[0].c, "voice.left", func(d map[string]any) bool { return d["user"] == "u2" && d["reason"] == "ice_failed" })
 	// Its connection may join again.
-	eventually(t, "u2 to be free to rejoin", func() bool {
-		m := peers[1].c.do(map[string]any{"type": "voice.join", "room": "r1"})
+	testenv.Eventually(t, "u2 to be free to rejoin", func() bool {
+		m := peers[1].c.Do(map[string]any{"type": "voice.join", "room": "r1"})
 		return m.Type == wire.TypeOK
 	})
 }
@@ -455,7 +455,7 @@ func TestPionPathWithoutKeys(t *testing.T) {
 	}
 	for _, p := range []*peer{direct, pion} {
 		from := map[*peer]string{direct: "u2", pion: "u1"}[p]
-		eventuallyWithin(t, 3*time.Second, p.c.user+": a sender report", func() bool { return p.reportedFrom(from) > 0 })
+		testenv.EventuallyWithin(t, 3*time.Second, p.c.User+": a sender report", func() bool { return p.reportedFrom(from) > 0 })
 	}
 }
 

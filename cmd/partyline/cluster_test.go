@@ -250,20 +250,3 @@ func devTokenAt(t *testing.T, base, user string) string {
 	_ = json.Unmarshal(body, &out)
 	return out.Token
 }
-
-// eventually polls cond every 20 ms until it holds or the wait (default
-// 20 s) passes.
-func eventually(t *testing.T, what string, cond func() bool, wait ...time.Duration) {
-	t.Helper()
-	d := 20 * time.Second
-	if len(wait) > 0 {
-		d = wait[0]
-	}
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/partyline/partyline/internal/testenv"
 	"github.com/partyline/partyline/realtime/client"
 	"github.com/partyline/partyline/realtime/wire"
 )
@@ -145,7 +146,7 @@ func TestClusterKillDuringBroadcast(t *testing.T) {
 
 	// The ghost's entry lived on the dead node: gone within 30 s, with a
 	// leave event and, as it was its last connection, the offline status.
-	eventually(t, "the dead node's member to leave presence", func() bool {
+	testenv.EventuallyWithin(t, 30*time.Second-time.Since(killedAt)+2*time.Second, "the dead node's member to leave presence", func() bool {
 		p, err := watcher.c.Presence(ctx, roomCh)
 		if err != nil {
 			return false
@@ -156,7 +157,7 @@ func TestClusterKillDuringBroadcast(t *testing.T) {
 			}
 		}
 		return true
-	}, 30*time.Second-time.Since(killedAt)+2*time.Second)
+	})
 	seen := func(match func(wire.Message) bool) bool {
 		watcher.mu.Lock()
 		defer watcher.mu.Unlock()
@@ -172,9 +173,9 @@ func TestClusterKillDuringBroadcast(t *testing.T) {
 			return m.Channel == "status:"+user && bytes.Contains(m.Data, []byte(`"offline"`))
 		}
 	}
-	eventually(t, "the ghost's leave event and offline status", func() bool {
+	testenv.EventuallyWithin(t, 40*time.Second, "the ghost's leave event and offline status", func() bool {
 		return seen(func(m wire.Message) bool { return m.Event == wire.EventLeave && m.User == "ghost" }) && seen(offline("ghost"))
-	}, 40*time.Second)
+	})
 	// The flapper's dead entry was reaped with the ghost's; being
 	// connected to a survivor all along, it never went offline.
 	if !flapper.moved {

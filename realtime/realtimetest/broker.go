@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/partyline/partyline"
+	"github.com/partyline/partyline/internal/testenv"
 	"github.com/partyline/partyline/realtime"
 )
 
@@ -41,7 +42,7 @@ func TestBroker(t *testing.T, newBroker func(t *testing.T) (b realtime.Broker, n
 		subscribe(t, b, ch)
 		msg := []byte(`{"type":"event","channel":"` + ch + `","event":"typing","from":"u_1"}`)
 		publishEvent(t, b, ch, msg)
-		eventually(t, "the event", func() bool { return rec.count(ch) >= 1 })
+		testenv.Eventually(t, "the event", func() bool { return rec.count(ch) >= 1 })
 		got := rec.got(ch)
 		if len(got) != 1 {
 			t.Fatalf("got %d deliveries, want 1", len(got))
@@ -62,13 +63,13 @@ func TestBroker(t *testing.T, newBroker func(t *testing.T) (b realtime.Broker, n
 		subscribe(t, b, ch)
 		subscribe(t, b, ch) // idempotent: still one delivery per event
 		publishEvent(t, b, ch, []byte("subscribed"))
-		eventually(t, "the first event", func() bool { return rec.count(ch) >= 1 })
+		testenv.Eventually(t, "the first event", func() bool { return rec.count(ch) >= 1 })
 		unsubscribe(t, b, ch) // once undoes both subscribes
 		publishEvent(t, b, ch, []byte("unsubscribed"))
 		unsubscribe(t, b, ch) // idempotent
 		subscribe(t, b, ch)
 		publishEvent(t, b, ch, []byte("subscribed again"))
-		eventually(t, "the second event", func() bool { return rec.count(ch) >= 2 })
+		testenv.Eventually(t, "the second event", func() bool { return rec.count(ch) >= 2 })
 		want := []pub{{Payload: "subscribed"}, {Payload: "subscribed again"}}
 		if diff := cmp.Diff(want, pubsOf(rec.got(ch))); diff != "" {
 			t.Errorf("deliveries on %s (-want +got):\n%s", ch, diff)
@@ -76,7 +77,7 @@ func TestBroker(t *testing.T, newBroker func(t *testing.T) (b realtime.Broker, n
 		// other's first event would have arrived before this one.
 		subscribe(t, b, other)
 		publishEvent(t, b, other, []byte("sentinel"))
-		eventually(t, "the sentinel", func() bool { return rec.count(other) >= 1 })
+		testenv.Eventually(t, "the sentinel", func() bool { return rec.count(other) >= 1 })
 		if diff := cmp.Diff([]pub{{Payload: "sentinel"}}, pubsOf(rec.got(other))); diff != "" {
 			t.Errorf("deliveries on %s (-want +got):\n%s", other, diff)
 		}
@@ -97,7 +98,7 @@ func TestBroker(t *testing.T, newBroker func(t *testing.T) (b realtime.Broker, n
 			want[i] = pub{Payload: strconv.Itoa(i)}
 			publishEvent(t, b, ch, []byte(want[i].Payload))
 		}
-		eventually(t, fmt.Sprintf("%d events", n), func() bool { return rec.count(ch) >= n })
+		testenv.Eventually(t, fmt.Sprintf("%d events", n), func() bool { return rec.count(ch) >= n })
 		if diff := cmp.Diff(want, pubsOf(rec.got(ch))); diff != "" {
 			t.Errorf("deliveries (-want +got):\n%s", diff)
 		}
@@ -129,7 +130,7 @@ func TestBroker(t *testing.T, newBroker func(t *testing.T) (b realtime.Broker, n
 		}
 		per := goroutines * each / len(chs)
 		for _, ch := range chs {
-			eventually(t, fmt.Sprintf("%d events on %s", per, ch), func() bool { return rec.count(ch) >= per })
+			testenv.Eventually(t, fmt.Sprintf("%d events on %s", per, ch), func() bool { return rec.count(ch) >= per })
 			got := rec.got(ch)
 			if len(got) != per {
 				t.Errorf("%s: %d deliveries, want %d", ch, len(got), per)
@@ -157,7 +158,7 @@ func TestBroker(t *testing.T, newBroker func(t *testing.T) (b realtime.Broker, n
 				t.Fatalf("SendNode(%q): %v", node, err)
 			}
 		}
-		eventually(t, "the node messages", func() bool { return len(rec.nodeMsgs()) >= len(want) })
+		testenv.Eventually(t, "the node messages", func() bool { return len(rec.nodeMsgs()) >= len(want) })
 		if diff := cmp.Diff(want, rec.nodeMsgs()); diff != "" {
 			t.Errorf("node messages (-want +got):\n%s", diff)
 		}

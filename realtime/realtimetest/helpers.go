@@ -10,27 +10,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/partyline/partyline/internal/testenv"
 	"github.com/partyline/partyline/realtime"
 )
 
 // waitFor bounds every wait of the suites. It is generous because a wait
 // that succeeds returns as soon as its condition holds.
 const waitFor = 10 * time.Second
-
-// eventually polls cond until it returns true, and fails the test when
-// waitFor passes first. It must run on the test's goroutine.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(waitFor)
-	tick := time.NewTicker(2 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", waitFor, what)
-		}
-		<-tick.C
-	}
-}
 
 // name returns a channel or user name no other test uses: prefix, then a
 // random suffix.
@@ -147,7 +133,7 @@ func waitRunning(t *testing.T, b realtime.Broker, rec *recorder) {
 	if err := b.Subscribe(ctx, probe); err != nil {
 		t.Fatalf("Subscribe(%q): %v", probe, err)
 	}
-	eventually(t, "the broker's Run to deliver", func() bool {
+	testenv.Eventually(t, "the broker's Run to deliver", func() bool {
 		if err := b.PublishEvent(ctx, probe, realtime.Publication{Payload: []byte(`{"type":"event"}`)}); err != nil {
 			t.Fatalf("PublishEvent(%q): %v", probe, err)
 		}
@@ -187,28 +173,4 @@ func pubsOf(ps []realtime.Publication) []pub {
 		out[i] = pub{Epoch: p.Epoch, Offset: p.Offset, Payload: string(p.Payload)}
 	}
 	return out
-}
-
-// fakeClock is a clock that moves only when told to.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newFakeClock() *fakeClock {
-	return &fakeClock{now: time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)}
-}
-
-// Now returns the clock's time.
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-// Add moves the clock forward by d.
-func (c *fakeClock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
 }

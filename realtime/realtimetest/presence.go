@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/partyline/partyline"
+	"github.com/partyline/partyline/internal/testenv"
 	"github.com/partyline/partyline/realtime"
 )
 
@@ -142,7 +143,7 @@ func TestPresence(t *testing.T, newPresence func(t *testing.T) realtime.Presence
 		// A short delay passes.
 		schedule(t, p, u1, 50*time.Millisecond)
 		var got []string
-		eventually(t, "the record to be due", func() bool {
+		testenv.Eventually(t, "the record to be due", func() bool {
 			users, err := p.ClaimDueOffline(t.Context())
 			if err != nil {
 				t.Fatalf("ClaimDueOffline: %v", err)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/partyline/partyline/internal/testenv"
 	"github.com/partyline/partyline/realtime"
 )
 
@@ -175,7 +176,7 @@ func TestStream(t *testing.T, newStream func(t *testing.T, cfg StreamConfig) (re
 	})
 
 	t.Run("AgeTrimmingInjectedClock", func(t *testing.T) {
-		clk := newFakeClock()
+		clk := testenv.NewClock(time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC))
 		s, _, _ := setup(t, StreamConfig{HistorySize: 100, HistoryTTL: time.Minute, Now: clk.Now})
 		ch := name("room:age")
 		all := publishN(t, s, ch, 3) // offsets 1-3 at 0s
@@ -216,7 +217,7 @@ func TestStream(t *testing.T, newStream func(t *testing.T, cfg StreamConfig) (re
 				t.Fatalf("Since right after Publish = %d publications, %v; want 1, nil", len(pubs), err)
 			}
 		}
-		eventually(t, "the publication to age out of history", func() bool {
+		testenv.Eventually(t, "the publication to age out of history", func() bool {
 			_, _, err := s.Since(t.Context(), ch, from)
 			if err != nil && !errors.Is(err, realtime.ErrUnrecoverable) {
 				t.Fatalf("Since: %v", err)
@@ -256,13 +257,13 @@ func TestStream(t *testing.T, newStream func(t *testing.T, cfg StreamConfig) (re
 		subscribe(t, b, ch)
 		subscribe(t, b, ch) // idempotent: still one delivery per publication
 		p2 := publish(t, s, ch, "subscribed")
-		eventually(t, "the delivery of offset 2", func() bool { return rec.count(ch) >= 1 })
+		testenv.Eventually(t, "the delivery of offset 2", func() bool { return rec.count(ch) >= 1 })
 		unsubscribe(t, b, ch) // once undoes both subscribes
 		publish(t, s, ch, "unsubscribed")
 		unsubscribe(t, b, ch) // idempotent
 		subscribe(t, b, ch)
 		p4 := publish(t, s, ch, "subscribed again")
-		eventually(t, "the delivery of offset 4", func() bool {
+		testenv.Eventually(t, "the delivery of offset 4", func() bool {
 			got := rec.got(ch)
 			return len(got) > 0 && got[len(got)-1].Offset >= 4
 		})
@@ -276,7 +277,7 @@ func TestStream(t *testing.T, newStream func(t *testing.T, cfg StreamConfig) (re
 		// other's publication would have arrived before this one.
 		subscribe(t, b, other)
 		publish(t, s, other, "sentinel")
-		eventually(t, "the sentinel", func() bool { return rec.count(other) >= 1 })
+		testenv.Eventually(t, "the sentinel", func() bool { return rec.count(other) >= 1 })
 		if got := pubsOf(rec.got(other)); len(got) != 1 || got[0].Offset != 2 {
 			t.Errorf("deliveries on %s = %+v, want only offset 2", other, got)
 		}
@@ -323,7 +324,7 @@ func TestStream(t *testing.T, newStream func(t *testing.T, cfg StreamConfig) (re
 				}
 			}
 		}
-		eventually(t, "every delivery", func() bool { return rec.count(ch) >= len(payloads) })
+		testenv.Eventually(t, "every delivery", func() bool { return rec.count(ch) >= len(payloads) })
 		check("deliveries", rec.got(ch))
 		pubs, _ := since(t, s, ch, realtime.Position{Epoch: first.Epoch})
 		check("Since", pubs)
@@ -471,7 +472,7 @@ func checkChannel(t *testing.T, s realtime.Stream, rec *recorder, ch string, pay
 		slices.Sort(offsets)
 		t.Fatalf("%s: %d positions, want %d: %s", ch, len(payloadAt), n, strings.Join(offsets, " "))
 	}
-	eventually(t, fmt.Sprintf("%d deliveries on %s", n, ch), func() bool { return rec.count(ch) >= n })
+	testenv.Eventually(t, fmt.Sprintf("%d deliveries on %s", n, ch), func() bool { return rec.count(ch) >= n })
 	if diff := cmp.Diff(want, pubsOf(rec.got(ch))); diff != "" {
 		t.Errorf("%s: deliveries (-want +got):\n%s", ch, diff)
 	}

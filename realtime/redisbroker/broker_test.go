@@ -39,8 +39,8 @@ func TestProbeRestartsStuckSubscription(t *testing.T) {
 	if err := e.Broker.PublishEvent(t.Context(), ch, realtime.Publication{Payload: []byte("lost")}); err != nil {
 		t.Fatalf("PublishEvent: %v", err)
 	}
-	eventually(t, "a resync of "+ch, func() bool { return d.resynced(ch) > 0 })
-	eventually(t, "deliveries to resume", func() bool {
+	testenv.Eventually(t, "a resync of "+ch, func() bool { return d.resynced(ch) > 0 })
+	testenv.Eventually(t, "deliveries to resume", func() bool {
 		if err := e.Broker.PublishEvent(t.Context(), ch, realtime.Publication{Payload: []byte("after")}); err != nil {
 			t.Fatalf("PublishEvent: %v", err)
 		}
@@ -134,8 +134,8 @@ func TestKilledConnectionResubscribes(t *testing.T) {
 				t.Fatal("found no pub/sub connection to kill")
 			}
 			for _, ch := range chs {
-				eventually(t, "a resync of "+ch, func() bool { return d.resynced(ch) > 0 })
-				eventually(t, "deliveries on "+ch+" to resume", func() bool {
+				testenv.Eventually(t, "a resync of "+ch, func() bool { return d.resynced(ch) > 0 })
+				testenv.Eventually(t, "deliveries on "+ch+" to resume", func() bool {
 					if err := e.Broker.PublishEvent(t.Context(), ch, realtime.Publication{Payload: []byte("again")}); err != nil {
 						t.Fatalf("PublishEvent: %v", err)
 					}
@@ -161,14 +161,14 @@ func TestRedisRestart(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Publish: %v", err)
 	}
-	eventually(t, "the publication before the restart", func() bool { return d.hasPayload(ch, "before") })
+	testenv.Eventually(t, "the publication before the restart", func() bool { return d.hasPayload(ch, "before") })
 
 	r.stop()
 	r.start()
 
-	eventually(t, "a resync of "+ch, func() bool { return d.resynced(ch) > 0 })
+	testenv.Eventually(t, "a resync of "+ch, func() bool { return d.resynced(ch) > 0 })
 	var after realtime.Position
-	eventually(t, "a publication after the restart to be delivered", func() bool {
+	testenv.Eventually(t, "a publication after the restart to be delivered", func() bool {
 		pos, err := e.Stream.Publish(t.Context(), ch, []byte("after"))
 		if err == nil && after == (realtime.Position{}) {
 			after = pos
@@ -181,7 +181,7 @@ func TestRedisRestart(t *testing.T) {
 	if _, cur, err := e.Stream.Since(t.Context(), ch, before); !errors.Is(err, realtime.ErrUnrecoverable) || cur.Epoch != after.Epoch {
 		t.Errorf("Since(%+v) after the restart = current %+v, %v; want ErrUnrecoverable in epoch %q", before, cur, err, after.Epoch)
 	}
-	eventually(t, "a node message after the restart", func() bool {
+	testenv.Eventually(t, "a node message after the restart", func() bool {
 		err := e.Broker.SendNode(t.Context(), e.Broker.NodeID(), []byte("hello"))
 		if err != nil && !errors.Is(err, partyline.ErrNotFound) {
 			t.Fatalf("SendNode: %v", err)
@@ -216,7 +216,7 @@ func TestNodes(t *testing.T) {
 			if err := a.Broker.SendNode(t.Context(), "b", []byte("a to b")); err != nil {
 				t.Fatalf("SendNode(b): %v", err)
 			}
-			eventually(t, "b's node message", func() bool { return len(db.nodeMsgs()) > 0 })
+			testenv.Eventually(t, "b's node message", func() bool { return len(db.nodeMsgs()) > 0 })
 			if got := string(db.nodeMsgs()[0]); got != "a to b" {
 				t.Errorf("b got %q, want %q", got, "a to b")
 			}
@@ -281,7 +281,7 @@ func TestOrderingAcrossNodes(t *testing.T) {
 				}
 				return ps
 			}
-			eventually(t, fmt.Sprintf("%d publications on the other node", total), func() bool {
+			testenv.Eventually(t, fmt.Sprintf("%d publications on the other node", total), func() bool {
 				return len(published()) >= total
 			})
 			got := published()
@@ -324,7 +324,7 @@ func TestSubscribeBeforeRun(t *testing.T) {
 					t.Fatalf("PublishEvent: %v", err)
 				}
 			}
-			eventually(t, "the event on "+ch, func() bool { return d.hasPayload(ch, ch) })
+			testenv.Eventually(t, "the event on "+ch, func() bool { return d.hasPayload(ch, ch) })
 			if d.count("room:dropped") != 0 {
 				t.Errorf("got an event on a channel unsubscribed before Run")
 			}

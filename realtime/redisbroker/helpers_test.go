@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/partyline/partyline/internal/testenv"
 	"github.com/partyline/partyline/realtime"
 )
 
@@ -135,7 +136,7 @@ func waitDelivering(t testing.TB, b *Broker, d *sink, ch string) {
 	if err := b.Subscribe(ctx, ch); err != nil {
 		t.Fatalf("Subscribe(%q): %v", ch, err)
 	}
-	eventually(t, "the broker to deliver", func() bool {
+	testenv.Eventually(t, "the broker to deliver", func() bool {
 		if err := b.PublishEvent(ctx, ch, realtime.Publication{Payload: []byte("up")}); err != nil {
 			t.Fatalf("PublishEvent: %v", err)
 		}

@@ -32,21 +32,6 @@ func TestMain(m *testing.M) {
 // waitFor bounds every wait of these tests.
 const waitFor = 15 * time.Second
 
-// eventually polls cond until it holds, and fails the test when waitFor
-// passes first.
-func eventually(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(waitFor)
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", waitFor, what)
-		}
-		<-tick.C
-	}
-}
-
 // singleClient returns a client of the shared test Redis, closed when the
 // test ends; it skips the test when PARTYLINE_TEST_REDIS_URL is unset.
 func singleClient(t testing.TB) *goredis.Client {

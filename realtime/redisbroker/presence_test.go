@@ -39,7 +39,7 @@ func TestPresenceExpiresDeadNode(t *testing.T) {
 
 			stopB() // b dies: nobody renews b1 and b2
 			stopped := time.Now()
-			eventually(t, "b's members to expire", func() bool {
+			testenv.Eventually(t, "b's members to expire", func() bool {
 				ms, err := a.Members(t.Context(), ch)
 				if err != nil {
 					t.Fatalf("Members: %v", err)
@@ -69,7 +69,7 @@ func TestPresenceRenewsLostEntries(t *testing.T) {
 		t.Fatal(err)
 	}
 	members(t, e.Presence, ch, nil)
-	eventually(t, "the entry to come back", func() bool {
+	testenv.Eventually(t, "the entry to come back", func() bool {
 		ms, err := e.Presence.Members(t.Context(), ch)
 		if err != nil {
 			t.Fatalf("Members: %v", err)
@@ -78,7 +78,7 @@ func TestPresenceRenewsLostEntries(t *testing.T) {
 	})
 	members(t, e.Presence, ch, []realtime.Member{m})
 	// The renewal put back its user's first entry: it is reported, once.
-	eventually(t, "the entry to be reported as rejoined", func() bool {
+	testenv.Eventually(t, "the entry to be reported as rejoined", func() bool {
 		for _, d := range e.Presence.Rejoined() {
 			if d == (realtime.Departure{Channel: ch, User: "u1"}) {
 				return true
@@ -168,7 +168,7 @@ func TestPresenceReap(t *testing.T) {
 			}
 			stopB()
 			var got []realtime.Departure
-			eventually(t, "the dead node's departures", func() bool {
+			testenv.Eventually(t, "the dead node's departures", func() bool {
 				deps, err := a.Reap(t.Context())
 				if err != nil {
 					t.Fatalf("Reap: %v", err)

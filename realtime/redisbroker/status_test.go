@@ -192,7 +192,7 @@ func TestGatewayReconnectAfterDrain(t *testing.T) {
 	if took := time.Since(drained); took >= statusOfflineDelay {
 		t.Fatalf("the drain and the reconnect took %v, not within OfflineDelay %v", took, statusOfflineDelay)
 	}
-	eventually(t, "the drained node's offline record to be claimed", func() bool {
+	testenv.Eventually(t, "the drained node's offline record to be claimed", func() bool {
 		return !hasOfflineRecord(t, c, b, user)
 	})
 	watcher.expectStatuses(b, ch, []string{wire.StatusOnline})
@@ -319,7 +319,7 @@ func TestGatewayConnsPerUserAcrossNodes(t *testing.T) {
 	}
 
 	first.close()
-	eventually(t, "room for a connection once one closed", func() bool {
+	testenv.Eventually(t, "room for a connection once one closed", func() bool {
 		cl, err := client.Dial(ctx, client.Options{
 			URL:              a.url,
 			Token:            func(context.Context) (string, error) { return "u_cap", nil },

@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
+	"github.com/partyline/partyline/internal/testenv"
 	"github.com/partyline/partyline/realtime"
 )
 
@@ -159,7 +160,7 @@ func TestPublishWhileRunStops(t *testing.T) {
 			}
 		})
 	}
-	eventually(t, "some publishes", func() bool {
+	testenv.Eventually(t, "some publishes", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return len(offsets) >= publishers*each/4
@@ -299,7 +300,7 @@ func TestPublishBatch(t *testing.T) {
 				}
 				return offs
 			}
-			eventually(t, "the batch delivered", func() bool { return len(offsets(a)) >= 3 && len(offsets(b)) >= 1 })
+			testenv.Eventually(t, "the batch delivered", func() bool { return len(offsets(a)) >= 3 && len(offsets(b)) >= 1 })
 			if diff := cmp.Diff([]uint64{1, 2, 3}, offsets(a)); diff != "" {
 				t.Errorf("offsets delivered on %s (-want +got):\n%s", a, diff)
 			}
