@@ -1,18 +1,12 @@
 package server_test
 
 import (
-	"context"
-	"encoding/json"
-	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/partyline/partyline/internal/server"
 	"github.com/partyline/partyline/internal/server/servertest"
-	"github.com/partyline/partyline/realtime/client"
 	"github.com/partyline/partyline/realtime/wire"
 )
 
@@ -26,7 +20,7 @@ func TestPublishRules(t *testing.T) {
 	srv := servertest.Start(t, server.Options{})
 	private := createRoom(t, srv, "u_owner", "private")
 	public := createRoom(t, srv, "u_owner", "public")
-	call(t, srv, "PUT", "/v1/rooms/"+private+"/members/u_member", "u_owner", "", http.StatusOK)
+	srv.Want(t, http.StatusOK, servertest.Request{Method: "PUT", Path: "/v1/rooms/" + private + "/members/u_member", Token: "u_owner"})
 
 	for _, tc := range []struct {
 		user, channel, want string // want "" means ok
@@ -49,15 +43,18 @@ func TestPublishRules(t *testing.T) {
 		{"u_ann", "room", wire.CodeBadRequest},
 	} {
 		t.Run(tc.user+" "+tc.channel, func(t *testing.T) {
-			c := dial(t, srv, tc.user)
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			id, offset, err := c.Publish(ctx, tc.channel, map[string]string{"text": "gg"}, "")
-			if got := client.ErrorCode(err); got != tc.want {
-				t.Fatalf("pub: error code %q (%v), want %q", got, err, tc.want)
+			c := srv.Dial(t, tc.user, nil)
+			req := map[string]any{"type": "pub", "channel": tc.channel, "data": map[string]string{"text": "gg"}}
+			if tc.want != "" {
+				c.WantError(tc.want, req)
+				return
 			}
-			if tc.want == "" && (id == "" || offset == 0) {
-				t.Fatalf("pub: msg id %q offset %d", id, offset)
+			m := c.OK(req)
+			if got := servertest.Decode[struct {
+				MsgID  string `json:"msg_id"`
+				Offset uint64 `json:"offset"`
+			}](t, m.Raw); got.MsgID == "" || got.Offset == 0 {
+				t.Fatalf("pub: reply %s has no msg id or offset", m.Raw)
 			}
 		})
 	}
@@ -77,75 +74,24 @@ func TestPublishRules(t *testing.T) {
 			{"voice:" + private, http.StatusOK},
 			{"nope:x", http.StatusBadRequest},
 		} {
-			body := fmt.Sprintf(`{"channel":%q,"kind":"notice","data":{"text":"maintenance"}}`, tc.channel)
-			call(t, srv, "POST", "/v1/server/publish", servertest.APIKey, body, tc.status)
+			srv.Want(t, tc.status, servertest.Request{Method: "POST", Path: "/v1/server/publish", Token: servertest.APIKey,
+				Body: map[string]any{"channel": tc.channel, "kind": "notice", "data": map[string]string{"text": "maintenance"}}})
 		}
 		// The room's message went through chat: it is stored, as from the
 		// server.
-		c := dial(t, srv, "u_member")
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		msgs, _, err := c.History(ctx, "room:"+private, "", 50)
-		if err != nil {
-			t.Fatal(err)
-		}
-		found := false
-		for _, m := range msgs {
-			found = found || m.From == "system" && strings.Contains(string(m.Data), "maintenance")
-		}
-		if !found {
-			t.Fatalf("the server API's room message is not in the room's history: %+v", msgs)
+		m := srv.Dial(t, "u_member", nil).OK(map[string]any{"type": "history", "channel": "room:" + private, "limit": 50})
+		if !strings.Contains(string(m.Raw), `"from":"system"`) || !strings.Contains(string(m.Raw), "maintenance") {
+			t.Fatalf("the server API's room message is not in the room's history: %s", m.Raw)
 		}
 	})
-}
-
-// dial connects to srv as user, without reconnecting.
-func dial(t *testing.T, srv *servertest.Server, user string) *client.Client {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	c, err := client.Dial(ctx, client.Options{URL: srv.URL, DisableReconnect: true,
-		Token: func(context.Context) (string, error) { return user, nil }})
-	if err != nil {
-		t.Fatalf("dial as %s: %v", user, err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
 }
 
 // createRoom creates a room through REST and returns its id.
 func createRoom(t *testing.T, srv *servertest.Server, owner, visibility string) string {
 	t.Helper()
-	b := call(t, srv, "POST", "/v1/rooms", owner, fmt.Sprintf(`{"name":"squad","visibility":%q}`, visibility), http.StatusCreated)
-	var room struct {
+	res := srv.Want(t, http.StatusCreated, servertest.Request{Method: "POST", Path: "/v1/rooms", Token: owner,
+		Body: map[string]string{"name": "squad", "visibility": visibility}})
+	return servertest.Decode[struct {
 		ID string `json:"id"`
-	}
-	if err := json.Unmarshal(b, &room); err != nil || room.ID == "" {
-		t.Fatalf("create room: %s (%v)", b, err)
-	}
-	return room.ID
-}
-
-// call sends a request with a bearer token and fails unless the status is
-// want; it returns the body.
-func call(t *testing.T, srv *servertest.Server, method, path, token, body string, want int) []byte {
-	t.Helper()
-	req, err := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	res, err := srv.HTTP.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
-	if res.StatusCode != want {
-		t.Fatalf("%s %s: %d %s, want %d", method, path, res.StatusCode, b, want)
-	}
-	return b
+	}](t, res.Body).ID
 }
