@@ -12,6 +12,7 @@ import (
 	"github.com/oklog/ulid/v2"
 
 	"github.com/partyline/partyline"
+	"github.com/partyline/partyline/internal/auth"
 	"github.com/partyline/partyline/internal/httpx"
 	"github.com/partyline/partyline/realtime/wire"
 )
@@ -90,11 +91,11 @@ func (s *Service) withClip(a access, lim *limiter, h clipHandler) http.HandlerFu
 func (s *Service) resolveClip(w http.ResponseWriter, r *http.Request, a access, lim *limiter) (Clip, string, error) {
 	id := chi.URLParam(r, "id")
 	if a == forAnyone {
-		user := viewer(r)
+		user := auth.UserID(r.Context())
 		c, err := s.viewable(r.Context(), id, user)
 		return c, user, err
 	}
-	user, err := requireUser(r)
+	user, err := auth.RequireUserID(r.Context())
 	if err != nil {
 		return Clip{}, "", err
 	}
@@ -119,7 +120,7 @@ type createRequest struct {
 }
 
 func (s *Service) handleCreate(w http.ResponseWriter, r *http.Request) {
-	user, err := requireUser(r)
+	user, err := auth.RequireUserID(r.Context())
 	if err != nil {
 		httpx.Error(w, r, err)
 		return
@@ -434,7 +435,7 @@ func (s *Service) HandleUserClips(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	list := s.store.PublicUserClips
-	if viewer(r) == owner {
+	if auth.UserID(r.Context()) == owner {
 		list = s.store.UserClips
 	}
 	cs, next, err := list(r.Context(), owner, cursor, limit)

@@ -20,6 +20,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/partyline/partyline"
+	"github.com/partyline/partyline/internal/auth"
 	"github.com/partyline/partyline/internal/httpx"
 	"github.com/partyline/partyline/realtime/wire"
 )
@@ -325,7 +326,7 @@ func headerInt(r *http.Request, name string) (int64, error) {
 }
 
 func (s *Service) handleTusCreate(w http.ResponseWriter, r *http.Request) {
-	user, err := requireUser(r)
+	user, err := auth.RequireUserID(r.Context())
 	if err != nil {
 		httpx.Error(w, r, err)
 		return
@@ -408,7 +409,7 @@ func (s *Service) lockUpload(id string) (unlock func(), err error) {
 }
 
 func (s *Service) handleTusHead(w http.ResponseWriter, r *http.Request) {
-	user, err := requireUser(r)
+	user, err := auth.RequireUserID(r.Context())
 	if err != nil {
 		httpx.Error(w, r, err)
 		return
@@ -426,7 +427,7 @@ func (s *Service) handleTusHead(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Service) handleTusPatch(w http.ResponseWriter, r *http.Request) {
-	user, err := requireUser(r)
+	user, err := auth.RequireUserID(r.Context())
 	if err != nil {
 		httpx.Error(w, r, err)
 		return
@@ -557,7 +558,7 @@ func (s *Service) tusFinish(ctx context.Context, info tusInfo, user string) erro
 }
 
 func (s *Service) handleTusDelete(w http.ResponseWriter, r *http.Request) {
-	user, err := requireUser(r)
+	user, err := auth.RequireUserID(r.Context())
 	if err != nil {
 		httpx.Error(w, r, err)
 		return

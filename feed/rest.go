@@ -61,15 +61,6 @@ func (f *Service) Routes() http.Handler {
 	return r
 }
 
-// viewer returns the authenticated user of a request.
-func viewer(r *http.Request) (string, error) {
-	u, ok := auth.UserFrom(r.Context())
-	if !ok || u.ID == "" {
-		return "", partyline.Errorf(partyline.ErrUnauthorized, "no authenticated user")
-	}
-	return u.ID, nil
-}
-
 // page is the part of a list a request asks for.
 type page struct {
 	cursor string
@@ -84,7 +75,7 @@ type pageHandler func(w http.ResponseWriter, r *http.Request, v string, p page)
 // calls h.
 func withPage(max int, h pageHandler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		v, err := viewer(r)
+		v, err := auth.RequireUserID(r.Context())
 		if err != nil {
 			httpx.Error(w, r, err)
 			return
