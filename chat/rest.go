@@ -82,7 +82,7 @@ func (c *Service) RoomRoutes() http.Handler {
 	r := chi.NewRouter()
 	r.NotFound(httpx.NotFound)
 	r.MethodNotAllowed(httpx.MethodNotAllowed)
-	r.Post("/", c.handleCreateRoom)
+	r.Post("/", httpx.SignedIn(c.handleCreateRoom))
 	r.Get("/{id}", c.withRoom(c.handleGetRoom))
 	r.Put("/{id}/members/{user}", c.withRoom(c.handlePutMember))
 	r.Delete("/{id}/members/{user}", c.withRoom(c.handleDeleteMember))
@@ -98,19 +98,14 @@ type roomHandler func(w http.ResponseWriter, r *http.Request, room Room, u strin
 // without a user and 404 for a room that does not exist or that the user
 // may not see, then calls h.
 func (c *Service) withRoom(h roomHandler) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		u, err := auth.RequireUserID(r.Context())
-		if err != nil {
-			httpx.Error(w, r, err)
-			return
-		}
+	return httpx.SignedIn(func(w http.ResponseWriter, r *http.Request, u string) {
 		room, err := c.visibleRoom(r.Context(), u, chi.URLParam(r, "id"))
 		if err != nil {
 			httpx.Error(w, r, err)
 			return
 		}
 		h(w, r, room, u)
-	}
+	})
 }
 
 // memberParam returns the {user} of a members route, checked to be a
@@ -136,12 +131,7 @@ func (c *Service) visibleRoom(ctx context.Context, user, id string) (Room, error
 	return room, nil
 }
 
-func (c *Service) handleCreateRoom(w http.ResponseWriter, r *http.Request) {
-	owner, err := auth.RequireUserID(r.Context())
-	if err != nil {
-		httpx.Error(w, r, err)
-		return
-	}
+func (c *Service) handleCreateRoom(w http.ResponseWriter, r *http.Request, owner string) {
 	var req createRoomRequest
 	if err := httpx.DecodeJSON(r, &req); err != nil {
 		httpx.Error(w, r, err)

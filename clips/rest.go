@@ -44,7 +44,7 @@ func (s *Service) Routes() http.Handler {
 	r := chi.NewRouter()
 	r.NotFound(httpx.NotFound)
 	r.MethodNotAllowed(httpx.MethodNotAllowed)
-	r.Post("/", s.handleCreate)
+	r.Post("/", httpx.SignedIn(s.handleCreate))
 	r.Get("/{id}", s.withClip(forAnyone, nil, s.handleGet))
 	r.Patch("/{id}", s.withClip(forOwner, nil, s.handlePatch))
 	r.Delete("/{id}", s.withClip(forOwner, nil, s.handleDelete))
@@ -119,12 +119,7 @@ type createRequest struct {
 	Visibility string   `json:"visibility"`
 }
 
-func (s *Service) handleCreate(w http.ResponseWriter, r *http.Request) {
-	user, err := auth.RequireUserID(r.Context())
-	if err != nil {
-		httpx.Error(w, r, err)
-		return
-	}
+func (s *Service) handleCreate(w http.ResponseWriter, r *http.Request, user string) {
 	var req createRequest
 	if err := httpx.DecodeJSON(r, &req); err != nil {
 		httpx.Error(w, r, err)

@@ -14,7 +14,6 @@ import (
 
 	"github.com/partyline/partyline"
 	"github.com/partyline/partyline/clips"
-	"github.com/partyline/partyline/internal/auth"
 	"github.com/partyline/partyline/internal/httpx"
 )
 
@@ -74,19 +73,14 @@ type pageHandler func(w http.ResponseWriter, r *http.Request, v string, p page)
 // a user and 400 for a bad ?cursor= or a ?limit= outside 1 to max, then
 // calls h.
 func withPage(max int, h pageHandler) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		v, err := auth.RequireUserID(r.Context())
-		if err != nil {
-			httpx.Error(w, r, err)
-			return
-		}
+	return httpx.SignedIn(func(w http.ResponseWriter, r *http.Request, v string) {
 		cursor, limit, err := pageParams(r, max)
 		if err != nil {
 			httpx.Error(w, r, err)
 			return
 		}
 		h(w, r, v, page{cursor: cursor, limit: limit})
-	}
+	})
 }
 
 // pageParams reads ?cursor= and ?limit=.

@@ -8,7 +8,6 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/partyline/partyline"
-	"github.com/partyline/partyline/internal/auth"
 	"github.com/partyline/partyline/internal/httpx"
 	"github.com/partyline/partyline/realtime/wire"
 )
@@ -64,19 +63,14 @@ type targetHandler func(w http.ResponseWriter, r *http.Request, v, id string)
 // withTarget is the one preamble of the users routes: it answers 401
 // without a user and 400 for a malformed {id}, then calls h.
 func withTarget(h targetHandler) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		v, err := auth.RequireUserID(r.Context())
-		if err != nil {
-			httpx.Error(w, r, err)
-			return
-		}
+	return httpx.SignedIn(func(w http.ResponseWriter, r *http.Request, v string) {
 		id := chi.URLParam(r, "id")
 		if !wire.ValidID(id) {
 			httpx.Error(w, r, partyline.Errorf(partyline.ErrInvalid, "user id must match [A-Za-z0-9_-]{1,64}"))
 			return
 		}
 		h(w, r, v, id)
-	}
+	})
 }
 
 // userError is storeError for a read or write about the user id, which
