@@ -79,9 +79,7 @@ type myRoomJSON struct {
 // A private room is invisible to non-members: they get 404, as for a room
 // that does not exist. Errors are problem+json.
 func (c *Service) RoomRoutes() http.Handler {
-	r := chi.NewRouter()
-	r.NotFound(httpx.NotFound)
-	r.MethodNotAllowed(httpx.MethodNotAllowed)
+	r := httpx.NewRouter()
 	r.Post("/", httpx.SignedIn(c.handleCreateRoom))
 	r.Get("/{id}", c.withRoom(c.handleGetRoom))
 	r.Put("/{id}/members/{user}", c.withRoom(c.handlePutMember))

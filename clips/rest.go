@@ -41,9 +41,7 @@ import (
 // A clip the caller may not see, or may not change, is 404 exactly like a
 // clip that does not exist. Errors are problem+json.
 func (s *Service) Routes() http.Handler {
-	r := chi.NewRouter()
-	r.NotFound(httpx.NotFound)
-	r.MethodNotAllowed(httpx.MethodNotAllowed)
+	r := httpx.NewRouter()
 	r.Post("/", httpx.SignedIn(s.handleCreate))
 	r.Get("/{id}", s.withClip(forAnyone, nil, s.handleGet))
 	r.Patch("/{id}", s.withClip(forOwner, nil, s.handlePatch))

@@ -258,9 +258,7 @@ func (s *Service) tusForget(clipID string) {
 // PUT /v1/clips/{id}/media and becomes the clip's media. With
 // Options.UploadDir empty, every route answers 404.
 func (s *Service) UploadRoutes() http.Handler {
-	r := chi.NewRouter()
-	r.NotFound(httpx.NotFound)
-	r.MethodNotAllowed(httpx.MethodNotAllowed)
+	r := httpx.NewRouter()
 	r.Use(s.tusHeaders)
 	r.Options("/", s.handleTusOptions)
 	r.Post("/", httpx.SignedIn(s.handleTusCreate))

@@ -10,8 +10,6 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/go-chi/chi/v5"
-
 	"github.com/partyline/partyline"
 	"github.com/partyline/partyline/clips"
 	"github.com/partyline/partyline/internal/httpx"
@@ -51,9 +49,7 @@ type pageJSON struct {
 // ready clips are ever listed. limit is 1 to 100 (default 20). Errors are
 // problem+json: 401 without a user, 400 for a bad cursor, limit or game.
 func (f *Service) Routes() http.Handler {
-	r := chi.NewRouter()
-	r.NotFound(httpx.NotFound)
-	r.MethodNotAllowed(httpx.MethodNotAllowed)
+	r := httpx.NewRouter()
 	r.Get("/following", withPage(maxLimit, f.handleFollowing))
 	r.Get("/trending", withPage(maxLimit, f.handleTrending))
 	r.Get("/for-you", withPage(maxLimit, f.handleForYou))

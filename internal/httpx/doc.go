@@ -1,5 +1,5 @@
 // Package httpx is the HTTP plumbing every REST route shares: RFC 9457
-// problem+json errors, the one mapping from domain errors to statuses,
+// problem+json errors (routers that answer unknown routes with them too), the one mapping from domain errors to statuses,
 // request ids, panic recovery, an access log, body limits, JSON decoding,
 // the shape of a part of the OpenAPI document, and an http.Server with sane
 // timeouts.
