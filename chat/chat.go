@@ -152,16 +152,12 @@ func (c *Service) access(ctx context.Context, user, ch string, act realtime.Acti
 	default:
 		return Room{}, partyline.Errorf(partyline.ErrInvalid, "%s is not a room or dm channel", ch)
 	}
-	room, err := c.room(ctx, name)
+	room, member, err := c.roomOf(ctx, name, user)
 	if err != nil {
 		return Room{}, err
 	}
-	_, err = c.store.GetMember(ctx, room.ID, user)
-	switch {
-	case err == nil:
+	if member {
 		return room, nil
-	case !errors.Is(err, partyline.ErrNotFound):
-		return Room{}, &depError{op: "get member of room " + room.ID, err: err}
 	}
 	if act == realtime.ActionPublish || room.Visibility != Public {
 		return Room{}, partyline.Errorf(partyline.ErrForbidden, "not a member of %s", ch)
@@ -175,6 +171,23 @@ func (c *Service) access(ctx context.Context, user, ch string, act realtime.Acti
 		}
 	}
 	return room, nil
+}
+
+// roomOf returns the room with the given id, or not_found, and whether
+// user is a member of it.
+func (c *Service) roomOf(ctx context.Context, id, user string) (Room, bool, error) {
+	room, err := c.room(ctx, id)
+	if err != nil {
+		return Room{}, false, err
+	}
+	_, err = c.store.GetMember(ctx, room.ID, user)
+	switch {
+	case err == nil:
+		return room, true, nil
+	case errors.Is(err, partyline.ErrNotFound):
+		return room, false, nil
+	}
+	return Room{}, false, &depError{op: "get member of room " + room.ID, err: err}
 }
 
 // room returns the room with the given id, or not_found.

@@ -278,85 +278,101 @@ func (c *Service) handlePub(ctx context.Context, s *realtime.Session, req *wire.
 	return pubReply{MsgID: stored.ID, Offset: pos.Offset}, nil
 }
 
-// handleEdit replaces the data of the author's own message and publishes
-// the edit.
-func (c *Service) handleEdit(ctx context.Context, s *realtime.Session, req *wire.Request) (any, error) {
+// checkChange checks what edit and delete check first, in this order: a
+// channel on which clients change messages, the user's publish rate, and a
+// msg_id.
+func checkChange(s *realtime.Session, req *wire.Request) error {
 	if err := pubChannel(req.Channel); err != nil {
-		return nil, err
+		return err
 	}
 	if err := s.AllowPublish(); err != nil {
-		return nil, err
+		return err
 	}
 	if req.MsgID == "" {
-		return nil, partyline.Errorf(partyline.ErrInvalid, "msg_id is required")
+		return partyline.Errorf(partyline.ErrInvalid, "msg_id is required")
 	}
-	data, err := c.checkData(req.Data)
+	return nil
+}
+
+// liveMessage returns the message that an edit or delete names, and the
+// room of its channel (zero for a dm), when the user may publish there.
+// A deleted message is not_found, its detail "message <id> <gone>".
+func (c *Service) liveMessage(ctx context.Context, s *realtime.Session, req *wire.Request, gone string) (Room, Message, error) {
+	room, err := c.access(ctx, s.User(), req.Channel, realtime.ActionPublish, false)
 	if err != nil {
-		return nil, err
-	}
-	if _, err := c.access(ctx, s.User(), req.Channel, realtime.ActionPublish, false); err != nil {
-		return nil, err
+		return Room{}, Message{}, err
 	}
 	m, err := c.message(ctx, req.Channel, req.MsgID)
 	if err != nil {
-		return nil, err
+		return Room{}, Message{}, err
 	}
 	if !m.DeletedAt.IsZero() {
-		return nil, partyline.Errorf(partyline.ErrNotFound, "message %s was deleted", m.ID)
+		return Room{}, Message{}, partyline.Errorf(partyline.ErrNotFound, "message %s %s", m.ID, gone)
 	}
-	if m.Author != s.User() {
-		return nil, partyline.Errorf(partyline.ErrForbidden, "only the author edits a message")
+	return room, m, nil
+}
+
+// changeError is the error of an edit or delete (op) of message id that
+// the store refused: one deleted meanwhile is not_found, as liveMessage
+// reports it.
+func changeError(op, id, gone string, err error) error {
+	if errors.Is(err, partyline.ErrNotFound) {
+		return partyline.Errorf(partyline.ErrNotFound, "message %s %s", id, gone)
 	}
-	if _, err := c.store.EditMessage(ctx, m.ID, data, time.Now()); err != nil {
-		if errors.Is(err, partyline.ErrNotFound) {
-			return nil, partyline.Errorf(partyline.ErrNotFound, "message %s was deleted", m.ID)
-		}
-		return nil, &depError{op: "edit message " + m.ID, err: err}
-	}
-	pos, err := c.publish(ctx, req.Channel, m.ID, wire.KindEdit, s.User(), time.Now(), data)
+	return &depError{op: op + " message " + id, err: err}
+}
+
+// publishChange publishes a stored edit or delete (kind) of message m.
+func (c *Service) publishChange(ctx context.Context, s *realtime.Session, m Message, kind string, data json.RawMessage) (any, error) {
+	pos, err := c.publish(ctx, m.Channel, m.ID, kind, s.User(), time.Now(), data)
 	if err != nil {
 		return nil, err
 	}
 	return offsetReply{Offset: pos.Offset}, nil
 }
 
+// handleEdit replaces the data of the author's own message and publishes
+// the edit.
+func (c *Service) handleEdit(ctx context.Context, s *realtime.Session, req *wire.Request) (any, error) {
+	if err := checkChange(s, req); err != nil {
+		return nil, err
+	}
+	data, err := c.checkData(req.Data)
+	if err != nil {
+		return nil, err
+	}
+	const gone = "was deleted"
+	_, m, err := c.liveMessage(ctx, s, req, gone)
+	if err != nil {
+		return nil, err
+	}
+	if m.Author != s.User() {
+		return nil, partyline.Errorf(partyline.ErrForbidden, "only the author edits a message")
+	}
+	if _, err := c.store.EditMessage(ctx, m.ID, data, time.Now()); err != nil {
+		return nil, changeError("edit", m.ID, gone, err)
+	}
+	return c.publishChange(ctx, s, m, wire.KindEdit, data)
+}
+
 // handleDelete deletes a message, by its author or the room's owner, and
 // publishes the delete.
 func (c *Service) handleDelete(ctx context.Context, s *realtime.Session, req *wire.Request) (any, error) {
-	if err := pubChannel(req.Channel); err != nil {
+	if err := checkChange(s, req); err != nil {
 		return nil, err
 	}
-	if err := s.AllowPublish(); err != nil {
-		return nil, err
-	}
-	if req.MsgID == "" {
-		return nil, partyline.Errorf(partyline.ErrInvalid, "msg_id is required")
-	}
-	room, err := c.access(ctx, s.User(), req.Channel, realtime.ActionPublish, false)
+	const gone = "was already deleted"
+	room, m, err := c.liveMessage(ctx, s, req, gone)
 	if err != nil {
 		return nil, err
-	}
-	m, err := c.message(ctx, req.Channel, req.MsgID)
-	if err != nil {
-		return nil, err
-	}
-	if !m.DeletedAt.IsZero() {
-		return nil, partyline.Errorf(partyline.ErrNotFound, "message %s was already deleted", m.ID)
 	}
 	if m.Author != s.User() && (room.ID == "" || room.Owner != s.User()) {
 		return nil, partyline.Errorf(partyline.ErrForbidden, "only the author or the room's owner deletes a message")
 	}
 	if _, err := c.store.DeleteMessage(ctx, m.ID, time.Now()); err != nil {
-		if errors.Is(err, partyline.ErrNotFound) {
-			return nil, partyline.Errorf(partyline.ErrNotFound, "message %s was already deleted", m.ID)
-		}
-		return nil, &depError{op: "delete message " + m.ID, err: err}
+		return nil, changeError("delete", m.ID, gone, err)
 	}
-	pos, err := c.publish(ctx, req.Channel, m.ID, wire.KindDelete, s.User(), time.Now(), nil)
-	if err != nil {
-		return nil, err
-	}
-	return offsetReply{Offset: pos.Offset}, nil
+	return c.publishChange(ctx, s, m, wire.KindDelete, nil)
 }
 
 // historyLimit applies the protocol's history limit: zero means 50, more

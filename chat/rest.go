@@ -79,51 +79,57 @@ type myRoomJSON struct {
 // A private room is invisible to non-members: they get 404, as for a room
 // that does not exist. Errors are problem+json.
 func (c *Service) RoomRoutes() http.Handler {
-	r := chi.NewRouter()
-	r.NotFound(httpx.NotFound)
-	r.MethodNotAllowed(httpx.MethodNotAllowed)
-	r.Post("/", c.handleCreateRoom)
-	r.Get("/{id}", c.handleGetRoom)
-	r.Put("/{id}/members/{user}", c.handlePutMember)
-	r.Delete("/{id}/members/{user}", c.handleDeleteMember)
-	r.Get("/{id}/messages", c.handleRoomMessages)
+	r := httpx.NewRouter()
+	r.Post("/", httpx.SignedIn(c.handleCreateRoom))
+	r.Get("/{id}", c.withRoom(c.handleGetRoom))
+	r.Put("/{id}/members/{user}", c.withRoom(c.handlePutMember))
+	r.Delete("/{id}/members/{user}", c.withRoom(c.handleDeleteMember))
+	r.Get("/{id}/messages", c.withRoom(c.handleRoomMessages))
 	return r
 }
 
-// user returns the authenticated user of a REST request.
-func user(r *http.Request) (string, error) {
-	u, ok := auth.UserFrom(r.Context())
-	if !ok || u.ID == "" {
-		return "", partyline.Errorf(partyline.ErrUnauthorized, "no authenticated user")
+// roomHandler serves a route of the room {id}, which withRoom resolved
+// for the user u.
+type roomHandler func(w http.ResponseWriter, r *http.Request, room Room, u string)
+
+// withRoom is the one preamble of the routes of a room: it answers 401
+// without a user and 404 for a room that does not exist or that the user
+// may not see, then calls h.
+func (c *Service) withRoom(h roomHandler) http.HandlerFunc {
+	return httpx.SignedIn(func(w http.ResponseWriter, r *http.Request, u string) {
+		room, err := c.visibleRoom(r.Context(), u, chi.URLParam(r, "id"))
+		if err != nil {
+			httpx.Error(w, r, err)
+			return
+		}
+		h(w, r, room, u)
+	})
+}
+
+// memberParam returns the {user} of a members route, checked to be a
+// well-formed user id.
+func memberParam(r *http.Request) (string, error) {
+	target := chi.URLParam(r, "user")
+	if !wire.ValidID(target) {
+		return "", partyline.Errorf(partyline.ErrInvalid, "user id must match [A-Za-z0-9_-]{1,64}")
 	}
-	return u.ID, nil
+	return target, nil
 }
 
 // visibleRoom returns the room when user may see it: a member, or anyone
-// for a public room. The membership is nil for a non-member.
-func (c *Service) visibleRoom(ctx context.Context, user, id string) (Room, *Member, error) {
-	room, err := c.room(ctx, id)
+// for a public room.
+func (c *Service) visibleRoom(ctx context.Context, user, id string) (Room, error) {
+	room, member, err := c.roomOf(ctx, id, user)
 	if err != nil {
-		return Room{}, nil, err
+		return Room{}, err
 	}
-	m, err := c.store.GetMember(ctx, room.ID, user)
-	switch {
-	case err == nil:
-		return room, &m, nil
-	case !errors.Is(err, partyline.ErrNotFound):
-		return Room{}, nil, &depError{op: "get member of room " + room.ID, err: err}
-	case room.Visibility == Public:
-		return room, nil, nil
+	if !member && room.Visibility != Public {
+		return Room{}, partyline.Errorf(partyline.ErrNotFound, "no such room")
 	}
-	return Room{}, nil, partyline.Errorf(partyline.ErrNotFound, "no such room")
+	return room, nil
 }
 
-func (c *Service) handleCreateRoom(w http.ResponseWriter, r *http.Request) {
-	owner, err := user(r)
-	if err != nil {
-		httpx.Error(w, r, err)
-		return
-	}
+func (c *Service) handleCreateRoom(w http.ResponseWriter, r *http.Request, owner string) {
 	var req createRoomRequest
 	if err := httpx.DecodeJSON(r, &req); err != nil {
 		httpx.Error(w, r, err)
@@ -160,17 +166,7 @@ func (c *Service) handleCreateRoom(w http.ResponseWriter, r *http.Request) {
 	httpx.JSON(w, r, http.StatusCreated, toRoomJSON(room))
 }
 
-func (c *Service) handleGetRoom(w http.ResponseWriter, r *http.Request) {
-	u, err := user(r)
-	if err != nil {
-		httpx.Error(w, r, err)
-		return
-	}
-	room, _, err := c.visibleRoom(r.Context(), u, chi.URLParam(r, "id"))
-	if err != nil {
-		httpx.Error(w, r, err)
-		return
-	}
+func (c *Service) handleGetRoom(w http.ResponseWriter, r *http.Request, room Room, _ string) {
 	members, err := c.store.Members(r.Context(), room.ID)
 	if err != nil {
 		httpx.Error(w, r, &depError{op: "members of room " + room.ID, err: err})
@@ -185,24 +181,14 @@ func (c *Service) handleGetRoom(w http.ResponseWriter, r *http.Request) {
 
 // handlePutMember adds a member. It is idempotent: an existing member,
 // the owner included, is answered as they are, with their role unchanged.
-func (c *Service) handlePutMember(w http.ResponseWriter, r *http.Request) {
-	u, err := user(r)
-	if err != nil {
-		httpx.Error(w, r, err)
-		return
-	}
-	room, _, err := c.visibleRoom(r.Context(), u, chi.URLParam(r, "id"))
-	if err != nil {
-		httpx.Error(w, r, err)
-		return
-	}
+func (c *Service) handlePutMember(w http.ResponseWriter, r *http.Request, room Room, u string) {
 	if room.Owner != u {
 		httpx.Error(w, r, partyline.Errorf(partyline.ErrForbidden, "only the room's owner adds members"))
 		return
 	}
-	target := chi.URLParam(r, "user")
-	if !wire.ValidID(target) {
-		httpx.Error(w, r, partyline.Errorf(partyline.ErrInvalid, "user id must match [A-Za-z0-9_-]{1,64}"))
+	target, err := memberParam(r)
+	if err != nil {
+		httpx.Error(w, r, err)
 		return
 	}
 	m, err := c.store.GetMember(r.Context(), room.ID, target)
@@ -225,20 +211,10 @@ func (c *Service) handlePutMember(w http.ResponseWriter, r *http.Request) {
 
 // handleDeleteMember removes a member: the owner removes anyone but
 // themselves (a room keeps its owner), and a member may remove themselves.
-func (c *Service) handleDeleteMember(w http.ResponseWriter, r *http.Request) {
-	u, err := user(r)
+func (c *Service) handleDeleteMember(w http.ResponseWriter, r *http.Request, room Room, u string) {
+	target, err := memberParam(r)
 	if err != nil {
 		httpx.Error(w, r, err)
-		return
-	}
-	room, _, err := c.visibleRoom(r.Context(), u, chi.URLParam(r, "id"))
-	if err != nil {
-		httpx.Error(w, r, err)
-		return
-	}
-	target := chi.URLParam(r, "user")
-	if !wire.ValidID(target) {
-		httpx.Error(w, r, partyline.Errorf(partyline.ErrInvalid, "user id must match [A-Za-z0-9_-]{1,64}"))
 		return
 	}
 	switch {
@@ -264,17 +240,7 @@ func (c *Service) handleDeleteMember(w http.ResponseWriter, r *http.Request) {
 
 // handleRoomMessages is history over REST: ?before=<msg id> (or cursor=,
 // its alias) and ?limit=N, with next_cursor set when more remain.
-func (c *Service) handleRoomMessages(w http.ResponseWriter, r *http.Request) {
-	u, err := user(r)
-	if err != nil {
-		httpx.Error(w, r, err)
-		return
-	}
-	room, _, err := c.visibleRoom(r.Context(), u, chi.URLParam(r, "id"))
-	if err != nil {
-		httpx.Error(w, r, err)
-		return
-	}
+func (c *Service) handleRoomMessages(w http.ResponseWriter, r *http.Request, room Room, _ string) {
 	q := r.URL.Query()
 	before := q.Get("before")
 	if before == "" {
@@ -282,6 +248,7 @@ func (c *Service) handleRoomMessages(w http.ResponseWriter, r *http.Request) {
 	}
 	limit := 0
 	if s := q.Get("limit"); s != "" {
+		var err error
 		if limit, err = strconv.Atoi(s); err != nil {
 			httpx.Error(w, r, partyline.Errorf(partyline.ErrInvalid, "limit must be an integer"))
 			return
@@ -302,7 +269,7 @@ func (c *Service) handleRoomMessages(w http.ResponseWriter, r *http.Request) {
 // is a member of, newest activity first, each with the user's role, their
 // unread count and the newest message (null when none).
 func (c *Service) HandleMyRooms(w http.ResponseWriter, r *http.Request) {
-	u, err := user(r)
+	u, err := auth.RequireUserID(r.Context())
 	if err != nil {
 		httpx.Error(w, r, err)
 		return

@@ -9,7 +9,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/partyline/partyline"
-	"github.com/partyline/partyline/internal/auth"
 )
 
 // Resource is a clip as the REST API, the feeds and clip.new show it.
@@ -163,20 +162,6 @@ func checkVisibility(v string) error {
 		return nil
 	}
 	return partyline.Errorf(partyline.ErrInvalid, "visibility must be public, unlisted or private")
-}
-
-// viewer returns the authenticated user of a request, "" when anonymous.
-func viewer(r *http.Request) string {
-	u, _ := auth.UserFrom(r.Context())
-	return u.ID
-}
-
-// requireUser returns the authenticated user, or an unauthorized error.
-func requireUser(r *http.Request) (string, error) {
-	if u := viewer(r); u != "" {
-		return u, nil
-	}
-	return "", partyline.Errorf(partyline.ErrUnauthorized, "this needs a bearer token")
 }
 
 // pageQuery reads ?cursor= and ?limit=.

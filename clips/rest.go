@@ -12,6 +12,7 @@ import (
 	"github.com/oklog/ulid/v2"
 
 	"github.com/partyline/partyline"
+	"github.com/partyline/partyline/internal/auth"
 	"github.com/partyline/partyline/internal/httpx"
 	"github.com/partyline/partyline/realtime/wire"
 )
@@ -40,10 +41,8 @@ import (
 // A clip the caller may not see, or may not change, is 404 exactly like a
 // clip that does not exist. Errors are problem+json.
 func (s *Service) Routes() http.Handler {
-	r := chi.NewRouter()
-	r.NotFound(httpx.NotFound)
-	r.MethodNotAllowed(httpx.MethodNotAllowed)
-	r.Post("/", s.handleCreate)
+	r := httpx.NewRouter()
+	r.Post("/", httpx.SignedIn(s.handleCreate))
 	r.Get("/{id}", s.withClip(forAnyone, nil, s.handleGet))
 	r.Patch("/{id}", s.withClip(forOwner, nil, s.handlePatch))
 	r.Delete("/{id}", s.withClip(forOwner, nil, s.handleDelete))
@@ -90,11 +89,11 @@ func (s *Service) withClip(a access, lim *limiter, h clipHandler) http.HandlerFu
 func (s *Service) resolveClip(w http.ResponseWriter, r *http.Request, a access, lim *limiter) (Clip, string, error) {
 	id := chi.URLParam(r, "id")
 	if a == forAnyone {
-		user := viewer(r)
+		user := auth.UserID(r.Context())
 		c, err := s.viewable(r.Context(), id, user)
 		return c, user, err
 	}
-	user, err := requireUser(r)
+	user, err := auth.RequireUserID(r.Context())
 	if err != nil {
 		return Clip{}, "", err
 	}
@@ -118,12 +117,7 @@ type createRequest struct {
 	Visibility string   `json:"visibility"`
 }
 
-func (s *Service) handleCreate(w http.ResponseWriter, r *http.Request) {
-	user, err := requireUser(r)
-	if err != nil {
-		httpx.Error(w, r, err)
-		return
-	}
+func (s *Service) handleCreate(w http.ResponseWriter, r *http.Request, user string) {
 	var req createRequest
 	if err := httpx.DecodeJSON(r, &req); err != nil {
 		httpx.Error(w, r, err)
@@ -434,7 +428,7 @@ func (s *Service) HandleUserClips(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	list := s.store.PublicUserClips
-	if viewer(r) == owner {
+	if auth.UserID(r.Context()) == owner {
 		list = s.store.UserClips
 	}
 	cs, next, err := list(r.Context(), owner, cursor, limit)

@@ -258,16 +258,14 @@ func (s *Service) tusForget(clipID string) {
 // PUT /v1/clips/{id}/media and becomes the clip's media. With
 // Options.UploadDir empty, every route answers 404.
 func (s *Service) UploadRoutes() http.Handler {
-	r := chi.NewRouter()
-	r.NotFound(httpx.NotFound)
-	r.MethodNotAllowed(httpx.MethodNotAllowed)
+	r := httpx.NewRouter()
 	r.Use(s.tusHeaders)
 	r.Options("/", s.handleTusOptions)
-	r.Post("/", s.handleTusCreate)
+	r.Post("/", httpx.SignedIn(s.handleTusCreate))
 	r.Options("/{id}", s.handleTusOptions)
-	r.Head("/{id}", s.handleTusHead)
-	r.Patch("/{id}", s.handleTusPatch)
-	r.Delete("/{id}", s.handleTusDelete)
+	r.Head("/{id}", httpx.SignedIn(s.handleTusHead))
+	r.Patch("/{id}", httpx.SignedIn(s.handleTusPatch))
+	r.Delete("/{id}", httpx.SignedIn(s.handleTusDelete))
 	return r
 }
 
@@ -324,12 +322,7 @@ func headerInt(r *http.Request, name string) (int64, error) {
 	return v, nil
 }
 
-func (s *Service) handleTusCreate(w http.ResponseWriter, r *http.Request) {
-	user, err := requireUser(r)
-	if err != nil {
-		httpx.Error(w, r, err)
-		return
-	}
+func (s *Service) handleTusCreate(w http.ResponseWriter, r *http.Request, user string) {
 	length, err := headerInt(r, "Upload-Length")
 	if err == nil && length == 0 {
 		err = partyline.Errorf(partyline.ErrInvalid, "Upload-Length must be above 0")
@@ -407,12 +400,7 @@ func (s *Service) lockUpload(id string) (unlock func(), err error) {
 	return unlock, nil
 }
 
-func (s *Service) handleTusHead(w http.ResponseWriter, r *http.Request) {
-	user, err := requireUser(r)
-	if err != nil {
-		httpx.Error(w, r, err)
-		return
-	}
+func (s *Service) handleTusHead(w http.ResponseWriter, r *http.Request, user string) {
 	info, offset, err := s.ownedUpload(chi.URLParam(r, "id"), user)
 	if err != nil {
 		httpx.Error(w, r, err)
@@ -425,12 +413,7 @@ func (s *Service) handleTusHead(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 }
 
-func (s *Service) handleTusPatch(w http.ResponseWriter, r *http.Request) {
-	user, err := requireUser(r)
-	if err != nil {
-		httpx.Error(w, r, err)
-		return
-	}
+func (s *Service) handleTusPatch(w http.ResponseWriter, r *http.Request, user string) {
 	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/offset+octet-stream" {
 		uploadError(w, r, partyline.Errorf(partyline.ErrUnsupported, "PATCH needs Content-Type application/offset+octet-stream"))
 		return
@@ -556,12 +539,7 @@ func (s *Service) tusFinish(ctx context.Context, info tusInfo, user string) erro
 	return err
 }
 
-func (s *Service) handleTusDelete(w http.ResponseWriter, r *http.Request) {
-	user, err := requireUser(r)
-	if err != nil {
-		httpx.Error(w, r, err)
-		return
-	}
+func (s *Service) handleTusDelete(w http.ResponseWriter, r *http.Request, user string) {
 	id := chi.URLParam(r, "id")
 	if _, _, err := s.ownedUpload(id, user); err != nil {
 		httpx.Error(w, r, err)

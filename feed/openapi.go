@@ -2,9 +2,8 @@ package feed
 
 import (
 	_ "embed"
-	"encoding/json"
 
-	"github.com/partyline/partyline/clips"
+	"github.com/partyline/partyline/internal/httpx"
 )
 
 //go:embed openapi.json
@@ -14,10 +13,6 @@ var openapiJSON []byte
 // route of Routes and MountUsers, under their full paths. It refers to the
 // Problem response and the Cursor parameter of the clips part, so it is
 // complete only merged with that part, as the server serves it.
-func OpenAPIDoc() clips.OpenAPI {
-	var doc clips.OpenAPI
-	if err := json.Unmarshal(openapiJSON, &doc); err != nil {
-		panic("feed: openapi.json: " + err.Error()) // embedded and tested: cannot happen
-	}
-	return doc
+func OpenAPIDoc() httpx.OpenAPI {
+	return httpx.ParseOpenAPI("feed", openapiJSON)
 }

@@ -10,11 +10,8 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/go-chi/chi/v5"
-
 	"github.com/partyline/partyline"
 	"github.com/partyline/partyline/clips"
-	"github.com/partyline/partyline/internal/auth"
 	"github.com/partyline/partyline/internal/httpx"
 )
 
@@ -52,22 +49,11 @@ type pageJSON struct {
 // ready clips are ever listed. limit is 1 to 100 (default 20). Errors are
 // problem+json: 401 without a user, 400 for a bad cursor, limit or game.
 func (f *Service) Routes() http.Handler {
-	r := chi.NewRouter()
-	r.NotFound(httpx.NotFound)
-	r.MethodNotAllowed(httpx.MethodNotAllowed)
+	r := httpx.NewRouter()
 	r.Get("/following", withPage(maxLimit, f.handleFollowing))
 	r.Get("/trending", withPage(maxLimit, f.handleTrending))
 	r.Get("/for-you", withPage(maxLimit, f.handleForYou))
 	return r
-}
-
-// viewer returns the authenticated user of a request.
-func viewer(r *http.Request) (string, error) {
-	u, ok := auth.UserFrom(r.Context())
-	if !ok || u.ID == "" {
-		return "", partyline.Errorf(partyline.ErrUnauthorized, "no authenticated user")
-	}
-	return u.ID, nil
 }
 
 // page is the part of a list a request asks for.
@@ -83,19 +69,14 @@ type pageHandler func(w http.ResponseWriter, r *http.Request, v string, p page)
 // a user and 400 for a bad ?cursor= or a ?limit= outside 1 to max, then
 // calls h.
 func withPage(max int, h pageHandler) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		v, err := viewer(r)
-		if err != nil {
-			httpx.Error(w, r, err)
-			return
-		}
+	return httpx.SignedIn(func(w http.ResponseWriter, r *http.Request, v string) {
 		cursor, limit, err := pageParams(r, max)
 		if err != nil {
 			httpx.Error(w, r, err)
 			return
 		}
 		h(w, r, v, page{cursor: cursor, limit: limit})
-	}
+	})
 }
 
 // pageParams reads ?cursor= and ?limit=.

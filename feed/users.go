@@ -9,6 +9,7 @@ import (
 
 	"github.com/partyline/partyline"
 	"github.com/partyline/partyline/internal/httpx"
+	"github.com/partyline/partyline/realtime/wire"
 )
 
 // profileJSON is the body of GET /v1/users/{id}.
@@ -56,40 +57,20 @@ func (f *Service) MountUsers(r chi.Router) {
 	r.Get("/users/{id}/following", withTarget(f.handleFollowingList))
 }
 
-// validID reports whether s is a well-formed user id: 1 to 64 of
-// [A-Za-z0-9_-], as the gateway and the store use.
-func validID(s string) bool {
-	if len(s) == 0 || len(s) > 64 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
-			return false
-		}
-	}
-	return true
-}
-
 // targetHandler serves a users route for the viewer v about the user id.
 type targetHandler func(w http.ResponseWriter, r *http.Request, v, id string)
 
 // withTarget is the one preamble of the users routes: it answers 401
 // without a user and 400 for a malformed {id}, then calls h.
 func withTarget(h targetHandler) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		v, err := viewer(r)
-		if err != nil {
-			httpx.Error(w, r, err)
-			return
-		}
+	return httpx.SignedIn(func(w http.ResponseWriter, r *http.Request, v string) {
 		id := chi.URLParam(r, "id")
-		if !validID(id) {
+		if !wire.ValidID(id) {
 			httpx.Error(w, r, partyline.Errorf(partyline.ErrInvalid, "user id must match [A-Za-z0-9_-]{1,64}"))
 			return
 		}
 		h(w, r, v, id)
-	}
+	})
 }
 
 // userError is storeError for a read or write about the user id, which

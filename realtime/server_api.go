@@ -9,8 +9,6 @@ import (
 	"regexp"
 	"strings"
 
-	"github.com/go-chi/chi/v5"
-
 	"github.com/partyline/partyline"
 	"github.com/partyline/partyline/internal/httpx"
 	"github.com/partyline/partyline/realtime/wire"
@@ -25,9 +23,7 @@ var kindPattern = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
 // mounted at /v1/server. Every call needs the API key as a bearer token,
 // compared in constant time; with no key configured the API answers 404.
 func (n *Node) ServerAPI() http.Handler {
-	r := chi.NewRouter()
-	r.NotFound(httpx.NotFound)
-	r.MethodNotAllowed(httpx.MethodNotAllowed)
+	r := httpx.NewRouter()
 	r.Use(n.requireAPIKey)
 	r.Post("/publish", n.apiPublish)
 	r.Post("/broadcast", n.apiBroadcast)

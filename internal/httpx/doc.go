@@ -1,7 +1,8 @@
 // Package httpx is the HTTP plumbing every REST route shares: RFC 9457
-// problem+json errors, the one mapping from domain errors to statuses,
-// request ids, panic recovery, an access log, body limits, JSON decoding and
-// an http.Server with sane timeouts.
+// problem+json errors (routers that answer unknown routes with them too), the one mapping from domain errors to statuses,
+// request ids, panic recovery, an access log, body limits, JSON decoding,
+// the shape of a part of the OpenAPI document, and an http.Server with sane
+// timeouts.
 //
 // cmd/partyline wraps its routers with the middleware here, and every domain
 // package writes its errors with Error. AccessLog puts its logger in the

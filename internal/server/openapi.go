@@ -10,6 +10,7 @@ import (
 	"github.com/partyline/partyline/chat"
 	"github.com/partyline/partyline/clips"
 	"github.com/partyline/partyline/feed"
+	"github.com/partyline/partyline/internal/httpx"
 )
 
 // openapiJSON is the server's own part of the OpenAPI document: health,
@@ -19,26 +20,16 @@ import (
 //go:embed openapi.json
 var openapiJSON []byte
 
-// serverOpenAPI returns the server's own part of the OpenAPI document.
-func serverOpenAPI() clips.OpenAPI {
-	var doc clips.OpenAPI
-	if err := json.Unmarshal(openapiJSON, &doc); err != nil {
-		panic("openapi.json: " + err.Error()) // embedded and tested: cannot happen
-	}
-	return doc
-}
-
 // openAPIParts are the parts of the OpenAPI document: the server's own and
 // the domains'. A domain adds its own here: paths under their full /v1
 // path and the components they refer to. Parts share components by name
 // (the Problem response), so no two may define one name differently.
-func openAPIParts() []clips.OpenAPI {
-	return []clips.OpenAPI{
-		serverOpenAPI(),
+func openAPIParts() []httpx.OpenAPI {
+	return []httpx.OpenAPI{
+		httpx.ParseOpenAPI("server", openapiJSON),
 		clips.OpenAPIDoc(),
 		feed.OpenAPIDoc(),
-		// chat cannot import clips; its part has the same shape.
-		clips.OpenAPI(chat.OpenAPIDoc()),
+		chat.OpenAPIDoc(),
 	}
 }
 

@@ -25,9 +25,7 @@ func (s *Server) Handler() (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := chi.NewRouter()
-	r.NotFound(httpx.NotFound)
-	r.MethodNotAllowed(httpx.MethodNotAllowed)
+	r := httpx.NewRouter()
 	r.Use(httpx.RequestIDs, httpx.AccessLog(s.logger, "/v1/server/"), httpx.Recover, metrics)
 
 	r.Get("/healthz", s.handleHealthz)
