@@ -286,7 +286,6 @@ func TestPresence(t *testing.T, newPresence func(t *testing.T) realtime.Presence
 				Node:   fmt.Sprintf("n%d", g%3),
 			}
 		}
-		var firsts, lasts [users]atomic.Int32
 		parallel := func(f func(g int)) {
 			var wg sync.WaitGroup
 			for g := range goroutines {
@@ -297,27 +296,42 @@ func TestPresence(t *testing.T, newPresence func(t *testing.T) realtime.Presence
 				t.FailNow()
 			}
 		}
-
-		parallel(func(g int) {
-			for i := range conns {
-				first, err := p.Join(t.Context(), ch, memberOf(g, i))
-				if err != nil {
-					t.Errorf("Join: %v", err)
-					return
+		// onEach runs op on every member, from all goroutines at once, and
+		// checks that what, the flag op returns, was true once per user.
+		onEach := func(what string, op func(m realtime.Member, g, i int) (bool, error)) {
+			var trues [users]atomic.Int32
+			parallel(func(g int) {
+				for i := range conns {
+					ok, err := op(memberOf(g, i), g, i)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					if ok {
+						trues[g%users].Add(1)
+					}
 				}
-				if first {
-					firsts[g%users].Add(1)
-				}
-				st := realtime.Status{Status: "online", Text: fmt.Sprint(g), TS: int64(i)}
-				if err := p.SetStatus(t.Context(), userNames[g%users], st); err != nil {
-					t.Errorf("SetStatus: %v", err)
-					return
-				}
-				if _, ok, err := p.GetStatus(t.Context(), userNames[g%users]); err != nil || !ok {
-					t.Errorf("GetStatus right after SetStatus = ok %v, %v; want ok", ok, err)
-					return
+			})
+			for u := range users {
+				if n := trues[u].Load(); n != 1 {
+					t.Errorf("user %d: %s was true %d times, want once", u, what, n)
 				}
 			}
+		}
+
+		onEach("firstForUser", func(m realtime.Member, g, i int) (bool, error) {
+			first, err := p.Join(t.Context(), ch, m)
+			if err != nil {
+				return false, fmt.Errorf("Join: %w", err)
+			}
+			st := realtime.Status{Status: "online", Text: fmt.Sprint(g), TS: int64(i)}
+			if err := p.SetStatus(t.Context(), m.User, st); err != nil {
+				return false, fmt.Errorf("SetStatus: %w", err)
+			}
+			if _, ok, err := p.GetStatus(t.Context(), m.User); err != nil || !ok {
+				return false, fmt.Errorf("GetStatus right after SetStatus = ok %v, %v; want ok", ok, err)
+			}
+			return first, nil
 		})
 		var want []realtime.Member
 		for g := range goroutines {
@@ -326,30 +340,15 @@ func TestPresence(t *testing.T, newPresence func(t *testing.T) realtime.Presence
 			}
 		}
 		checkMembers(t, p, ch, want)
-		for u := range users {
-			if n := firsts[u].Load(); n != 1 {
-				t.Errorf("user %d: firstForUser was true %d times, want once", u, n)
-			}
-		}
 
-		parallel(func(g int) {
-			for i := range conns {
-				last, err := p.Leave(t.Context(), ch, memberOf(g, i))
-				if err != nil {
-					t.Errorf("Leave: %v", err)
-					return
-				}
-				if last {
-					lasts[g%users].Add(1)
-				}
+		onEach("lastForUser", func(m realtime.Member, _, _ int) (bool, error) {
+			last, err := p.Leave(t.Context(), ch, m)
+			if err != nil {
+				return false, fmt.Errorf("Leave: %w", err)
 			}
+			return last, nil
 		})
 		checkMembers(t, p, ch, nil)
-		for u := range users {
-			if n := lasts[u].Load(); n != 1 {
-				t.Errorf("user %d: lastForUser was true %d times, want once", u, n)
-			}
-		}
 	})
 }
 
