@@ -1,6 +1,7 @@
 package realtimetest
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -355,24 +356,25 @@ func TestPresence(t *testing.T, newPresence func(t *testing.T) realtime.Presence
 // join joins m to ch and checks firstForUser.
 func join(t *testing.T, p realtime.Presence, ch string, m realtime.Member, wantFirst bool) {
 	t.Helper()
-	first, err := p.Join(t.Context(), ch, m)
-	if err != nil {
-		t.Fatalf("Join(%q, %+v): %v", ch, m, err)
-	}
-	if first != wantFirst {
-		t.Errorf("Join(%q, %+v) firstForUser = %v, want %v", ch, m, first, wantFirst)
-	}
+	checkFlag(t, "Join", p.Join, "firstForUser", ch, m, wantFirst)
 }
 
 // leave removes m from ch and checks lastForUser.
 func leave(t *testing.T, p realtime.Presence, ch string, m realtime.Member, wantLast bool) {
 	t.Helper()
-	last, err := p.Leave(t.Context(), ch, m)
+	checkFlag(t, "Leave", p.Leave, "lastForUser", ch, m, wantLast)
+}
+
+// checkFlag calls op (Join or Leave, called name) for m in ch and checks
+// that the flag it returns is want.
+func checkFlag(t *testing.T, name string, op func(context.Context, string, realtime.Member) (bool, error), flag, ch string, m realtime.Member, want bool) {
+	t.Helper()
+	got, err := op(t.Context(), ch, m)
 	if err != nil {
-		t.Fatalf("Leave(%q, %+v): %v", ch, m, err)
+		t.Fatalf("%s(%q, %+v): %v", name, ch, m, err)
 	}
-	if last != wantLast {
-		t.Errorf("Leave(%q, %+v) lastForUser = %v, want %v", ch, m, last, wantLast)
+	if got != want {
+		t.Errorf("%s(%q, %+v) %s = %v, want %v", name, ch, m, flag, got, want)
 	}
 }
 
