@@ -9,7 +9,6 @@ import (
 	"crypto/sha1"
 	"encoding/base64"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -95,36 +94,11 @@ func dialRaw(ctx context.Context, dial func(ctx context.Context, network, addr s
 		return fail(errors.New("handshake: data before the first request"))
 	}
 
-	frame, _ := json.Marshal(map[string]any{"type": "hello", "id": 1, "token": token, "client": "loadtest"})
-	for i, ch := range channels {
-		sub, _ := json.Marshal(map[string]any{"type": "sub", "id": 2 + i, "channel": ch})
-		frame = append(append(frame, '\n'), sub...)
-	}
-	if err := rc.write(opText, frame); err != nil {
+	if err := rc.write(opText, helloFrame(token, channels)); err != nil {
 		return fail(err)
 	}
-	pending := 1 + len(channels)
-	for pending > 0 {
-		msg, err := rc.next(nil)
-		if err != nil {
-			return fail(err)
-		}
-		err = wire.Split(msg, func(m []byte) error {
-			r, err := decodeReply(m)
-			if err != nil {
-				return err
-			}
-			switch {
-			case r.Type == "error" && r.ID >= 1 && r.ID <= 1+len(channels):
-				return fmt.Errorf("request %d: %s: %s", r.ID, r.Code, r.Message)
-			case r.Type == "ok" && r.ID >= 1 && r.ID <= 1+len(channels):
-				pending--
-			}
-			return nil
-		})
-		if err != nil {
-			return fail(err)
-		}
+	if _, err := awaitHello(func() ([]byte, error) { return rc.next(nil) }, len(channels)); err != nil {
+		return fail(err)
 	}
 	_ = c.SetDeadline(time.Time{})
 	return rc, nil

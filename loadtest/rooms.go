@@ -41,6 +41,13 @@ func (r *rooms) get(ctx context.Context, k int64, owner string) (string, error) 
 	return ro.id, ro.err
 }
 
+// of returns the room of VU vu where rooms take size VUs each: VU n is
+// in room (n-1)/size, which the room's first VU owns.
+func (r *rooms) of(ctx context.Context, vu, size int64) (string, error) {
+	k := (vu - 1) / size
+	return r.get(ctx, k, r.env.User(k*size+1))
+}
+
 // create makes a public room through the REST API.
 func (r *rooms) create(ctx context.Context, name, owner string) (string, error) {
 	token, err := r.env.Tokens.Token(ctx, owner)

@@ -71,9 +71,8 @@ func (s *chatFanout) Iterate(ctx context.Context, vu *executor.VU) error {
 
 // join connects the VU's user and subscribes it to its room.
 func (s *chatFanout) join(ctx context.Context, vu *executor.VU) (*chatVU, error) {
-	k := (vu.ID - 1) / s.opts.RoomSize
 	user := s.env.User(vu.ID)
-	room, err := s.rooms.get(ctx, k, s.env.User(k*s.opts.RoomSize+1))
+	room, err := s.rooms.of(ctx, vu.ID, s.opts.RoomSize)
 	if err != nil {
 		return nil, err
 	}

@@ -168,9 +168,8 @@ func (s *presenceChurn) Iterate(ctx context.Context, vu *executor.VU) error {
 		rng = vuRand(vu)
 		vu.State = rng
 	}
-	k := (vu.ID - 1) / s.opts.RoomSize
 	user := s.env.User(vu.ID)
-	roomID, err := s.rooms.get(ctx, k, s.env.User(k*s.opts.RoomSize+1))
+	roomID, err := s.rooms.of(ctx, vu.ID, s.opts.RoomSize)
 	if err != nil {
 		return err
 	}

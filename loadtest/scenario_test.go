@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -40,16 +41,6 @@ func runShort(t *testing.T, yaml string) *Outcome {
 	return out
 }
 
-// runPassing is runShort for a run whose thresholds must all pass.
-func runPassing(t *testing.T, yaml string) *Outcome {
-	t.Helper()
-	out := runShort(t, yaml)
-	if out.ThresholdsFailed() {
-		t.Errorf("thresholds failed: %+v", out.Thresholds)
-	}
-	return out
-}
-
 // tWriter logs through t, so iteration errors show with the test.
 type tWriter struct{ t *testing.T }
 
@@ -58,7 +49,9 @@ func (w tWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func count(o *Outcome, metric string) float64 {
+// samples returns how many samples metric has: a trend's count, which
+// thresholds do not offer.
+func samples(o *Outcome, metric string) float64 {
 	m := o.Registry.Lookup(metric)
 	if m == nil {
 		return 0
@@ -66,8 +59,24 @@ func count(o *Outcome, metric string) float64 {
 	return m.Stats(nil, o.Elapsed).Count
 }
 
-func TestScenarioConnectIdle(t *testing.T) {
-	out := runPassing(t, `
+// wantSamples checks that metric has from lo to hi samples.
+func wantSamples(t *testing.T, out *Outcome, metric string, lo, hi float64) {
+	t.Helper()
+	if got := samples(out, metric); got < lo || got > hi {
+		t.Errorf("%s has %v samples, want %v to %v", metric, got, lo, hi)
+	}
+}
+
+// TestScenarios runs each scenario for a short while. Its thresholds must
+// all pass; check looks further where a threshold cannot say it.
+func TestScenarios(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		yaml  string
+		check func(t *testing.T, out *Outcome)
+	}{{
+		name: "ConnectIdle",
+		yaml: `
 scenarios:
   idle:
     exec: connect-idle
@@ -79,21 +88,19 @@ thresholds:
   ws_connect_errors: ["count==0"]
   ws_sessions: ["count==20"]
   broadcast_errors: ["count==0"]
-`)
-	if got := out.Registry.Lookup("ws_connecting").Stats(nil, 0).Count; got != 20 {
-		t.Errorf("ws_connecting has %v samples, want 20", got)
-	}
-	// Each broadcast reaches all 20 connections; the last one may be cut
-	// short by the end of the run.
-	if got := out.Registry.Lookup("ws_fanout_latency").Stats(nil, 0).Count; got < 20 || got > 20*8 {
-		t.Errorf("ws_fanout_latency has %v samples, want about 7 broadcasts to 20 connections", got)
-	}
-}
-
-// TestConnectIdleDetached opens connections at a rate, each held on its
-// own after its iteration: the run lasts until the last one is done.
-func TestConnectIdleDetached(t *testing.T) {
-	out := runPassing(t, `
+`,
+		check: func(t *testing.T, out *Outcome) {
+			wantSamples(t, out, "ws_connecting", 20, 20)
+			// About 7 broadcasts each reach all 20 connections; the last
+			// one may be cut short by the end of the run.
+			wantSamples(t, out, "ws_fanout_latency", 20, 20*8)
+		},
+	}, {
+		// Connections opened at a rate are each held on their own after
+		// their iteration, not by a VU: the run lasts until the last one
+		// is done.
+		name: "ConnectIdleDetached",
+		yaml: `
 scenarios:
   idle:
     exec: connect-idle
@@ -107,14 +114,11 @@ thresholds:
   ws_sessions: ["count==10"]
   ws_session_duration: ["min>=690"]
   iterations: ["count==10"]
-`)
-	if got := out.Registry.Lookup("vus_max").Stats(nil, 0).Value; got > 3 {
-		t.Errorf("%v VUs for 10 connections: connections should not hold VUs", got)
-	}
-}
-
-func TestScenarioChatFanout(t *testing.T) {
-	out := runPassing(t, `
+  vus_max: ["value<=3"]
+`,
+	}, {
+		name: "ChatFanout",
+		yaml: `
 scenarios:
   chat:
     exec: chat-fanout
@@ -125,19 +129,20 @@ scenarios:
     options: {room_size: 4, rate: 5}
 thresholds:
   ws_fanout_latency{scenario:chat}: ["p(95)<2000"]
+  ws_msgs_sent: ["count>=10"]
   checks: ["rate==1"]
-`)
-	sent := count(out, "ws_msgs_sent")
-	fan := out.Registry.Lookup("ws_fanout_latency").Stats(nil, 0).Count
-	// Every publication reaches the other 3 members of its room; those
-	// still in flight at the end may be missing.
-	if sent < 10 || fan < 3*(sent-8)-24 || fan > 3*sent {
-		t.Errorf("%v publications gave %v fan-out samples, want about 3 each", sent, fan)
-	}
-}
-
-func TestScenarioPresenceChurn(t *testing.T) {
-	out := runPassing(t, `
+`,
+		check: func(t *testing.T, out *Outcome) {
+			sent, fan := samples(out, "ws_msgs_sent"), samples(out, "ws_fanout_latency")
+			// Every publication reaches the other 3 members of its room;
+			// those still in flight at the end may be missing.
+			if fan < 3*(sent-8)-24 || fan > 3*sent {
+				t.Errorf("%v publications gave %v fan-out samples, want about 3 each", sent, fan)
+			}
+		},
+	}, {
+		name: "PresenceChurn",
+		yaml: `
 scenarios:
   churn:
     exec: presence-churn
@@ -148,14 +153,15 @@ scenarios:
     options: {room_size: 3, hold: 300ms, reconnect: 100ms, timeout: 2s}
 thresholds:
   presence_timeouts: ["count==0"]
-`)
-	if got := out.Registry.Lookup("presence_convergence").Stats(nil, 0).Count; got < 4 {
-		t.Errorf("presence_convergence has %v samples, want joins and leaves measured", got)
-	}
-}
-
-func TestScenarioRecovery(t *testing.T) {
-	out := runPassing(t, `
+`,
+		check: func(t *testing.T, out *Outcome) {
+			// Joins and leaves are measured.
+			wantSamples(t, out, "presence_convergence", 4, math.Inf(1))
+		},
+	}, {
+		// Several drops, and the drops resumed.
+		name: "Recovery",
+		yaml: `
 scenarios:
   rec:
     exec: recovery
@@ -168,17 +174,12 @@ thresholds:
   recovery_gaps: ["count==0"]
   recovery_duplicates: ["count==0"]
   recovery_failed: ["count==0"]
-`)
-	if got := count(out, "recovery_resumes"); got < 4 {
-		t.Errorf("%v drops, want several", got)
-	}
-	if got := count(out, "ws_reconnects"); got < 2 {
-		t.Errorf("%v reconnects, want the drops to have been resumed", got)
-	}
-}
-
-func TestScenarioOverlay(t *testing.T) {
-	out := runPassing(t, `
+  recovery_resumes: ["count>=4"]
+  ws_reconnects: ["count>=2"]
+`,
+	}, {
+		name: "Overlay",
+		yaml: `
 scenarios:
   overlay:
     exec: overlay
@@ -189,14 +190,11 @@ scenarios:
     options: {room_pool: 3, think: 50ms, weights: {chat: 3, status: 2, typing: 1, history: 1, presence: 1}}
 thresholds:
   checks: ["rate==1"]
-`)
-	if got := count(out, "iterations"); got < 10 {
-		t.Errorf("%v iterations, want the overlay users to act", got)
-	}
-}
-
-func TestScenarioRESTFeed(t *testing.T) {
-	out := runPassing(t, `
+  iterations: ["count>=10"]
+`,
+	}, {
+		name: "RESTFeed",
+		yaml: `
 scenarios:
   browse:
     exec: rest-feed
@@ -208,14 +206,11 @@ thresholds:
   checks: ["rate==1"]
   http_req_failed: ["rate==0"]
   'http_reqs{name:"GET /v1/clips/{id}/media"}': ["count>0"]
-`)
-	if got := count(out, "iterations"); got < 3 {
-		t.Errorf("%v iterations", got)
-	}
-}
-
-func TestScenarioOverlayWithFeed(t *testing.T) {
-	runPassing(t, `
+  iterations: ["count>=3"]
+`,
+	}, {
+		name: "OverlayWithFeed",
+		yaml: `
 scenarios:
   overlay:
     exec: overlay
@@ -226,11 +221,10 @@ scenarios:
 thresholds:
   checks: ["rate==1"]
   http_reqs: ["count>0"]
-`)
-}
-
-func TestScenarioVoice(t *testing.T) {
-	out := runPassing(t, `
+`,
+	}, {
+		name: "Voice",
+		yaml: `
 scenarios:
   voice:
     exec: voice
@@ -243,9 +237,21 @@ thresholds:
   voice_packets_received: ["count>100"]
   voice_join_to_media: ["p(95)<3000"]
   voice_packet_loss: ["rate<0.05"]
-`)
-	if got := out.Registry.Lookup("voice_join_to_media").Stats(nil, 0).Count; got != 4 {
-		t.Errorf("voice_join_to_media has %v samples, want one per participant", got)
+`,
+		check: func(t *testing.T, out *Outcome) {
+			// One per participant.
+			wantSamples(t, out, "voice_join_to_media", 4, 4)
+		},
+	}} {
+		t.Run(tc.name, func(t *testing.T) {
+			out := runShort(t, tc.yaml)
+			if out.ThresholdsFailed() {
+				t.Errorf("thresholds failed: %+v", out.Thresholds)
+			}
+			if tc.check != nil {
+				tc.check(t, out)
+			}
+		})
 	}
 }
 

@@ -139,9 +139,8 @@ func (s *voice) Iterate(ctx context.Context, vu *executor.VU) error {
 
 // join connects the VU and joins its room's voice.
 func (s *voice) join(ctx context.Context, vu *executor.VU) (*voiceVU, error) {
-	k := (vu.ID - 1) / s.opts.RoomSize
 	user := s.env.User(vu.ID)
-	room, err := s.rooms.get(ctx, k, s.env.User(k*s.opts.RoomSize+1))
+	room, err := s.rooms.of(ctx, vu.ID, s.opts.RoomSize)
 	if err != nil {
 		return nil, err
 	}

@@ -177,6 +177,51 @@ func decodeReply(msg []byte) (reply, error) {
 	return r, nil
 }
 
+// helloFrame packs hello (request 1) and a sub to each channel (requests
+// 2 on) into one frame: the protocol lets a client pack messages.
+func helloFrame(token string, channels []string) []byte {
+	frame, _ := json.Marshal(map[string]any{"type": "hello", "id": 1, "token": token, "client": "loadtest"})
+	for i, ch := range channels {
+		sub, _ := json.Marshal(map[string]any{"type": "sub", "id": 2 + i, "channel": ch})
+		frame = append(append(frame, '\n'), sub...)
+	}
+	return frame
+}
+
+// awaitHello reads frames with next until hello and the n subs of
+// helloFrame are all answered, and returns the offset the first sub's
+// reply gave. An error reply to any of them is an error.
+func awaitHello(next func() ([]byte, error), n int) (first uint64, err error) {
+	pending := 1 + n
+	for pending > 0 {
+		data, err := next()
+		if err != nil {
+			return 0, err
+		}
+		err = wire.Split(data, func(msg []byte) error {
+			r, err := decodeReply(msg)
+			if err != nil {
+				return err
+			}
+			switch {
+			case r.ID < 1 || r.ID > 1+n: // a publication, or no reply of ours
+			case r.Type == "error":
+				return fmt.Errorf("request %d: %s: %s", r.ID, r.Code, r.Message)
+			case r.Type == "ok":
+				if r.ID == 2 {
+					first = r.Offset
+				}
+				pending--
+			}
+			return nil
+		})
+		if err != nil {
+			return 0, err
+		}
+	}
+	return first, nil
+}
+
 // dialOne connects, and sends hello and a sub for each channel in one frame
 // (the protocol lets a client pack messages), then waits for every reply.
 // The Sub's offset is the first channel's.
@@ -192,45 +237,19 @@ func dialOne(ctx context.Context, opts *DialOptions, token string, channels ...s
 		return nil, err
 	}
 	ws.SetReadLimit(maxReadBytes)
-	frame, _ := json.Marshal(map[string]any{"type": "hello", "id": 1, "token": token, "client": "loadtest"})
-	for i, ch := range channels {
-		sub, _ := json.Marshal(map[string]any{"type": "sub", "id": 2 + i, "channel": ch})
-		frame = append(append(frame, '\n'), sub...)
-	}
-	if err := ws.Write(ctx, websocket.MessageText, frame); err != nil {
+	if err := ws.Write(ctx, websocket.MessageText, helloFrame(token, channels)); err != nil {
 		ws.CloseNow()
 		return nil, err
 	}
-	s := &Sub{ws: ws}
-	pending := 1 + len(channels)
-	for pending > 0 {
+	first, err := awaitHello(func() ([]byte, error) {
 		_, data, err := ws.Read(ctx)
-		if err != nil {
-			ws.CloseNow()
-			return nil, err
-		}
-		err = wire.Split(data, func(msg []byte) error {
-			r, err := decodeReply(msg)
-			if err != nil {
-				return err
-			}
-			switch {
-			case r.Type == "error" && r.ID >= 1 && r.ID <= 1+len(channels):
-				return fmt.Errorf("request %d: %s: %s", r.ID, r.Code, r.Message)
-			case r.Type == "ok" && r.ID == 2:
-				s.last = r.Offset
-				pending--
-			case r.Type == "ok" && r.ID >= 1 && r.ID <= 1+len(channels):
-				pending--
-			}
-			return nil
-		})
-		if err != nil {
-			ws.CloseNow()
-			return nil, err
-		}
+		return data, err
+	}, len(channels))
+	if err != nil {
+		ws.CloseNow()
+		return nil, err
 	}
-	return s, nil
+	return &Sub{ws: ws, last: first}, nil
 }
 
 // Len returns the number of connections.

@@ -205,7 +205,7 @@ func (s *MemoryStream) lock(ch string) (c *streamChannel, now time.Duration) {
 		if c == nil {
 			sh.mu.Lock()
 			if c = sh.channels[ch]; c == nil {
-				c = &streamChannel{epoch: newEpoch(), used: now}
+				c = &streamChannel{epoch: NewEpoch(8), used: now}
 				sh.channels[ch] = c
 			}
 			sh.mu.Unlock()
@@ -283,13 +283,14 @@ func (c *streamChannel) push(r retainedPub, size int) {
 // which are easy to misread.
 const epochAlphabet = "0123456789abcdefghjkmnpqrstvwxyz"
 
-// newEpoch returns 8 random characters (40 bits).
-func newEpoch() string {
-	var b [8]byte
+// NewEpoch returns a new random epoch of n characters of 5 bits each, for
+// any Stream; n is at most 12. The memory stream's are 8 long (40 bits).
+func NewEpoch(n int) string {
+	var b [12]byte
 	r := rand.Uint64()
-	for i := range b {
+	for i := range n {
 		b[i] = epochAlphabet[r&31]
 		r >>= 5
 	}
-	return string(b[:])
+	return string(b[:n])
 }

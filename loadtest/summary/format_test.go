@@ -2,11 +2,25 @@ package summary
 
 import "testing"
 
+// formatCase is a value and how a formatter should write it.
+type formatCase struct {
+	v    float64
+	want string
+}
+
+// checkFormat checks that format, called name in messages, writes each
+// case as wanted.
+func checkFormat(t *testing.T, name string, format func(float64) string, cases []formatCase) {
+	t.Helper()
+	for _, c := range cases {
+		if got := format(c.v); got != c.want {
+			t.Errorf("%s(%v) = %q, want %q", name, c.v, got, c.want)
+		}
+	}
+}
+
 func TestFmtMs(t *testing.T) {
-	tests := []struct {
-		ms   float64
-		want string
-	}{
+	checkFormat(t, "fmtMs", fmtMs, []formatCase{
 		{0, "0s"},
 		{0.85, "850µs"},
 		{0.11321, "113.21µs"},
@@ -20,19 +34,11 @@ func TestFmtMs(t *testing.T) {
 		{59_999, "1m0s"},
 		{62_500, "1m2.5s"},
 		{3_600_000, "1h0m0s"},
-	}
-	for _, tt := range tests {
-		if got := fmtMs(tt.ms); got != tt.want {
-			t.Errorf("fmtMs(%v) = %q, want %q", tt.ms, got, tt.want)
-		}
-	}
+	})
 }
 
 func TestFmtNum(t *testing.T) {
-	tests := []struct {
-		v    float64
-		want string
-	}{
+	checkFormat(t, "fmtNum", fmtNum, []formatCase{
 		{0, "0"},
 		{45, "45"},
 		{-3, "-3"},
@@ -41,34 +47,19 @@ func TestFmtNum(t *testing.T) {
 		{1234567.89, "1234568"},
 		{0.5, "0.5"},
 		{1e20, "100000000000000000000"},
-	}
-	for _, tt := range tests {
-		if got := fmtNum(tt.v); got != tt.want {
-			t.Errorf("fmtNum(%v) = %q, want %q", tt.v, got, tt.want)
-		}
-	}
+	})
 }
 
 func TestFmtBytes(t *testing.T) {
-	tests := []struct {
-		v    float64
-		want string
-	}{
+	checkFormat(t, "fmtBytes", fmtBytes, []formatCase{
 		{0, "0 B"},
 		{999, "999 B"},
 		{9000, "9.0 kB"},
 		{4_500_000, "4.5 MB"},
 		{2e12, "2.0 TB"},
-	}
-	for _, tt := range tests {
-		if got := fmtBytes(tt.v); got != tt.want {
-			t.Errorf("fmtBytes(%v) = %q, want %q", tt.v, got, tt.want)
-		}
-	}
+	})
 }
 
 func TestFmtPct(t *testing.T) {
-	if got := fmtPct(0.99); got != "99.00%" {
-		t.Errorf("fmtPct(0.99) = %q", got)
-	}
+	checkFormat(t, "fmtPct", fmtPct, []formatCase{{0.99, "99.00%"}})
 }

@@ -1,6 +1,7 @@
 package realtimetest
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -287,7 +288,6 @@ func TestPresence(t *testing.T, newPresence func(t *testing.T) realtime.Presence
 				Node:   fmt.Sprintf("n%d", g%3),
 			}
 		}
-		var firsts, lasts [users]atomic.Int32
 		parallel := func(f func(g int)) {
 			var wg sync.WaitGroup
 			for g := range goroutines {
@@ -298,27 +298,42 @@ func TestPresence(t *testing.T, newPresence func(t *testing.T) realtime.Presence
 				t.FailNow()
 			}
 		}
-
-		parallel(func(g int) {
-			for i := range conns {
-				first, err := p.Join(t.Context(), ch, memberOf(g, i))
-				if err != nil {
-					t.Errorf("Join: %v", err)
-					return
+		// onEach runs op on every member, from all goroutines at once, and
+		// checks that what, the flag op returns, was true once per user.
+		onEach := func(what string, op func(m realtime.Member, g, i int) (bool, error)) {
+			var trues [users]atomic.Int32
+			parallel(func(g int) {
+				for i := range conns {
+					ok, err := op(memberOf(g, i), g, i)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					if ok {
+						trues[g%users].Add(1)
+					}
 				}
-				if first {
-					firsts[g%users].Add(1)
-				}
-				st := realtime.Status{Status: "online", Text: fmt.Sprint(g), TS: int64(i)}
-				if err := p.SetStatus(t.Context(), userNames[g%users], st); err != nil {
-					t.Errorf("SetStatus: %v", err)
-					return
-				}
-				if _, ok, err := p.GetStatus(t.Context(), userNames[g%users]); err != nil || !ok {
-					t.Errorf("GetStatus right after SetStatus = ok %v, %v; want ok", ok, err)
-					return
+			})
+			for u := range users {
+				if n := trues[u].Load(); n != 1 {
+					t.Errorf("user %d: %s was true %d times, want once", u, what, n)
 				}
 			}
+		}
+
+		onEach("firstForUser", func(m realtime.Member, g, i int) (bool, error) {
+			first, err := p.Join(t.Context(), ch, m)
+			if err != nil {
+				return false, fmt.Errorf("Join: %w", err)
+			}
+			st := realtime.Status{Status: "online", Text: fmt.Sprint(g), TS: int64(i)}
+			if err := p.SetStatus(t.Context(), m.User, st); err != nil {
+				return false, fmt.Errorf("SetStatus: %w", err)
+			}
+			if _, ok, err := p.GetStatus(t.Context(), m.User); err != nil || !ok {
+				return false, fmt.Errorf("GetStatus right after SetStatus = ok %v, %v; want ok", ok, err)
+			}
+			return first, nil
 		})
 		var want []realtime.Member
 		for g := range goroutines {
@@ -327,54 +342,40 @@ func TestPresence(t *testing.T, newPresence func(t *testing.T) realtime.Presence
 			}
 		}
 		checkMembers(t, p, ch, want)
-		for u := range users {
-			if n := firsts[u].Load(); n != 1 {
-				t.Errorf("user %d: firstForUser was true %d times, want once", u, n)
-			}
-		}
 
-		parallel(func(g int) {
-			for i := range conns {
-				last, err := p.Leave(t.Context(), ch, memberOf(g, i))
-				if err != nil {
-					t.Errorf("Leave: %v", err)
-					return
-				}
-				if last {
-					lasts[g%users].Add(1)
-				}
+		onEach("lastForUser", func(m realtime.Member, _, _ int) (bool, error) {
+			last, err := p.Leave(t.Context(), ch, m)
+			if err != nil {
+				return false, fmt.Errorf("Leave: %w", err)
 			}
+			return last, nil
 		})
 		checkMembers(t, p, ch, nil)
-		for u := range users {
-			if n := lasts[u].Load(); n != 1 {
-				t.Errorf("user %d: lastForUser was true %d times, want once", u, n)
-			}
-		}
 	})
 }
 
 // join joins m to ch and checks firstForUser.
 func join(t *testing.T, p realtime.Presence, ch string, m realtime.Member, wantFirst bool) {
 	t.Helper()
-	first, err := p.Join(t.Context(), ch, m)
-	if err != nil {
-		t.Fatalf("Join(%q, %+v): %v", ch, m, err)
-	}
-	if first != wantFirst {
-		t.Errorf("Join(%q, %+v) firstForUser = %v, want %v", ch, m, first, wantFirst)
-	}
+	checkFlag(t, "Join", p.Join, "firstForUser", ch, m, wantFirst)
 }
 
 // leave removes m from ch and checks lastForUser.
 func leave(t *testing.T, p realtime.Presence, ch string, m realtime.Member, wantLast bool) {
 	t.Helper()
-	last, err := p.Leave(t.Context(), ch, m)
+	checkFlag(t, "Leave", p.Leave, "lastForUser", ch, m, wantLast)
+}
+
+// checkFlag calls op (Join or Leave, called name) for m in ch and checks
+// that the flag it returns is want.
+func checkFlag(t *testing.T, name string, op func(context.Context, string, realtime.Member) (bool, error), flag, ch string, m realtime.Member, want bool) {
+	t.Helper()
+	got, err := op(t.Context(), ch, m)
 	if err != nil {
-		t.Fatalf("Leave(%q, %+v): %v", ch, m, err)
+		t.Fatalf("%s(%q, %+v): %v", name, ch, m, err)
 	}
-	if last != wantLast {
-		t.Errorf("Leave(%q, %+v) lastForUser = %v, want %v", ch, m, last, wantLast)
+	if got != want {
+		t.Errorf("%s(%q, %+v) %s = %v, want %v", name, ch, m, flag, got, want)
 	}
 }
 

@@ -86,19 +86,28 @@ func (b *Broker) Subscribe(ctx context.Context, ch string) error {
 			b.mu.Unlock()
 			return nil
 		}
-		if !rs.started {
-			b.mu.Unlock()
+		// await waits for done; it reports false when Run stopped first,
+		// and returns ctx's error, withdrawing ch if this call added it,
+		// when ctx ended first.
+		await := func(done <-chan struct{}) (bool, error) {
 			select {
-			case <-rs.ready:
-				continue
+			case <-done:
+				return true, nil
 			case <-rs.stopped:
-				return nil
+				return false, nil
 			case <-ctx.Done():
 				if !had {
 					_ = b.Unsubscribe(context.WithoutCancel(ctx), ch)
 				}
-				return ctx.Err()
+				return false, ctx.Err()
 			}
+		}
+		if !rs.started {
+			b.mu.Unlock()
+			if ready, err := await(rs.ready); !ready {
+				return err
+			}
+			continue
 		}
 		wait, err := b.subscribeLocked(rs, name, ch, kindApp)
 		if err != nil && !had {
@@ -108,17 +117,8 @@ func (b *Broker) Subscribe(ctx context.Context, ch string) error {
 		if err != nil {
 			return fmt.Errorf("redis: subscribe to %s: %w", ch, err)
 		}
-		select {
-		case <-wait:
-			return nil
-		case <-rs.stopped:
-			return nil
-		case <-ctx.Done():
-			if !had {
-				_ = b.Unsubscribe(context.WithoutCancel(ctx), ch)
-			}
-			return ctx.Err()
-		}
+		_, err = await(wait)
+		return err
 	}
 }
 

@@ -3,7 +3,6 @@ package redisbroker
 import (
 	"encoding/hex"
 	"errors"
-	"math/rand/v2"
 	"strconv"
 	"strings"
 
@@ -126,19 +125,7 @@ const (
 	probeMessage = 'p'
 )
 
-// epochAlphabet spells epochs: lowercase base32 without i, l, o and u,
-// which are easy to misread, as the memory stream does.
-const epochAlphabet = "0123456789abcdefghjkmnpqrstvwxyz"
-
 // newEpoch returns 10 random characters (50 bits). Every call that may
 // create a channel's epoch passes one; the script uses it only when the
 // channel has none.
-func newEpoch() string {
-	var b [10]byte
-	r := rand.Uint64()
-	for i := range b {
-		b[i] = epochAlphabet[r&31]
-		r >>= 5
-	}
-	return string(b[:])
-}
+func newEpoch() string { return realtime.NewEpoch(10) }

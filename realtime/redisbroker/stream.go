@@ -44,11 +44,7 @@ func newStream(b *Broker, opts Options) *Stream {
 // caller may reuse it at once. An error means the publication may or may
 // not have happened.
 func (s *Stream) Publish(ctx context.Context, ch string, payload []byte) (realtime.Position, error) {
-	v, err := s.b.pub.do(ctx, &pubCall{pub: s.publication(ch, bytes.Clone(payload), s.b.keys.channel(ch))})
-	if err != nil {
-		return realtime.Position{}, fmt.Errorf("redis: publish to %s: %w", ch, err)
-	}
-	pos, err := parsePosition(v)
+	pos, err := scriptPosition(s.b.pub.do(ctx, &pubCall{pub: s.publication(ch, bytes.Clone(payload), s.b.keys.channel(ch))}))
 	if err != nil {
 		return realtime.Position{}, fmt.Errorf("redis: publish to %s: %w", ch, err)
 	}
@@ -108,15 +104,20 @@ func (s *Stream) Since(ctx context.Context, ch string, from realtime.Position) (
 // when it has none; concurrent callers agree, since the script is atomic.
 func (s *Stream) Current(ctx context.Context, ch string) (realtime.Position, error) {
 	keys := []string{s.b.keys.meta(ch), s.b.keys.stream(ch)}
-	v, err := currentScript.Run(ctx, s.b.client, keys, newEpoch(), s.keyTTL.Milliseconds()).Result()
-	if err != nil {
-		return realtime.Position{}, fmt.Errorf("redis: current position of %s: %w", ch, err)
-	}
-	pos, err := parsePosition(v)
+	pos, err := scriptPosition(currentScript.Run(ctx, s.b.client, keys, newEpoch(), s.keyTTL.Milliseconds()).Result())
 	if err != nil {
 		return realtime.Position{}, fmt.Errorf("redis: current position of %s: %w", ch, err)
 	}
 	return pos, nil
+}
+
+// scriptPosition reads the position a script replied with, or returns
+// the script's error.
+func scriptPosition(v any, err error) (realtime.Position, error) {
+	if err != nil {
+		return realtime.Position{}, err
+	}
+	return parsePosition(v)
 }
 
 // parsePosition reads {epoch, offset} from a script reply.

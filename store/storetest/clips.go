@@ -266,13 +266,7 @@ func testClipPaging(t *testing.T, s Store) {
 			return clipIDs(cs), next, err
 		}, during)
 	}
-	for _, limit := range []int{1, 5, 23, 200} {
-		t.Run(fmt.Sprintf("UserClipsLimit%d", limit), func(t *testing.T) {
-			if diff := cmp.Diff(want, userClips(t, limit, nil)); diff != "" {
-				t.Errorf("paged UserClips (-want +got):\n%s", diff)
-			}
-		})
-	}
+	checkPages(t, "UserClips", want, userClips, 1, 5, 23, 200)
 	t.Run("UserClipsDefaultLimit", func(t *testing.T) {
 		// Fewer clips than the default page: limit 0 lists them all at once.
 		cs, next, err := s.UserClips(ctx, "ada", "", 0)
@@ -302,20 +296,10 @@ func testClipPaging(t *testing.T, s Store) {
 		t.Helper()
 		return pageAll(t, func(cursor string) ([]string, string, error) {
 			cs, next, err := s.ClipComments(ctx, want[0], cursor, limit)
-			out := make([]string, len(cs))
-			for i, c := range cs {
-				out[i] = c.ID
-			}
-			return out, next, err
+			return keysOf(cs, func(c clips.Comment) string { return c.ID }), next, err
 		}, during)
 	}
-	for _, limit := range []int{7, 41, 200} {
-		t.Run(fmt.Sprintf("ClipCommentsLimit%d", limit), func(t *testing.T) {
-			if diff := cmp.Diff(comments, clipComments(t, limit, nil)); diff != "" {
-				t.Errorf("paged ClipComments (-want +got):\n%s", diff)
-			}
-		})
-	}
+	checkPages(t, "ClipComments", comments, clipComments, 7, 41, 200)
 	t.Run("ClipCommentsStableUnderInserts", func(t *testing.T) {
 		var added []string
 		got := clipComments(t, 50, func(page int) {
@@ -346,6 +330,19 @@ func testClipPaging(t *testing.T, s Store) {
 			checkErr(t, "ClipComments cursor "+cursor, err, partyline.ErrInvalid)
 		}
 	})
+}
+
+// checkPages checks, in a subtest named "<what>Limit<limit>" for each
+// limit, that paging through what with that limit lists want.
+func checkPages(t *testing.T, what string, want []string, pages func(t *testing.T, limit int, during func(page int)) []string, limits ...int) {
+	t.Helper()
+	for _, limit := range limits {
+		t.Run(fmt.Sprintf("%sLimit%d", what, limit), func(t *testing.T) {
+			if diff := cmp.Diff(want, pages(t, limit, nil)); diff != "" {
+				t.Errorf("paged %s (-want +got):\n%s", what, diff)
+			}
+		})
+	}
 }
 
 // pageAll follows next cursors from the first page to the last, calling
@@ -527,17 +524,12 @@ func testPublicClipPaging(t *testing.T, s Store) {
 		must(t, "CreateClip", s.CreateClip(ctx, c))
 	}
 	must(t, "CreateClip", s.CreateClip(ctx, newClip("c_"+idAt(base.Add(time.Hour)), "bo", base)))
-	for _, limit := range []int{1, 4, 200} {
-		t.Run(fmt.Sprintf("Limit%d", limit), func(t *testing.T) {
-			got := pageAll(t, func(cursor string) ([]string, string, error) {
-				cs, next, err := s.PublicUserClips(ctx, "ada", cursor, limit)
-				return clipIDs(cs), next, err
-			}, nil)
-			if diff := cmp.Diff(want, got); diff != "" {
-				t.Errorf("paged PublicUserClips (-want +got):\n%s", diff)
-			}
-		})
-	}
+	checkPages(t, "PublicUserClips", want, func(t *testing.T, limit int, during func(page int)) []string {
+		return pageAll(t, func(cursor string) ([]string, string, error) {
+			cs, next, err := s.PublicUserClips(ctx, "ada", cursor, limit)
+			return clipIDs(cs), next, err
+		}, during)
+	}, 1, 4, 200)
 	t.Run("InvalidCursor", func(t *testing.T) {
 		for _, cursor := range []string{"!!not base64!!", keyset.EncodeTimeID(base, want[0])} {
 			_, _, err := s.PublicUserClips(ctx, "ada", cursor, 5)

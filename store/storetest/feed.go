@@ -153,20 +153,10 @@ func testFollowPaging(t *testing.T, s Store) {
 			pageKeys := func(t *testing.T, limit int, during func(page int)) []string {
 				return pageAll(t, func(cursor string) ([]string, string, error) {
 					fs, next, err := side.list(ctx, side.user, cursor, limit)
-					out := make([]string, len(fs))
-					for i, f := range fs {
-						out[i] = key(f)
-					}
-					return out, next, err
+					return keysOf(fs, key), next, err
 				}, during)
 			}
-			for _, limit := range []int{1, 4, 23} {
-				t.Run(fmt.Sprintf("Limit%d", limit), func(t *testing.T) {
-					if diff := cmp.Diff(want, pageKeys(t, limit, nil)); diff != "" {
-						t.Errorf("paged %s (-want +got):\n%s", side.name, diff)
-					}
-				})
-			}
+			checkPages(t, side.name, want, pageKeys, 1, 4, 23)
 			t.Run("StableUnderInserts", func(t *testing.T) {
 				got := pageKeys(t, 4, func(page int) {
 					u := fmt.Sprintf("new-%s-%d", side.name, page)
@@ -216,6 +206,19 @@ func testFollowPaging(t *testing.T, s Store) {
 	})
 }
 
+// followMany makes fan follow n new users named prefix000, prefix001 and
+// on, calling each with i and the user after the i'th follow.
+func followMany(t *testing.T, s Store, fan, prefix string, n int, each func(i int, user string)) {
+	t.Helper()
+	for i := range n {
+		u := fmt.Sprintf("%s%03d", prefix, i)
+		ensureUsers(t, s, u)
+		_, err := s.Follow(t.Context(), fan, u)
+		must(t, "Follow", err)
+		each(i, u)
+	}
+}
+
 // feedClip returns a listable clip of owner and game made at at.
 func feedClip(id, owner, game string, at time.Time) clips.Clip {
 	c := newClip(id, owner, at)
@@ -224,11 +227,7 @@ func feedClip(id, owner, game string, at time.Time) clips.Clip {
 }
 
 func clipIDs(cs []clips.Clip) []string {
-	out := make([]string, len(cs))
-	for i, c := range cs {
-		out[i] = c.ID
-	}
-	return out
+	return keysOf(cs, func(c clips.Clip) string { return c.ID })
 }
 
 func sortedIDs(cs []clips.Clip) []string {
@@ -316,13 +315,7 @@ func testFollowingClips(t *testing.T, s Store) {
 			return out, next, err
 		}, during)
 	}
-	for _, limit := range []int{1, 7, 30, 200} {
-		t.Run(fmt.Sprintf("Limit%d", limit), func(t *testing.T) {
-			if diff := cmp.Diff(want, pageKeys(t, limit, nil)); diff != "" {
-				t.Errorf("following feed (-want +got):\n%s", diff)
-			}
-		})
-	}
+	checkPages(t, "FollowingClips", want, pageKeys, 1, 7, 30, 200)
 	t.Run("FullClip", func(t *testing.T) {
 		cs, _, err := s.FollowingClips(ctx, "fan", "", 1)
 		must(t, "FollowingClips", err)
@@ -350,26 +343,18 @@ func testFollowingClips(t *testing.T, s Store) {
 		// answer must not change.
 		ensureUsers(t, s, "superfan")
 		var want []string
-		for i := range 130 {
-			u := fmt.Sprintf("m%03d", i)
-			ensureUsers(t, s, u)
-			_, err := s.Follow(ctx, "superfan", u)
-			must(t, "Follow", err)
+		followMany(t, s, "superfan", "m", 130, func(i int, u string) {
 			if i%2 == 0 {
 				at := base.Add(time.Duration(i%7) * time.Millisecond)
 				id := fmt.Sprintf("m_%03d", i)
 				must(t, "CreateClip", s.CreateClip(ctx, feedClip(id, u, "valorant", at)))
 				want = append(want, fmt.Sprintf("%d/%s", ms(at).UnixMilli(), id))
 			}
-		}
+		})
 		sort.Sort(sort.Reverse(sort.StringSlice(want)))
 		got := pageAll(t, func(cursor string) ([]string, string, error) {
 			cs, next, err := s.FollowingClips(ctx, "superfan", cursor, 9)
-			out := make([]string, len(cs))
-			for i, c := range cs {
-				out[i] = key(c)
-			}
-			return out, next, err
+			return keysOf(cs, key), next, err
 		}, nil)
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Errorf("following feed of someone following 130 (-want +got):\n%s", diff)
@@ -568,15 +553,11 @@ func testForYouCandidates(t *testing.T, s Store) {
 	priv.Visibility = clips.Private
 	must(t, "CreateClip", s.CreateClip(ctx, priv))
 	// Someone who follows many people, so stores may plan differently.
-	for i := range 130 {
-		u := fmt.Sprintf("cm%03d", i)
-		ensureUsers(t, s, u)
-		_, err := s.Follow(ctx, "many", u)
-		must(t, "Follow", err)
+	followMany(t, s, "many", "cm", 130, func(i int, u string) {
 		if i%3 == 0 {
 			must(t, "CreateClip", s.CreateClip(ctx, feedClip(fmt.Sprintf("cm_%03d", i), u, "cs2", base.Add(time.Duration(i)*time.Millisecond))))
 		}
-	}
+	})
 
 	facts := func(cs []clips.Clip) []feed.CandidateClip {
 		out := []feed.CandidateClip{}

@@ -26,11 +26,7 @@ func insertAt(t *testing.T, s Store, channel, author string, at time.Time) chat.
 
 // ids returns the ids of msgs.
 func ids(msgs []chat.Message) []string {
-	out := make([]string, len(msgs))
-	for i, m := range msgs {
-		out[i] = m.ID
-	}
-	return out
+	return keysOf(msgs, func(m chat.Message) string { return m.ID })
 }
 
 func testHistory(t *testing.T, s Store) {

@@ -118,6 +118,15 @@ func must(t *testing.T, what string, err error) {
 	}
 }
 
+// keysOf returns key(x) for each of xs, in order.
+func keysOf[T any](xs []T, key func(T) string) []string {
+	out := make([]string, len(xs))
+	for i, x := range xs {
+		out[i] = key(x)
+	}
+	return out
+}
+
 // ensureUsers creates users, failing the test on error.
 func ensureUsers(t *testing.T, s Store, ids ...string) {
 	t.Helper()

@@ -113,14 +113,19 @@ func ID(what, id string) error {
 	return nil
 }
 
+// owned checks that a record of kind what names its id and its owner.
+func owned(what, id, owner string) error {
+	if err := ID(what, id); err != nil {
+		return err
+	}
+	return ID("owner", owner)
+}
+
 // Clip checks the fields of c that a store keeps constrained, cuts its times
 // to milliseconds (CreatedAt defaults to now, UpdatedAt to CreatedAt) and
 // makes Tags non-nil.
 func Clip(c clips.Clip) (clips.Clip, error) {
-	if err := ID("clip", c.ID); err != nil {
-		return c, err
-	}
-	if err := ID("owner", c.Owner); err != nil {
+	if err := owned("clip", c.ID, c.Owner); err != nil {
 		return c, err
 	}
 	if err := ClipFields(c); err != nil {
@@ -152,10 +157,7 @@ func ClipFields(c clips.Clip) error {
 
 // Room checks r and cuts its creation time, which defaults to now.
 func Room(r chat.Room) (chat.Room, error) {
-	if err := ID("room", r.ID); err != nil {
-		return r, err
-	}
-	if err := ID("owner", r.Owner); err != nil {
+	if err := owned("room", r.ID, r.Owner); err != nil {
 		return r, err
 	}
 	switch r.Visibility {
