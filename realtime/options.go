@@ -50,8 +50,8 @@ type Options struct {
 	// MaxSubscriptions per connection. Zero means 500.
 	MaxSubscriptions int
 	// MaxConnsPerUser caps a user's connections: on this node, and across
-	// the nodes of the Presence when it is a PresenceLimiter (Redis). Zero
-	// means 16.
+	// the nodes that share the Presence (Presence.JoinAtMost). Zero means
+	// 16.
 	MaxConnsPerUser int
 	// SendQueueMessages bounds a connection's outbound queue; past it the
 	// connection is closed as a slow consumer (4009). Zero means 4096.

@@ -22,7 +22,7 @@ import (
 // goes out once per record, and the record outlives its node, so a drain
 // or a crash after the last connection closed does not leave the user
 // online. A node that dies with connections leaves their entries to
-// expire; the reaper (PresenceReaper) reports the user's last one, and the
+// expire; the reaper (Presence.Reap) reports the user's last one, and the
 // node that gets the departure publishes offline the same way.
 
 // onlineKey is the presence key that counts a user's connections across

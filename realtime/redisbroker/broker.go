@@ -539,7 +539,7 @@ func (b *Broker) startShard(rs *runState, key, probeCh string) *shard {
 // restart replaces every shard that asked for it: it closes the old
 // connection, and subscribes its channels again on fresh ones, grouped by
 // their current master in a cluster. The channels' waiting Subscribes go
-// along, and the Resyncer hears about the channels once they are
+// along, and the Deliverer's Resync hears about the channels once they are
 // confirmed.
 func (b *Broker) restart(rs *runState) {
 	b.mu.Lock()

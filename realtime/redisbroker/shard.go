@@ -62,7 +62,7 @@ type chanState struct {
 	subSent, subAcked uint64
 	unsubPending      int
 	active            bool // Redis confirmed a subscribe after any unsubscribe
-	resync            bool // report the channel to the Resyncer once confirmed
+	resync            bool // report the channel to the Deliverer's Resync once confirmed
 	waiters           []waiter
 }
 
@@ -97,7 +97,7 @@ var closedChan = func() chan struct{} {
 // add records a subscribe of name and returns a channel closed once Redis
 // confirms it, with the carried waiters retargeted to that confirmation.
 // send tells the caller to send the command: it is false when name is
-// already subscribed or on its way. resync marks name for the Resyncer.
+// already subscribed or on its way. resync marks name for the Deliverer's Resync.
 // The caller holds Broker.mu and sends the commands in the order of add
 // and remove calls.
 func (sh *shard) add(name, app string, kind chanKind, resync bool, carried []waiter) (wait <-chan struct{}, send bool) {
