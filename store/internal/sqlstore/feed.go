@@ -5,10 +5,32 @@ import (
 	"time"
 
 	"github.com/partyline/partyline"
+	"github.com/partyline/partyline/clips"
 	"github.com/partyline/partyline/feed"
 	"github.com/partyline/partyline/store/internal/keyset"
 	"github.com/partyline/partyline/store/internal/record"
 )
+
+// GameClips returns the newest listable clips of each game.
+func (s *Store) GameClips(ctx context.Context, games []string, perGame int) ([]clips.Clip, error) {
+	return s.newestBy(ctx, "game", games, perGame)
+}
+
+// CreatorClips returns the newest listable clips of each owner.
+func (s *Store) CreatorClips(ctx context.Context, owners []string, perOwner int) ([]clips.Clip, error) {
+	return s.newestBy(ctx, "owner", owners, perOwner)
+}
+
+func (s *Store) newestBy(ctx context.Context, col string, values []string, per int) ([]clips.Clip, error) {
+	if len(values) == 0 || per <= 0 {
+		return []clips.Clip{}, nil
+	}
+	cs, err := s.newestClips(ctx, col, values, per)
+	if err != nil {
+		return nil, s.errorf("newest clips by %s: %w", col, err)
+	}
+	return cs, nil
+}
 
 // Follow makes follower follow followee, once.
 func (s *Store) Follow(ctx context.Context, follower, followee string) (bool, error) {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/partyline/partyline"
+	"github.com/partyline/partyline/clips"
 )
 
 // Row is one result row. pgx.Row, pgx.Rows, *sql.Row and *sql.Rows all
@@ -56,6 +57,10 @@ type Options struct {
 	RetryInsert func(error) bool
 	// SQL holds the statements whose text differs between databases.
 	SQL Statements
+	// NewestClips returns up to per of the newest listable clips for each
+	// of values, in column col ("game" or "owner", never input), in any
+	// order. It is called only with some values and a positive per.
+	NewestClips func(ctx context.Context, col string, values []string, per int) ([]clips.Clip, error)
 }
 
 // Statements are the statements written per database, with the parameters
@@ -94,6 +99,7 @@ type Store struct {
 	classify    func(error) error
 	retryInsert func(error) bool
 	sql         Statements
+	newestClips func(ctx context.Context, col string, values []string, per int) ([]clips.Clip, error)
 }
 
 // New returns a Store over the Conns in opts.
@@ -106,6 +112,7 @@ func New(opts Options) *Store {
 		classify:    opts.Classify,
 		retryInsert: opts.RetryInsert,
 		sql:         opts.SQL,
+		newestClips: opts.NewestClips,
 	}
 }
 
