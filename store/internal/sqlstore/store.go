@@ -93,32 +93,18 @@ type Statements struct {
 // auth.UserStore whose logic is the same in every database. It is safe for
 // concurrent use when its Conns are.
 type Store struct {
-	name        string
-	r, w        Conn
-	inTx        func(ctx context.Context, fn func(tx Conn) error) error
-	classify    func(error) error
-	retryInsert func(error) bool
-	sql         Statements
-	newestClips func(ctx context.Context, col string, values []string, per int) ([]clips.Clip, error)
+	r, w Conn // opts.Read and opts.Write, used everywhere
+	opts Options
 }
 
 // New returns a Store over the Conns in opts.
 func New(opts Options) *Store {
-	return &Store{
-		name:        opts.Name,
-		r:           opts.Read,
-		w:           opts.Write,
-		inTx:        opts.InTx,
-		classify:    opts.Classify,
-		retryInsert: opts.RetryInsert,
-		sql:         opts.SQL,
-		newestClips: opts.NewestClips,
-	}
+	return &Store{r: opts.Read, w: opts.Write, opts: opts}
 }
 
 // errorf returns an error whose message starts with the store's name.
 func (s *Store) errorf(format string, args ...any) error {
-	return fmt.Errorf(s.name+": "+format, args...)
+	return fmt.Errorf(s.opts.Name+": "+format, args...)
 }
 
 // notFound wraps partyline.ErrNotFound with what was missing.
