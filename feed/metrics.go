@@ -1,6 +1,10 @@
 package feed
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/partyline/partyline/internal/prom"
+)
 
 // metrics are the feed's Prometheus collectors. Without a Registerer they
 // exist but are registered nowhere.
@@ -15,39 +19,24 @@ type metrics struct {
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
-		queued: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "partyline_feed_events_queued_total",
-			Help: "Engagement events queued for the ranking model.",
-		}),
-		dropped: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "partyline_feed_events_dropped_total",
-			Help: "Engagement events dropped because the learning queue was full.",
-		}),
-		learned: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "partyline_feed_model_updates_total",
-			Help: "Engagement events the ranking model learned from.",
-		}),
-		saves: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "partyline_feed_model_saves_total",
-			Help: "Saves of the ranking model to the store, by result.",
-		}, []string{"result"}),
-		trending: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "partyline_feed_trending_clips",
-			Help: "Clips with a positive trending score at the last board rebuild.",
-		}),
+		queued: prom.Counter("partyline_feed_events_queued_total",
+			"Engagement events queued for the ranking model."),
+		dropped: prom.Counter("partyline_feed_events_dropped_total",
+			"Engagement events dropped because the learning queue was full."),
+		learned: prom.Counter("partyline_feed_model_updates_total",
+			"Engagement events the ranking model learned from."),
+		saves: prom.CounterVec("partyline_feed_model_saves_total",
+			"Saves of the ranking model to the store, by result.", "result"),
+		trending: prom.Gauge("partyline_feed_trending_clips",
+			"Clips with a positive trending score at the last board rebuild."),
 		build: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "partyline_feed_build_seconds",
 			Help:    "Time to build the first page of a feed, by feed.",
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1},
 		}, []string{"feed"}),
 	}
-	if reg == nil {
-		return m, nil
-	}
-	for _, c := range []prometheus.Collector{m.queued, m.dropped, m.learned, m.saves, m.trending, m.build} {
-		if err := reg.Register(c); err != nil {
-			return nil, err
-		}
+	if err := prom.Register(reg, m.queued, m.dropped, m.learned, m.saves, m.trending, m.build); err != nil {
+		return nil, err
 	}
 	return m, nil
 }

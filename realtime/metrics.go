@@ -5,6 +5,8 @@ import (
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/partyline/partyline/internal/prom"
 )
 
 // metrics are the gateway's Prometheus collectors, registered on the
@@ -29,59 +31,42 @@ type metrics struct {
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
-		connections: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "partyline_connections", Help: "Open WebSocket connections on this node.",
-		}),
-		subscriptions: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "partyline_subscriptions", Help: "Channel subscriptions on this node.",
-		}),
-		messagesIn: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "partyline_messages_in_total", Help: "Messages received from clients.",
-		}),
-		messagesOut: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "partyline_messages_out_total", Help: "Messages written to clients.",
-		}),
-		framesOut: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "partyline_frames_out_total", Help: "WebSocket frames written to clients; each packs one or more messages.",
-		}),
+		connections: prom.Gauge("partyline_connections",
+			"Open WebSocket connections on this node."),
+		subscriptions: prom.Gauge("partyline_subscriptions", "Channel subscriptions on this node."),
+		messagesIn:    prom.Counter("partyline_messages_in_total", "Messages received from clients."),
+		messagesOut:   prom.Counter("partyline_messages_out_total", "Messages written to clients."),
+		framesOut: prom.Counter("partyline_frames_out_total",
+			"WebSocket frames written to clients; each packs one or more messages."),
 		fanoutLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "partyline_fanout_latency_seconds",
 			Help:    "Time from a publication reaching this node to its socket write.",
 			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
 		}),
-		queueDrops: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "partyline_queue_drops_total", Help: "Messages dropped because a connection's send queue was full or closed.",
-		}),
-		slowConsumers: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "partyline_slow_consumer_closes_total", Help: "Connections closed with 4009 because their send queue passed its bound.",
-		}),
-		closeCodes: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "partyline_close_codes_total", Help: "Connections closed by the server, by close code.",
-		}, []string{"code"}),
+		queueDrops: prom.Counter("partyline_queue_drops_total",
+			"Messages dropped because a connection's send queue was full or closed."),
+		slowConsumers: prom.Counter("partyline_slow_consumer_closes_total",
+			"Connections closed with 4009 because their send queue passed its bound."),
+		closeCodes: prom.CounterVec("partyline_close_codes_total",
+			"Connections closed by the server, by close code.", "code"),
 		brokerPublish: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "partyline_broker_publish_seconds",
 			Help:    "Latency of appending a publication to the stream and handing it to the broker.",
 			Buckets: prometheus.ExponentialBuckets(0.00005, 2.5, 12),
 		}),
-		brokerErrors: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "partyline_broker_errors_total", Help: "Failed broker or stream operations.",
-		}),
-		recovery: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "partyline_recovery_total", Help: "Subscriptions with since, by result (recovered or not).",
-		}, []string{"result"}),
-		gapFills: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "partyline_gap_fills_total", Help: "Offset gaps on the live path, by result: filled from the stream, or a gap sent to subscribers.",
-		}, []string{"result"}),
-		requestErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "partyline_request_errors_total", Help: "Error replies, by code.",
-		}, []string{"code"}),
+		brokerErrors: prom.Counter("partyline_broker_errors_total",
+			"Failed broker or stream operations."),
+		recovery: prom.CounterVec("partyline_recovery_total",
+			"Subscriptions with since, by result (recovered or not).", "result"),
+		gapFills: prom.CounterVec("partyline_gap_fills_total",
+			"Offset gaps on the live path, by result: filled from the stream, or a gap sent to subscribers.", "result"),
+		requestErrors: prom.CounterVec("partyline_request_errors_total",
+			"Error replies, by code.", "code"),
 	}
-	for _, c := range []prometheus.Collector{m.connections, m.subscriptions, m.messagesIn, m.messagesOut,
+	if err := prom.Register(reg, m.connections, m.subscriptions, m.messagesIn, m.messagesOut,
 		m.framesOut, m.fanoutLatency, m.queueDrops, m.slowConsumers, m.closeCodes, m.brokerPublish,
-		m.brokerErrors, m.recovery, m.requestErrors, m.gapFills} {
-		if err := reg.Register(c); err != nil {
-			return nil, err
-		}
+		m.brokerErrors, m.recovery, m.requestErrors, m.gapFills); err != nil {
+		return nil, err
 	}
 	return m, nil
 }

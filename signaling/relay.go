@@ -189,27 +189,23 @@ func wireError(err error) (code, msg string) {
 	return code, err.Error()
 }
 
+// kinds maps the wire error codes back to their partyline error kinds.
+var kinds = map[string]error{
+	wire.CodeBadRequest:    partyline.ErrInvalid,
+	wire.CodeUnauthorized:  partyline.ErrUnauthorized,
+	wire.CodeForbidden:     partyline.ErrForbidden,
+	wire.CodeNotFound:      partyline.ErrNotFound,
+	wire.CodeConflict:      partyline.ErrConflict,
+	wire.CodeRateLimited:   partyline.ErrRateLimited,
+	wire.CodeTooLarge:      partyline.ErrTooLarge,
+	wire.CodeLimitExceeded: partyline.ErrLimitExceeded,
+	wire.CodeUnavailable:   partyline.ErrUnavailable,
+}
+
 // kindOf maps a wire error code back to its partyline error kind.
 func kindOf(code string) error {
-	switch code {
-	case wire.CodeBadRequest:
-		return partyline.ErrInvalid
-	case wire.CodeUnauthorized:
-		return partyline.ErrUnauthorized
-	case wire.CodeForbidden:
-		return partyline.ErrForbidden
-	case wire.CodeNotFound:
-		return partyline.ErrNotFound
-	case wire.CodeConflict:
-		return partyline.ErrConflict
-	case wire.CodeRateLimited:
-		return partyline.ErrRateLimited
-	case wire.CodeTooLarge:
-		return partyline.ErrTooLarge
-	case wire.CodeLimitExceeded:
-		return partyline.ErrLimitExceeded
-	case wire.CodeUnavailable:
-		return partyline.ErrUnavailable
+	if kind, ok := kinds[code]; ok {
+		return kind
 	}
 	return errors.New("internal error")
 }

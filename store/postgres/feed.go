@@ -63,31 +63,13 @@ func (db *DB) FollowingClips(ctx context.Context, viewer, cursor string, limit i
 	return cs, next, nil
 }
 
-// GameClips returns the newest listable clips of each game.
-func (db *DB) GameClips(ctx context.Context, games []string, perGame int) ([]clips.Clip, error) {
-	return db.newestBy(ctx, "game", games, perGame)
-}
-
-// CreatorClips returns the newest listable clips of each owner.
-func (db *DB) CreatorClips(ctx context.Context, owners []string, perOwner int) ([]clips.Clip, error) {
-	return db.newestBy(ctx, "owner", owners, perOwner)
-}
-
-// newestBy returns up to per newest listable clips for each value of col, a
-// column name and never input.
-func (db *DB) newestBy(ctx context.Context, col string, values []string, per int) ([]clips.Clip, error) {
-	if len(values) == 0 || per <= 0 {
-		return []clips.Clip{}, nil
-	}
-	cs, err := sqlstore.List(ctx, db.conn, sqlstore.ScanClip,
+// newestClips is sqlstore.Options.NewestClips: one query over all values.
+func (db *DB) newestClips(ctx context.Context, col string, values []string, per int) ([]clips.Clip, error) {
+	return sqlstore.List(ctx, db.conn, sqlstore.ScanClip,
 		`SELECT c.* FROM unnest($1::text[]) v(value) CROSS JOIN LATERAL (
 		   SELECT `+sqlstore.ClipCols+` FROM clips c
 		   WHERE c.`+col+` = v.value AND `+sqlstore.Listable+`
 		   ORDER BY c.created_at DESC, c.id DESC LIMIT $2) c`, values, per)
-	if err != nil {
-		return nil, fmt.Errorf("postgres: newest clips by %s: %w", col, err)
-	}
-	return cs, nil
 }
 
 // ListableClips returns the listable clips among ids.

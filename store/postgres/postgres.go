@@ -91,6 +91,7 @@ func fromPool(p *pgxpool.Pool) *DB {
 		Classify:    classify,
 		RetryInsert: lostIdemRace,
 		SQL:         statements,
+		NewestClips: db.newestClips,
 	})
 	return db
 }

@@ -36,29 +36,15 @@ func (db *DB) FollowingClips(ctx context.Context, viewer, cursor string, limit i
 	return cs, next, nil
 }
 
-// GameClips returns the newest listable clips of each game.
-func (db *DB) GameClips(ctx context.Context, games []string, perGame int) ([]clips.Clip, error) {
-	return db.newestBy(ctx, "game", games, perGame)
-}
-
-// CreatorClips returns the newest listable clips of each owner.
-func (db *DB) CreatorClips(ctx context.Context, owners []string, perOwner int) ([]clips.Clip, error) {
-	return db.newestBy(ctx, "owner", owners, perOwner)
-}
-
-// newestBy returns up to per newest listable clips for each value of col, a
-// column name and never input: one indexed query per value.
-func (db *DB) newestBy(ctx context.Context, col string, values []string, per int) ([]clips.Clip, error) {
+// newestClips is sqlstore.Options.NewestClips: one indexed query per value.
+func (db *DB) newestClips(ctx context.Context, col string, values []string, per int) ([]clips.Clip, error) {
 	out := []clips.Clip{}
-	if per <= 0 {
-		return out, nil
-	}
 	for _, v := range values {
 		cs, err := sqlstore.List(ctx, conn{db.r}, sqlstore.ScanClip,
 			`SELECT `+sqlstore.ClipCols+` FROM clips c WHERE c.`+col+` = $1 AND `+sqlstore.Listable+`
 			 ORDER BY c.created_at DESC, c.id DESC LIMIT $2`, v, per)
 		if err != nil {
-			return nil, fmt.Errorf("sqlite: newest clips by %s: %w", col, err)
+			return nil, err
 		}
 		out = append(out, cs...)
 	}

@@ -101,12 +101,13 @@ func Open(ctx context.Context, opts Options) (*DB, error) {
 func newDB(w, r *sql.DB) *DB {
 	db := &DB{w: w, r: r}
 	db.Store = sqlstore.New(sqlstore.Options{
-		Name:     "sqlite",
-		Read:     conn{r},
-		Write:    conn{w},
-		InTx:     db.inTx,
-		Classify: classify,
-		SQL:      statements,
+		Name:        "sqlite",
+		Read:        conn{r},
+		Write:       conn{w},
+		InTx:        db.inTx,
+		Classify:    classify,
+		SQL:         statements,
+		NewestClips: db.newestClips,
 	})
 	return db
 }

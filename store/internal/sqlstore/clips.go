@@ -68,7 +68,7 @@ func (s *Store) CreateClip(ctx context.Context, c clips.Clip) error {
 		c.ID, c.Owner, c.Title, c.Game, c.Tags, c.Visibility, c.Status, c.FailReason, c.SizeBytes, c.ContentType,
 		c.SHA256, c.DurationMS, c.Width, c.Height, c.MediaKey, c.ThumbnailKey, c.CreatedAt, c.UpdatedAt)
 	if err != nil {
-		return s.errorf("create clip %s: %w", c.ID, s.classify(err))
+		return s.errorf("create clip %s: %w", c.ID, s.opts.Classify(err))
 	}
 	return nil
 }
@@ -93,7 +93,7 @@ func (s *Store) UpdateClip(ctx context.Context, c clips.Clip) error {
 		 WHERE id = $1`,
 		c.ID, c.Title, c.Game, record.Tags(c.Tags), c.Visibility, c.Status, c.FailReason, c.SizeBytes, c.ContentType,
 		c.SHA256, c.DurationMS, c.Width, c.Height, c.MediaKey, c.ThumbnailKey, record.TimeOrNow(c.UpdatedAt))
-	return s.affected(n, s.classify(err), "update clip", c.ID)
+	return s.affected(n, s.opts.Classify(err), "update clip", c.ID)
 }
 
 // DeleteClip removes the clip; its likes, comments and events go with it
@@ -124,7 +124,7 @@ func (s *Store) UserClips(ctx context.Context, owner, cursor string, limit int) 
 // and in one transaction. It reports whether insert changed a row.
 func (s *Store) countIf(ctx context.Context, insert, count string, args ...any) (bool, error) {
 	var changed bool
-	err := s.inTx(ctx, func(tx Conn) error {
+	err := s.opts.InTx(ctx, func(tx Conn) error {
 		n, err := tx.Exec(ctx, insert, args...)
 		if err != nil || n == 0 {
 			return err
@@ -143,7 +143,7 @@ func (s *Store) Like(ctx context.Context, clipID, userID string) (bool, error) {
 		`UPDATE clips SET likes = likes + 1 WHERE id = $1`,
 		clipID, userID, record.Now())
 	if err != nil {
-		return false, s.errorf("like clip %s by %s: %w", clipID, userID, s.classify(err))
+		return false, s.errorf("like clip %s by %s: %w", clipID, userID, s.opts.Classify(err))
 	}
 	return created, nil
 }
@@ -166,7 +166,7 @@ func (s *Store) AddComment(ctx context.Context, c clips.Comment) error {
 	if err := record.ID("comment", c.ID); err != nil {
 		return s.errorf("add comment: %w", err)
 	}
-	err := s.inTx(ctx, func(tx Conn) error {
+	err := s.opts.InTx(ctx, func(tx Conn) error {
 		if _, err := tx.Exec(ctx,
 			`INSERT INTO comments (id, clip_id, author, body, created_at) VALUES ($1, $2, $3, $4, $5)`,
 			c.ID, c.ClipID, c.Author, c.Body, record.TimeOrNow(c.CreatedAt)); err != nil {
@@ -176,7 +176,7 @@ func (s *Store) AddComment(ctx context.Context, c clips.Comment) error {
 		return err
 	})
 	if err != nil {
-		return s.errorf("add comment %s on clip %s: %w", c.ID, c.ClipID, s.classify(err))
+		return s.errorf("add comment %s on clip %s: %w", c.ID, c.ClipID, s.opts.Classify(err))
 	}
 	return nil
 }
@@ -211,7 +211,7 @@ func (s *Store) RecordEvent(ctx context.Context, e clips.Event) error {
 	if err := record.EventKind(e.Kind); err != nil {
 		return s.errorf("record event: %w", err)
 	}
-	err := s.inTx(ctx, func(tx Conn) error {
+	err := s.opts.InTx(ctx, func(tx Conn) error {
 		if _, err := tx.Exec(ctx,
 			`INSERT INTO clip_events (clip_id, user_id, kind, watched_ms, at) VALUES ($1, $2, $3, $4, $5)`,
 			e.ClipID, e.UserID, e.Kind, e.WatchedMS, record.TimeOrNow(e.At)); err != nil {
@@ -224,7 +224,7 @@ func (s *Store) RecordEvent(ctx context.Context, e clips.Event) error {
 		return err
 	})
 	if err != nil {
-		return s.errorf("record %s event on clip %s: %w", e.Kind, e.ClipID, s.classify(err))
+		return s.errorf("record %s event on clip %s: %w", e.Kind, e.ClipID, s.opts.Classify(err))
 	}
 	return nil
 }
@@ -239,7 +239,7 @@ func (s *Store) EditClip(ctx context.Context, c clips.Clip) error {
 	n, err := s.w.Exec(ctx,
 		`UPDATE clips SET title = $2, game = $3, tags = $4, visibility = $5, updated_at = $6 WHERE id = $1`,
 		c.ID, c.Title, c.Game, record.Tags(c.Tags), c.Visibility, record.TimeOrNow(c.UpdatedAt))
-	return s.affected(n, s.classify(err), "edit clip", c.ID)
+	return s.affected(n, s.opts.Classify(err), "edit clip", c.ID)
 }
 
 // TransitionClip moves the clip from status from to c.Status with its media
@@ -257,7 +257,7 @@ func (s *Store) TransitionClip(ctx context.Context, c clips.Clip, from string) e
 		c.ID, from, c.Status, c.FailReason, c.SizeBytes, c.ContentType, c.SHA256, c.DurationMS, c.Width, c.Height,
 		c.MediaKey, c.ThumbnailKey, record.TimeOrNow(c.UpdatedAt))
 	if err != nil {
-		return s.errorf("transition clip %s: %w", c.ID, s.classify(err))
+		return s.errorf("transition clip %s: %w", c.ID, s.opts.Classify(err))
 	}
 	if n == 1 {
 		return nil
@@ -309,7 +309,7 @@ func (s *Store) GetComment(ctx context.Context, id string) (clips.Comment, error
 
 // DeleteComment removes the comment and uncounts it in one transaction.
 func (s *Store) DeleteComment(ctx context.Context, id string) error {
-	err := s.inTx(ctx, func(tx Conn) error {
+	err := s.opts.InTx(ctx, func(tx Conn) error {
 		var clipID string
 		err := tx.QueryRow(ctx, `DELETE FROM comments WHERE id = $1 RETURNING clip_id`, id).Scan(&clipID)
 		if errors.Is(err, sql.ErrNoRows) {

@@ -5,10 +5,32 @@ import (
 	"time"
 
 	"github.com/partyline/partyline"
+	"github.com/partyline/partyline/clips"
 	"github.com/partyline/partyline/feed"
 	"github.com/partyline/partyline/store/internal/keyset"
 	"github.com/partyline/partyline/store/internal/record"
 )
+
+// GameClips returns the newest listable clips of each game.
+func (s *Store) GameClips(ctx context.Context, games []string, perGame int) ([]clips.Clip, error) {
+	return s.newestBy(ctx, "game", games, perGame)
+}
+
+// CreatorClips returns the newest listable clips of each owner.
+func (s *Store) CreatorClips(ctx context.Context, owners []string, perOwner int) ([]clips.Clip, error) {
+	return s.newestBy(ctx, "owner", owners, perOwner)
+}
+
+func (s *Store) newestBy(ctx context.Context, col string, values []string, per int) ([]clips.Clip, error) {
+	if len(values) == 0 || per <= 0 {
+		return []clips.Clip{}, nil
+	}
+	cs, err := s.opts.NewestClips(ctx, col, values, per)
+	if err != nil {
+		return nil, s.errorf("newest clips by %s: %w", col, err)
+	}
+	return cs, nil
+}
 
 // Follow makes follower follow followee, once.
 func (s *Store) Follow(ctx context.Context, follower, followee string) (bool, error) {
@@ -19,7 +41,7 @@ func (s *Store) Follow(ctx context.Context, follower, followee string) (bool, er
 		`INSERT INTO follows (follower, followee, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`,
 		follower, followee, record.Now())
 	if err != nil {
-		return false, s.errorf("%s follow %s: %w", follower, followee, s.classify(err))
+		return false, s.errorf("%s follow %s: %w", follower, followee, s.opts.Classify(err))
 	}
 	return n == 1, nil
 }
@@ -125,7 +147,7 @@ func (s *Store) Engagement(ctx context.Context, since time.Time) ([]feed.Engagem
 		err := row.Scan(&e.ClipID, &e.Owner, &e.Game, &e.DurationMS, &e.CreatedAt, &e.Hour,
 			&e.Views, &e.Completes, &e.Skips, &e.Likes, &e.Shares, &e.Comments)
 		return e, err
-	}, s.sql.Engagement, since)
+	}, s.opts.SQL.Engagement, since)
 	if err != nil {
 		return nil, s.errorf("engagement since %v: %w", since, err)
 	}
@@ -142,7 +164,7 @@ func (s *Store) ViewerHistory(ctx context.Context, viewer string, limit int) ([]
 		var h feed.ViewerEvent
 		err := row.Scan(&h.ClipID, &h.Owner, &h.Game, &h.DurationMS, &h.Kind, &h.WatchedMS, &h.At)
 		return h, err
-	}, s.sql.ViewerHistory, viewer, limit)
+	}, s.opts.SQL.ViewerHistory, viewer, limit)
 	if err != nil {
 		return nil, s.errorf("history of %s: %w", viewer, err)
 	}

@@ -46,20 +46,20 @@ func (s *Store) InsertMessage(ctx context.Context, m chat.Message) (chat.Message
 		if err == nil {
 			return stored, created, nil
 		}
-		retry := m.IdemKey != "" && i < attempts && s.retryInsert != nil && s.retryInsert(err)
+		retry := m.IdemKey != "" && i < attempts && s.opts.RetryInsert != nil && s.opts.RetryInsert(err)
 		if !retry {
-			return chat.Message{}, false, s.errorf("insert message %s: %w", m.ID, s.classify(err))
+			return chat.Message{}, false, s.errorf("insert message %s: %w", m.ID, s.opts.Classify(err))
 		}
 	}
 }
 
 func (s *Store) insertMessage(ctx context.Context, m chat.Message) (stored chat.Message, created bool, err error) {
-	err = s.inTx(ctx, func(tx Conn) error {
+	err = s.opts.InTx(ctx, func(tx Conn) error {
 		var idem any
 		if m.IdemKey != "" {
 			idem = m.IdemKey
 			prev, err := scanMessage(tx.QueryRow(ctx,
-				`SELECT `+messageCols+` FROM messages WHERE author = $1 AND idem_key = $2`+s.sql.RowLock,
+				`SELECT `+messageCols+` FROM messages WHERE author = $1 AND idem_key = $2`+s.opts.SQL.RowLock,
 				m.Author, m.IdemKey))
 			switch {
 			case err == nil && m.CreatedAt.Sub(prev.CreatedAt) < chat.IdemWindow:
@@ -122,7 +122,7 @@ func (s *Store) EditMessage(ctx context.Context, id string, data json.RawMessage
 	m, err := scanMessage(s.w.QueryRow(ctx,
 		`UPDATE messages SET body = $2, edited_at = $3 WHERE id = $1 AND deleted_at IS NULL RETURNING `+messageCols,
 		id, string(data), record.TimeOrNow(at)))
-	return found(s, m, s.classify(err), "edit message", id)
+	return found(s, m, s.opts.Classify(err), "edit message", id)
 }
 
 // DeleteMessage marks a message deleted; its data is kept for moderation.

@@ -15,17 +15,17 @@ func (s *Store) CreateRoom(ctx context.Context, r chat.Room) error {
 	if err != nil {
 		return s.errorf("create room: %w", err)
 	}
-	err = s.inTx(ctx, func(tx Conn) error {
+	err = s.opts.InTx(ctx, func(tx Conn) error {
 		if _, err := tx.Exec(ctx,
 			`INSERT INTO rooms (id, name, visibility, owner, created_at) VALUES ($1, $2, $3, $4, $5)`,
 			r.ID, r.Name, string(r.Visibility), r.Owner, r.CreatedAt); err != nil {
 			return err
 		}
-		_, err := tx.Exec(ctx, s.sql.AddOwner, r.ID, r.Owner, string(chat.RoleOwner), r.CreatedAt)
+		_, err := tx.Exec(ctx, s.opts.SQL.AddOwner, r.ID, r.Owner, string(chat.RoleOwner), r.CreatedAt)
 		return err
 	})
 	if err != nil {
-		return s.errorf("create room %s: %w", r.ID, s.classify(err))
+		return s.errorf("create room %s: %w", r.ID, s.opts.Classify(err))
 	}
 	return nil
 }
@@ -47,8 +47,8 @@ func (s *Store) PutMember(ctx context.Context, roomID, userID string, role chat.
 	if err := record.ID("user", userID); err != nil {
 		return s.errorf("put member: %w", err)
 	}
-	if _, err := s.w.Exec(ctx, s.sql.PutMember, roomID, userID, string(role), record.Now()); err != nil {
-		return s.errorf("put member %s in room %s: %w", userID, roomID, s.classify(err))
+	if _, err := s.w.Exec(ctx, s.opts.SQL.PutMember, roomID, userID, string(role), record.Now()); err != nil {
+		return s.errorf("put member %s in room %s: %w", userID, roomID, s.opts.Classify(err))
 	}
 	return nil
 }
@@ -112,7 +112,7 @@ func scanRoomSummary(row Row) (chat.RoomSummary, error) {
 // is its newest message that is not deleted, or its creation when it has
 // none.
 func (s *Store) UserRooms(ctx context.Context, userID string) ([]chat.RoomSummary, error) {
-	out, err := List(ctx, s.r, scanRoomSummary, s.sql.UserRooms, userID)
+	out, err := List(ctx, s.r, scanRoomSummary, s.opts.SQL.UserRooms, userID)
 	if err != nil {
 		return nil, s.errorf("rooms of user %s: %w", userID, err)
 	}
@@ -138,7 +138,7 @@ func (s *Store) SetReadMarker(ctx context.Context, channel, userID, msgID string
 		}
 		return nil
 	}
-	n, err := s.w.Exec(ctx, s.sql.AdvanceRoomMarker, roomID, userID, msgID)
+	n, err := s.w.Exec(ctx, s.opts.SQL.AdvanceRoomMarker, roomID, userID, msgID)
 	if err != nil {
 		return s.errorf("set read marker of %s on %s: %w", userID, channel, err)
 	}

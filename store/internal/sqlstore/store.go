@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/partyline/partyline"
+	"github.com/partyline/partyline/clips"
 )
 
 // Row is one result row. pgx.Row, pgx.Rows, *sql.Row and *sql.Rows all
@@ -56,6 +57,10 @@ type Options struct {
 	RetryInsert func(error) bool
 	// SQL holds the statements whose text differs between databases.
 	SQL Statements
+	// NewestClips returns up to per of the newest listable clips for each
+	// of values, in column col ("game" or "owner", never input), in any
+	// order. It is called only with some values and a positive per.
+	NewestClips func(ctx context.Context, col string, values []string, per int) ([]clips.Clip, error)
 }
 
 // Statements are the statements written per database, with the parameters
@@ -88,30 +93,18 @@ type Statements struct {
 // auth.UserStore whose logic is the same in every database. It is safe for
 // concurrent use when its Conns are.
 type Store struct {
-	name        string
-	r, w        Conn
-	inTx        func(ctx context.Context, fn func(tx Conn) error) error
-	classify    func(error) error
-	retryInsert func(error) bool
-	sql         Statements
+	r, w Conn // opts.Read and opts.Write, used everywhere
+	opts Options
 }
 
 // New returns a Store over the Conns in opts.
 func New(opts Options) *Store {
-	return &Store{
-		name:        opts.Name,
-		r:           opts.Read,
-		w:           opts.Write,
-		inTx:        opts.InTx,
-		classify:    opts.Classify,
-		retryInsert: opts.RetryInsert,
-		sql:         opts.SQL,
-	}
+	return &Store{r: opts.Read, w: opts.Write, opts: opts}
 }
 
 // errorf returns an error whose message starts with the store's name.
 func (s *Store) errorf(format string, args ...any) error {
-	return fmt.Errorf(s.name+": "+format, args...)
+	return fmt.Errorf(s.opts.Name+": "+format, args...)
 }
 
 // notFound wraps partyline.ErrNotFound with what was missing.

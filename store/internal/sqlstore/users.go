@@ -24,7 +24,7 @@ func (s *Store) EnsureUser(ctx context.Context, id string) (auth.User, error) {
 	if _, err := s.w.Exec(ctx,
 		`INSERT INTO users (id, created_at) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING`,
 		id, record.Now()); err != nil {
-		return auth.User{}, s.errorf("ensure user %s: %w", id, s.classify(err))
+		return auth.User{}, s.errorf("ensure user %s: %w", id, s.opts.Classify(err))
 	}
 	return s.GetUser(ctx, id)
 }
