@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/partyline/partyline"
 	"github.com/partyline/partyline/chat"
 	"github.com/partyline/partyline/internal/server"
@@ -91,11 +92,15 @@ type roomJSON struct {
 	CreatedAt  time.Time `json:"created_at"`
 }
 
-// createRoom creates a room through REST and returns its id.
-func (s *stack) createRoom(owner, name, visibility string) string {
+// createRoom creates a room through REST, adds the members, and returns
+// its id.
+func (s *stack) createRoom(owner, name, visibility string, members ...string) string {
 	s.t.Helper()
 	b := s.wantStatus(http.StatusCreated, "POST", "/v1/rooms", owner, map[string]string{"name": name, "visibility": visibility})
 	room := servertest.Decode[roomJSON](s.t, b)
+	for _, user := range members {
+		s.addMember(owner, room.ID, user)
+	}
 	return room.ID
 }
 
@@ -157,6 +162,22 @@ func (c *client) waitMsg(ch string, offset uint64) wire.Message {
 		return false
 	})
 	return got
+}
+
+// wantOnly has from publish a marker on ch, waits for c to receive it,
+// and fails unless the msgs c received on ch are those with ids, in
+// order, and then the marker.
+func (c *client) wantOnly(from *client, ch string, ids ...string) {
+	c.T.Helper()
+	marker := from.pub(ch, text("marker"))
+	c.waitMsg(ch, marker.Offset)
+	var got []string
+	for _, m := range c.msgsOn(ch) {
+		got = append(got, m.MsgID)
+	}
+	if diff := cmp.Diff(append(ids, marker.MsgID), got); diff != "" {
+		c.T.Errorf("%s's msgs on %s (-want +got):\n%s", c.User, ch, diff)
+	}
 }
 
 // historyReply is the ok reply to history.

@@ -186,10 +186,9 @@ type myRooms struct {
 
 func TestReadMarkersAndMyRooms(t *testing.T) {
 	s := newStack(t, nil)
-	room := s.createRoom("u_ann", "squad", "private")
+	room := s.createRoom("u_ann", "squad", "private", "u_bob")
 	quiet := s.createRoom("u_ann", "quiet", "public")
 	other := s.createRoom("u_cat", "other", "private")
-	s.addMember("u_ann", room, "u_bob")
 	ch := "room:" + room
 	ann, bob, cat := s.dial("u_ann"), s.dial("u_bob"), s.dial("u_cat")
 	start := ann.sub(ch)

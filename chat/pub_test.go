@@ -30,8 +30,7 @@ func TestNewOptions(t *testing.T) {
 // it as a msg with every field set by the server.
 func TestPubStoredAndFannedOut(t *testing.T) {
 	s := newStack(t, nil)
-	room := s.createRoom("u_ann", "squad", "private")
-	s.addMember("u_ann", room, "u_bob")
+	room := s.createRoom("u_ann", "squad", "private", "u_bob")
 	ch := "room:" + room
 	ann, bob := s.dial("u_ann"), s.dial("u_bob")
 	start := bob.sub(ch)
@@ -155,8 +154,7 @@ func TestPubRateLimited(t *testing.T) {
 // first msg_id and offset and publishes nothing new.
 func TestIdempotentPub(t *testing.T) {
 	s := newStack(t, nil)
-	room := s.createRoom("u_ann", "squad", "private")
-	s.addMember("u_ann", room, "u_bob")
+	room := s.createRoom("u_ann", "squad", "private", "u_bob")
 	ch := "room:" + room
 	ann, bob := s.dial("u_ann"), s.dial("u_bob")
 	bob.sub(ch)
@@ -169,15 +167,7 @@ func TestIdempotentPub(t *testing.T) {
 	if retry != first {
 		t.Errorf("retry replied %+v, want the first reply %+v", retry, first)
 	}
-	marker := ann.pub(ch, text("marker"))
-	bob.waitMsg(ch, marker.Offset)
-	var got []string
-	for _, m := range bob.msgsOn(ch) {
-		got = append(got, m.MsgID)
-	}
-	if diff := cmp.Diff([]string{first.MsgID, marker.MsgID}, got); diff != "" {
-		t.Errorf("bob's msgs (-want +got):\n%s", diff)
-	}
+	bob.wantOnly(ann, ch, first.MsgID)
 	stored, err := s.db.GetMessage(context.Background(), first.MsgID)
 	if err != nil || string(stored.Data) != `{"text":"gg"}` {
 		t.Errorf("stored %s (err %v), want the first data", stored.Data, err)
@@ -196,7 +186,7 @@ func TestIdempotentPub(t *testing.T) {
 			t.Errorf("racing retries replied %+v and %+v, want one message", r1, r2)
 		}
 	}
-	marker = ann.pub(ch, text("marker 2"))
+	marker := ann.pub(ch, text("marker 2"))
 	bob.waitMsg(ch, marker.Offset)
 	if n := len(bob.msgsOn(ch)); n != 2+5+1 {
 		t.Errorf("bob got %d msgs, want %d: racing retries published twice", n, 2+5+1)
@@ -234,15 +224,7 @@ func TestIdempotentRetryPublishes(t *testing.T) {
 	if again != got {
 		t.Errorf("second retry replied %+v, want %+v", again, got)
 	}
-	marker := ann.pub(ch, text("marker"))
-	bob.waitMsg(ch, marker.Offset)
-	var seen []string
-	for _, m := range bob.msgsOn(ch) {
-		seen = append(seen, m.MsgID)
-	}
-	if diff := cmp.Diff([]string{got.MsgID, marker.MsgID}, seen); diff != "" {
-		t.Errorf("bob's msgs (-want +got):\n%s", diff)
-	}
+	bob.wantOnly(ann, ch, got.MsgID)
 	stored, err := s.db.GetMessage(context.Background(), got.MsgID)
 	if err != nil || stored.Offset != got.Offset {
 		t.Errorf("stored position %d (err %v), want %d", stored.Offset, err, got.Offset)
@@ -271,19 +253,13 @@ func TestGatewayDown(t *testing.T) {
 	s.flaky.fail.Store(true)
 	ann.WantError(wire.CodeUnavailable, map[string]any{"type": "pub", "channel": "dm:u_ann:u_bob", "data": text("hi")})
 	s.flaky.fail.Store(false)
-	marker := ann.pub("dm:u_ann:u_bob", text("marker"))
-	bob.waitMsg("dm:u_ann:u_bob", marker.Offset)
-	if got := bob.msgsOn("dm:u_ann:u_bob"); len(got) != 1 {
-		t.Errorf("bob got %d msgs, want the marker alone", len(got))
-	}
+	bob.wantOnly(ann, "dm:u_ann:u_bob")
 }
 
 func TestEditAndDelete(t *testing.T) {
 	s := newStack(t, nil)
-	room := s.createRoom("u_ann", "squad", "private")
+	room := s.createRoom("u_ann", "squad", "private", "u_bob", "u_cat")
 	other := s.createRoom("u_ann", "other", "private")
-	s.addMember("u_ann", room, "u_bob")
-	s.addMember("u_ann", room, "u_cat")
 	ch := "room:" + room
 	ann, bob, cat := s.dial("u_ann"), s.dial("u_bob"), s.dial("u_cat")
 	cat.sub(ch)

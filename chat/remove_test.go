@@ -12,8 +12,7 @@ import (
 // subscription ends with an unsubscribed notification.
 func TestRemovedMemberStopsReceiving(t *testing.T) {
 	s := newStack(t, nil)
-	room := s.createRoom("u_ann", "secret", "private")
-	s.addMember("u_ann", room, "u_bob")
+	room := s.createRoom("u_ann", "secret", "private", "u_bob")
 	ch := "room:" + room
 	ann, bob := s.dial("u_ann"), s.dial("u_bob")
 	ann.sub(ch)

@@ -15,17 +15,11 @@ import (
 func TestClipsWired(t *testing.T) {
 	s := startServer(t, nil, "--max-upload-bytes", "3145728")
 	tok := devToken(t, s, "ada")
-	resp, body := do(t, "POST", s.base+"/v1/clips", tok, `{"title":"ace","game":"valorant"}`)
-	if resp.StatusCode != http.StatusCreated {
-		t.Fatalf("create: %d %s", resp.StatusCode, body)
-	}
 	var c struct {
 		ID     string `json:"id"`
 		Status string `json:"status"`
 	}
-	if err := json.Unmarshal(body, &c); err != nil {
-		t.Fatal(err)
-	}
+	doJSON(t, http.StatusCreated, "POST", s.base+"/v1/clips", tok, `{"title":"ace","game":"valorant"}`, &c)
 	put := func(media []byte) int {
 		req, err := http.NewRequest("PUT", s.base+"/v1/clips/"+c.ID+"/media", bytes.NewReader(media))
 		if err != nil {
@@ -79,7 +73,7 @@ func TestClipsWired(t *testing.T) {
 	if res.StatusCode != http.StatusPartialContent || !bytes.Equal(got, media[:16]) {
 		t.Errorf("range request: %d, % x", res.StatusCode, got)
 	}
-	resp, body = do(t, "GET", s.base+"/v1/clips/"+c.ID, "not-a-token", "")
+	resp, body := do(t, "GET", s.base+"/v1/clips/"+c.ID, "not-a-token", "")
 	wantProblem(t, resp, body, http.StatusUnauthorized)
 	resp, body = do(t, "GET", s.base+"/v1/users/ada/clips", tok, "")
 	if resp.StatusCode != 200 || !bytes.Contains(body, []byte(c.ID)) {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
 	"os"
 	"os/exec"
 	"strings"
@@ -82,13 +83,7 @@ func TestClusterInProcess(t *testing.T) {
 	alice, bob := "alice"+suffix, "bob"+suffix
 	atok, btok := devToken(t, n1, alice), devToken(t, n1, bob)
 
-	resp, body := do(t, "POST", n1.base+"/v1/rooms", atok, `{"name":"x-node","visibility":"public"}`)
-	if resp.StatusCode != 201 {
-		t.Fatalf("create room = %d %s", resp.StatusCode, body)
-	}
-	var room struct{ ID string }
-	_ = json.Unmarshal(body, &room)
-	ch := "room:" + room.ID
+	ch := "room:" + createRoom(t, n1.base, atok, "x-node", "public")
 
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -131,28 +126,20 @@ func TestClusterInProcess(t *testing.T) {
 	})
 
 	// Taken out of a private room on n1, bob stops receiving it on n2.
-	resp, body = do(t, "POST", n1.base+"/v1/rooms", atok, `{"name":"inner","visibility":"private"}`)
-	var priv struct{ ID string }
-	if resp.StatusCode != 201 || json.Unmarshal(body, &priv) != nil {
-		t.Fatalf("create private room = %d %s", resp.StatusCode, body)
-	}
-	if resp, body := do(t, "PUT", n1.base+"/v1/rooms/"+priv.ID+"/members/"+bob, atok, ""); resp.StatusCode != 200 {
-		t.Fatalf("add bob = %d %s", resp.StatusCode, body)
-	}
-	if _, err := b.Subscribe(ctx, "room:"+priv.ID); err != nil {
+	priv := createRoom(t, n1.base, atok, "inner", "private")
+	doJSON(t, http.StatusOK, "PUT", n1.base+"/v1/rooms/"+priv+"/members/"+bob, atok, "", nil)
+	if _, err := b.Subscribe(ctx, "room:"+priv); err != nil {
 		t.Fatal(err)
 	}
-	if resp, body := do(t, "DELETE", n1.base+"/v1/rooms/"+priv.ID+"/members/"+bob, atok, ""); resp.StatusCode != 204 {
-		t.Fatalf("remove bob = %d %s", resp.StatusCode, body)
-	}
+	doJSON(t, http.StatusNoContent, "DELETE", n1.base+"/v1/rooms/"+priv+"/members/"+bob, atok, "", nil)
 	waitMsg(t, b, "bob's subscription ended on the other node", func(m wire.Message) bool {
-		return m.Type == wire.TypeUnsubscribed && m.Channel == "room:"+priv.ID
+		return m.Type == wire.TypeUnsubscribed && m.Channel == "room:"+priv
 	})
 
 	// bob on both nodes; one server API call closes both sockets.
 	b1 := sdk(t, ctx, n1.base, btok)
 	req := fmt.Sprintf(`{"user":%q,"code":4003,"reason":"logout"}`, bob)
-	resp, body = do(t, "POST", n1.base+"/v1/server/disconnect", "cluster-test-key", req)
+	resp, body := do(t, "POST", n1.base+"/v1/server/disconnect", "cluster-test-key", req)
 	if resp.StatusCode != 200 || !strings.Contains(string(body), `"closed":2`) {
 		t.Fatalf("disconnect = %d %s, want 2 closed", resp.StatusCode, body)
 	}
@@ -242,11 +229,48 @@ func (p *proc) kill(t *testing.T) {
 // devTokenAt mints a dev token from the server at base.
 func devTokenAt(t *testing.T, base, user string) string {
 	t.Helper()
-	resp, body := do(t, "POST", base+"/v1/dev/token", "", `{"user":"`+user+`"}`)
-	if resp.StatusCode != 200 {
-		t.Fatalf("dev token: %d %s", resp.StatusCode, body)
+	var out struct {
+		Token string `json:"token"`
 	}
-	var out struct{ Token string }
-	_ = json.Unmarshal(body, &out)
+	doJSON(t, http.StatusOK, "POST", base+"/v1/dev/token", "", `{"user":"`+user+`"}`, &out)
 	return out.Token
+}
+
+// createRoom creates a room as token's user on the server at base and
+// returns its id.
+func createRoom(t *testing.T, base, token, name, visibility string) string {
+	t.Helper()
+	var room struct {
+		ID string `json:"id"`
+	}
+	doJSON(t, http.StatusCreated, "POST", base+"/v1/rooms", token, fmt.Sprintf(`{"name":%q,"visibility":%q}`, name, visibility), &room)
+	return room.ID
+}
+
+// historyIDs reads the whole history of room over REST, page by page,
+// and returns the ids of its messages.
+func historyIDs(t *testing.T, base, token, room string) map[string]bool {
+	t.Helper()
+	ids := map[string]bool{}
+	url := base + "/v1/rooms/" + room + "/messages?limit=200"
+	for cursor := ""; ; {
+		var page struct {
+			Messages []struct {
+				ID string `json:"id"`
+			} `json:"messages"`
+			Next string `json:"next_cursor"`
+		}
+		if cursor != "" {
+			doJSON(t, http.StatusOK, "GET", url+"&before="+cursor, token, "", &page)
+		} else {
+			doJSON(t, http.StatusOK, "GET", url, token, "", &page)
+		}
+		for _, m := range page.Messages {
+			ids[m.ID] = true
+		}
+		if page.Next == "" || len(page.Messages) == 0 {
+			return ids
+		}
+		cursor = page.Next
+	}
 }

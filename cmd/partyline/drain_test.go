@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"sort"
@@ -36,15 +35,8 @@ func TestDrain(t *testing.T) {
 	b := startServer(t, env, "--data-dir", dir, "--max-conns-per-user", "1000")
 
 	owner := devToken(t, a, "owner")
-	resp, body := do(t, "POST", a.base+"/v1/rooms", owner, `{"name":"drain","visibility":"public"}`)
-	if resp.StatusCode != 201 {
-		t.Fatalf("create room = %d %s", resp.StatusCode, body)
-	}
-	var room struct{ ID string }
-	if err := json.Unmarshal(body, &room); err != nil {
-		t.Fatal(err)
-	}
-	ch := "room:" + room.ID
+	roomID := createRoom(t, a.base, owner, "drain", "public")
+	ch := "room:" + roomID
 
 	var (
 		mu     sync.Mutex
@@ -183,32 +175,7 @@ func TestDrain(t *testing.T) {
 	}
 
 	// Every acknowledged message is in the history on B.
-	have := map[string]bool{}
-	before := ""
-	for {
-		url := b.base + "/v1/rooms/" + room.ID + "/messages?limit=200"
-		if before != "" {
-			url += "&before=" + before
-		}
-		resp, body := do(t, "GET", url, owner, "")
-		if resp.StatusCode != 200 {
-			t.Fatalf("history on B = %d %s", resp.StatusCode, body)
-		}
-		var page struct {
-			Messages []struct{ ID string } `json:"messages"`
-			More     bool                  `json:"more"`
-		}
-		if err := json.Unmarshal(body, &page); err != nil {
-			t.Fatal(err)
-		}
-		for _, m := range page.Messages {
-			have[m.ID] = true
-		}
-		if !page.More || len(page.Messages) == 0 {
-			break
-		}
-		before = page.Messages[len(page.Messages)-1].ID
-	}
+	have := historyIDs(t, b.base, owner, roomID)
 	var missing []string
 	for _, id := range acked {
 		if !have[id] {

@@ -3,9 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"math/rand/v2"
 	"strings"
 	"sync"
 	"testing"
@@ -42,11 +40,7 @@ func TestClusterKillDuringBroadcast(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 
-	tag := fmt.Sprintf("%x", rand.Uint32())
-	chs := make([]string, channels)
-	for i := range chs {
-		chs[i] = fmt.Sprintf("broadcast:kill-%s-%d", tag, i)
-	}
+	chs := broadcastChannels("kill", channels)
 	chansOf := func(i int) []string {
 		out := make([]string, perClient)
 		for j := range out {
@@ -80,13 +74,7 @@ func TestClusterKillDuringBroadcast(t *testing.T) {
 	// Presence: a room with a member who will vanish with the victim
 	// (ghost) and one who reconnects to a survivor at once (flapper).
 	owner := devTokenAt(t, survivors[0], "owner")
-	resp, body := do(t, "POST", survivors[0]+"/v1/rooms", owner, `{"name":"kill","visibility":"public"}`)
-	if resp.StatusCode != 201 {
-		t.Fatalf("create room = %d %s", resp.StatusCode, body)
-	}
-	var room struct{ ID string }
-	_ = json.Unmarshal(body, &room)
-	roomCh := "room:" + room.ID
+	roomCh := "room:" + createRoom(t, survivors[0], owner, "kill", "public")
 	ghost := sdk(t, ctx, victim.base, devTokenAt(t, survivors[0], "ghost"))
 	failover := newBalancer(t, true, bases...) // the victim first
 	flapper := dialTracked(t, ctx, failover.url(), devTokenAt(t, survivors[0], "flapper"), "flapper")
@@ -222,11 +210,7 @@ func TestClusterRollingRestart(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 
-	tag := fmt.Sprintf("%x", rand.Uint32())
-	chs := make([]string, channels)
-	for i := range chs {
-		chs[i] = fmt.Sprintf("broadcast:roll-%s-%d", tag, i)
-	}
+	chs := broadcastChannels("roll", channels)
 	chansOf := func(i int) []string { return []string{chs[i%channels]} }
 	token := devTokenAt(t, bases[0], "roller")
 	subs := make([]*tracked, clients)

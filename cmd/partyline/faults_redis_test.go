@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net"
 	"os/exec"
@@ -87,13 +86,8 @@ func TestClusterRedisRestart(t *testing.T) {
 	defer cancel()
 
 	owner := devTokenAt(t, a.base, "owner")
-	resp, body := do(t, "POST", a.base+"/v1/rooms", owner, `{"name":"redis-restart","visibility":"public"}`)
-	if resp.StatusCode != 201 {
-		t.Fatalf("create room = %d %s", resp.StatusCode, body)
-	}
-	var room struct{ ID string }
-	_ = json.Unmarshal(body, &room)
-	roomCh := "room:" + room.ID
+	roomID := createRoom(t, a.base, owner, "redis-restart", "public")
+	roomCh := "room:" + roomID
 
 	chs := make([]string, channels)
 	for i := range chs {
@@ -211,34 +205,7 @@ func TestClusterRedisRestart(t *testing.T) {
 	if len(chatAcked) < 20 {
 		t.Fatalf("only %d chat messages were acknowledged", len(chatAcked))
 	}
-	stored := map[string]bool{}
-	before := ""
-	for {
-		url := a.base + "/v1/rooms/" + room.ID + "/messages?limit=100"
-		if before != "" {
-			url += "&before=" + before
-		}
-		resp, body := do(t, "GET", url, owner, "")
-		if resp.StatusCode != 200 {
-			t.Fatalf("history = %d %s", resp.StatusCode, body)
-		}
-		var page struct {
-			Messages []struct {
-				ID string `json:"id"`
-			} `json:"messages"`
-			Next string `json:"next_cursor"`
-		}
-		if err := json.Unmarshal(body, &page); err != nil {
-			t.Fatal(err)
-		}
-		for _, m := range page.Messages {
-			stored[m.ID] = true
-		}
-		if page.Next == "" || len(page.Messages) == 0 {
-			break
-		}
-		before = page.Next
-	}
+	stored := historyIDs(t, a.base, owner, roomID)
 	for _, id := range chatAcked {
 		if !stored[id] {
 			t.Errorf("acknowledged chat message %s is missing from the history", id)

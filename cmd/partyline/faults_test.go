@@ -417,6 +417,17 @@ func (tr *tracked) checkNoSilentGap(ch string) (int, error) {
 	return notices, nil
 }
 
+// broadcastChannels returns n broadcast channel names, prefix-tag-i, with
+// a random tag so that runs on one Redis do not share channels.
+func broadcastChannels(prefix string, n int) []string {
+	tag := fmt.Sprintf("%x", rand.Uint32())
+	chs := make([]string, n)
+	for i := range chs {
+		chs[i] = fmt.Sprintf("broadcast:%s-%s-%d", prefix, tag, i)
+	}
+	return chs
+}
+
 // startNodes starts n server processes from bin with env, sharing its
 // data dir, with node ids prefix0, prefix1, ..., and returns them and
 // their base URLs.

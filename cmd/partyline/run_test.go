@@ -21,7 +21,6 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/partyline/partyline/internal/testenv"
-	"github.com/partyline/partyline/realtime/client"
 )
 
 func TestMain(m *testing.M) {
@@ -154,19 +153,29 @@ func do(t *testing.T, method, url, token string, body string) (*http.Response, [
 	return resp, b
 }
 
+// doJSON sends a request as do does, fails unless it is answered with
+// status, and decodes the body into out unless out is nil.
+func doJSON(t *testing.T, status int, method, url, token, body string, out any) {
+	t.Helper()
+	resp, b := do(t, method, url, token, body)
+	if resp.StatusCode != status {
+		t.Fatalf("%s %s = %d, want %d: %s", method, url, resp.StatusCode, status, b)
+	}
+	if out == nil {
+		return
+	}
+	if err := json.Unmarshal(b, out); err != nil {
+		t.Fatalf("%s %s: decoding %s: %v", method, url, b, err)
+	}
+}
+
 func devToken(t *testing.T, s *runningServer, user string) string {
 	t.Helper()
-	resp, body := do(t, "POST", s.base+"/v1/dev/token", "", `{"user":"`+user+`"}`)
-	if resp.StatusCode != 200 {
-		t.Fatalf("dev token: %d %s", resp.StatusCode, body)
-	}
 	var out struct {
 		Token     string `json:"token"`
 		ExpiresAt string `json:"expires_at"`
 	}
-	if err := json.Unmarshal(body, &out); err != nil {
-		t.Fatal(err)
-	}
+	doJSON(t, http.StatusOK, "POST", s.base+"/v1/dev/token", "", `{"user":"`+user+`"}`, &out)
 	exp, err := time.Parse(time.RFC3339, out.ExpiresAt)
 	if err != nil || exp.Before(time.Now()) {
 		t.Fatalf("expires_at = %q, want a future RFC 3339 time", out.ExpiresAt)
@@ -245,22 +254,11 @@ func exercise(t *testing.T, s *runningServer) {
 	})
 	t.Run("chat over REST and the WebSocket", func(t *testing.T) {
 		tok := devToken(t, s, "erin")
-		resp, body := do(t, "POST", s.base+"/v1/rooms", tok, `{"name":"squad","visibility":"public"}`)
-		if resp.StatusCode != 201 {
-			t.Fatalf("create room = %d %s", resp.StatusCode, body)
-		}
-		var room struct{ ID string }
-		if err := json.Unmarshal(body, &room); err != nil {
-			t.Fatal(err)
-		}
+		roomID := createRoom(t, s.base, tok, "squad", "public")
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		cl, err := client.Dial(ctx, client.Options{URL: s.base, Token: func(context.Context) (string, error) { return tok, nil }, DisableReconnect: true})
-		if err != nil {
-			t.Fatalf("dial: %v", err)
-		}
-		defer cl.Close()
-		ch := "room:" + room.ID
+		cl := sdk(t, ctx, s.base, tok)
+		ch := "room:" + roomID
 		if _, err := cl.Subscribe(ctx, ch); err != nil {
 			t.Fatal(err)
 		}
@@ -273,12 +271,12 @@ func exercise(t *testing.T, s *runningServer) {
 				break
 			}
 		}
-		resp, body = do(t, "GET", s.base+"/v1/rooms/"+room.ID+"/messages", tok, "")
+		resp, body := do(t, "GET", s.base+"/v1/rooms/"+roomID+"/messages", tok, "")
 		if resp.StatusCode != 200 || !strings.Contains(string(body), msgID) {
 			t.Fatalf("messages = %d %s", resp.StatusCode, body)
 		}
 		resp, body = do(t, "GET", s.base+"/v1/me/rooms", tok, "")
-		if resp.StatusCode != 200 || !strings.Contains(string(body), room.ID) {
+		if resp.StatusCode != 200 || !strings.Contains(string(body), roomID) {
 			t.Fatalf("me/rooms = %d %s", resp.StatusCode, body)
 		}
 	})

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"net/http"
 	"testing"
 	"time"
 
@@ -18,28 +17,12 @@ import (
 func TestVoiceWired(t *testing.T) {
 	s := startServer(t, nil, "--voice-stun-urls", "stun:stun.example.org:3478")
 	owner := devToken(t, s, "vo_owner")
-	resp, body := do(t, "POST", s.base+"/v1/rooms", owner, `{"name":"squad","visibility":"private"}`)
-	if resp.StatusCode != http.StatusCreated {
-		t.Fatalf("create room: %d %s", resp.StatusCode, body)
-	}
-	var room struct {
-		ID string `json:"id"`
-	}
-	_ = json.Unmarshal(body, &room)
+	roomID := createRoom(t, s.base, owner, "squad", "private")
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	dial := func(tok string) *client.Client {
-		c, err := client.Dial(ctx, client.Options{URL: s.base, DisableReconnect: true,
-			Token: func(context.Context) (string, error) { return tok, nil }})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { c.Close() })
-		return c
-	}
-	c := dial(owner)
-	m, err := c.Request(ctx, map[string]any{"type": wire.TypeVoiceJoin, "room": room.ID})
+	c := sdk(t, ctx, s.base, owner)
+	m, err := c.Request(ctx, map[string]any{"type": wire.TypeVoiceJoin, "room": roomID})
 	if err != nil {
 		t.Fatalf("voice.join: %v", err)
 	}
@@ -59,7 +42,7 @@ func TestVoiceWired(t *testing.T) {
 		select {
 		case msg := <-c.Messages():
 			if msg.Type == wire.TypeVoiceOffer {
-				if msg.Room != room.ID || msg.SDP == "" {
+				if msg.Room != roomID || msg.SDP == "" {
 					t.Errorf("offer %s", msg.Raw)
 				}
 				offered = true
@@ -69,11 +52,11 @@ func TestVoiceWired(t *testing.T) {
 		}
 	}
 
-	stranger := dial(devToken(t, s, "vo_stranger"))
-	if _, err := stranger.Request(ctx, map[string]any{"type": wire.TypeVoiceJoin, "room": room.ID}); client.ErrorCode(err) != wire.CodeForbidden {
+	stranger := sdk(t, ctx, s.base, devToken(t, s, "vo_stranger"))
+	if _, err := stranger.Request(ctx, map[string]any{"type": wire.TypeVoiceJoin, "room": roomID}); client.ErrorCode(err) != wire.CodeForbidden {
 		t.Errorf("a non-member's voice.join: %v, want forbidden", err)
 	}
-	if _, err := stranger.Subscribe(ctx, "voice:"+room.ID); client.ErrorCode(err) != wire.CodeForbidden {
-		t.Errorf("a non-member's sub to voice:%s: %v, want forbidden", room.ID, err)
+	if _, err := stranger.Subscribe(ctx, "voice:"+roomID); client.ErrorCode(err) != wire.CodeForbidden {
+		t.Errorf("a non-member's sub to voice:%s: %v, want forbidden", roomID, err)
 	}
 }

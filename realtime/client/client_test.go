@@ -424,10 +424,7 @@ func TestConcurrentRequests(t *testing.T) {
 
 func TestFramesAreSplit(t *testing.T) {
 	p := newPeer(t, func(pc *peerConn) {
-		if _, ok := pc.hello(); !ok {
-			return
-		}
-		r, _, ok := pc.expect(wire.TypeSub)
+		r, ok := pc.helloThen(wire.TypeSub)
 		if !ok {
 			return
 		}
@@ -470,10 +467,7 @@ func TestFramesAreSplit(t *testing.T) {
 
 func TestErrorReply(t *testing.T) {
 	p := newPeer(t, func(pc *peerConn) {
-		if _, ok := pc.hello(); !ok {
-			return
-		}
-		r, _, ok := pc.expect(wire.TypePub)
+		r, ok := pc.helloThen(wire.TypePub)
 		if !ok {
 			return
 		}
@@ -501,10 +495,7 @@ func TestRequestTimeout(t *testing.T) {
 	late := make(chan uint64, 1)
 	release := make(chan struct{})
 	p := newPeer(t, func(pc *peerConn) {
-		if _, ok := pc.hello(); !ok {
-			return
-		}
-		r, _, ok := pc.expect(wire.TypePing)
+		r, ok := pc.helloThen(wire.TypePing)
 		if !ok {
 			return
 		}

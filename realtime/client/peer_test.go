@@ -202,6 +202,16 @@ func (pc *peerConn) hello() (wire.Request, bool) {
 	return r, true
 }
 
+// helloThen answers the client's hello and reads its next request, which
+// must be of type typ.
+func (pc *peerConn) helloThen(typ string) (wire.Request, bool) {
+	if _, ok := pc.hello(); !ok {
+		return wire.Request{}, false
+	}
+	r, _, ok := pc.expect(typ)
+	return r, ok
+}
+
 // serve answers requests until the connection ends: ping with a clock, sub
 // at offset 0 of epoch "e0", everything else with a bare ok.
 func (pc *peerConn) serve() {

@@ -156,10 +156,7 @@ func TestResubscribeAfterDrop(t *testing.T) {
 func TestResubscribeMidReplay(t *testing.T) {
 	since := make(chan *wire.Position, 4)
 	p := newPeer(t, func(pc *peerConn) {
-		if _, ok := pc.hello(); !ok {
-			return
-		}
-		r, _, ok := pc.expect(wire.TypeSub)
+		r, ok := pc.helloThen(wire.TypeSub)
 		if !ok {
 			return
 		}
