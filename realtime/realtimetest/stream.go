@@ -45,11 +45,11 @@ type StreamConfig struct {
 // order, that only subscribed channels are delivered, and that payload
 // bytes come back unchanged.
 func TestStream(t *testing.T, newStream func(t *testing.T, cfg StreamConfig) (realtime.Stream, realtime.Broker)) {
-	setup := func(t *testing.T, cfg StreamConfig) (realtime.Stream, realtime.Broker, *recorder) {
+	setup := func(t *testing.T, cfg StreamConfig) (realtime.Stream, realtime.Broker, *Recorder) {
 		t.Helper()
 		s, b := newStream(t, cfg)
 		rec := run(t, b)
-		t.Cleanup(func() { rec.checkNoOverlaps(t) })
+		t.Cleanup(func() { rec.CheckNoOverlaps(t) })
 		return s, b, rec
 	}
 
@@ -257,28 +257,28 @@ func TestStream(t *testing.T, newStream func(t *testing.T, cfg StreamConfig) (re
 		subscribe(t, b, ch)
 		subscribe(t, b, ch) // idempotent: still one delivery per publication
 		p2 := publish(t, s, ch, "subscribed")
-		testenv.Eventually(t, "the delivery of offset 2", func() bool { return rec.count(ch) >= 1 })
+		testenv.Eventually(t, "the delivery of offset 2", func() bool { return rec.Count(ch) >= 1 })
 		unsubscribe(t, b, ch) // once undoes both subscribes
 		publish(t, s, ch, "unsubscribed")
 		unsubscribe(t, b, ch) // idempotent
 		subscribe(t, b, ch)
 		p4 := publish(t, s, ch, "subscribed again")
 		testenv.Eventually(t, "the delivery of offset 4", func() bool {
-			got := rec.got(ch)
+			got := rec.Got(ch)
 			return len(got) > 0 && got[len(got)-1].Offset >= 4
 		})
 		want := []pub{
 			{Epoch: p2.Epoch, Offset: 2, Payload: "subscribed"},
 			{Epoch: p4.Epoch, Offset: 4, Payload: "subscribed again"},
 		}
-		if diff := cmp.Diff(want, pubsOf(rec.got(ch))); diff != "" {
+		if diff := cmp.Diff(want, pubsOf(rec.Got(ch))); diff != "" {
 			t.Errorf("deliveries on %s (-want +got):\n%s", ch, diff)
 		}
 		// other's publication would have arrived before this one.
 		subscribe(t, b, other)
 		publish(t, s, other, "sentinel")
-		testenv.Eventually(t, "the sentinel", func() bool { return rec.count(other) >= 1 })
-		if got := pubsOf(rec.got(other)); len(got) != 1 || got[0].Offset != 2 {
+		testenv.Eventually(t, "the sentinel", func() bool { return rec.Count(other) >= 1 })
+		if got := pubsOf(rec.Got(other)); len(got) != 1 || got[0].Offset != 2 {
 			t.Errorf("deliveries on %s = %+v, want only offset 2", other, got)
 		}
 	})
@@ -324,8 +324,8 @@ func TestStream(t *testing.T, newStream func(t *testing.T, cfg StreamConfig) (re
 				}
 			}
 		}
-		testenv.Eventually(t, "every delivery", func() bool { return rec.count(ch) >= len(payloads) })
-		check("deliveries", rec.got(ch))
+		testenv.Eventually(t, "every delivery", func() bool { return rec.Count(ch) >= len(payloads) })
+		check("deliveries", rec.Got(ch))
 		pubs, _ := since(t, s, ch, realtime.Position{Epoch: first.Epoch})
 		check("Since", pubs)
 	})
@@ -448,7 +448,7 @@ func concurrentPublish(t *testing.T, s realtime.Stream, goroutines, each int, ch
 // checkChannel checks that ch's publications, returned by Publish as
 // payloadAt, are offsets 1 through n of one epoch, and that the Deliverer
 // and Since both saw exactly them in offset order.
-func checkChannel(t *testing.T, s realtime.Stream, rec *recorder, ch string, payloadAt map[realtime.Position]string, n int) {
+func checkChannel(t *testing.T, s realtime.Stream, rec *Recorder, ch string, payloadAt map[realtime.Position]string, n int) {
 	t.Helper()
 	var epoch string
 	for pos := range payloadAt {
@@ -472,8 +472,8 @@ func checkChannel(t *testing.T, s realtime.Stream, rec *recorder, ch string, pay
 		slices.Sort(offsets)
 		t.Fatalf("%s: %d positions, want %d: %s", ch, len(payloadAt), n, strings.Join(offsets, " "))
 	}
-	testenv.Eventually(t, fmt.Sprintf("%d deliveries on %s", n, ch), func() bool { return rec.count(ch) >= n })
-	if diff := cmp.Diff(want, pubsOf(rec.got(ch))); diff != "" {
+	testenv.Eventually(t, fmt.Sprintf("%d deliveries on %s", n, ch), func() bool { return rec.Count(ch) >= n })
+	if diff := cmp.Diff(want, pubsOf(rec.Got(ch))); diff != "" {
 		t.Errorf("%s: deliveries (-want +got):\n%s", ch, diff)
 	}
 	pubs, _ := since(t, s, ch, realtime.Position{Epoch: epoch})

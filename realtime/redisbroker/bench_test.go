@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/partyline/partyline/realtime/realtimetest"
 	goredis "github.com/redis/go-redis/v9"
 )
 
@@ -31,7 +32,7 @@ func BenchmarkPublish(b *testing.B) {
 			b.Run(fmt.Sprintf("%s/publishers=%d", mode, publishers), func(b *testing.B) {
 				e := newEngine(b, c, Options{})
 				if mode == "batched" {
-					d := newSink()
+					d := realtimetest.NewRecorder()
 					runBroker(b, e.Broker, d)
 					waitDelivering(b, e.Broker, d, "room:benchup")
 				}

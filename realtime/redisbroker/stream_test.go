@@ -13,6 +13,7 @@ import (
 
 	"github.com/partyline/partyline/internal/testenv"
 	"github.com/partyline/partyline/realtime"
+	"github.com/partyline/partyline/realtime/realtimetest"
 )
 
 // TestLostStream deletes a channel's keys, as an eviction, a flush or a
@@ -137,7 +138,7 @@ func TestHashTag(t *testing.T) {
 func TestPublishWhileRunStops(t *testing.T) {
 	const publishers, each = 16, 100
 	e := newEngine(t, singleClient(t), Options{HistorySize: publishers * each})
-	d := newSink()
+	d := realtimetest.NewRecorder()
 	stop := runBroker(t, e.Broker, d)
 	waitDelivering(t, e.Broker, d, "room:up")
 	ch := "room:stopping"
@@ -234,7 +235,7 @@ func TestPublishBatch(t *testing.T) {
 		t.Run(top.name, func(t *testing.T) {
 			c := top.client(t)
 			e := newEngine(t, c, Options{})
-			d := newSink()
+			d := realtimetest.NewRecorder()
 			runBroker(t, e.Broker, d)
 			ctx := t.Context()
 			a, b, broken := "room:batch-a", "room:batch-b", "room:batch-broken"
@@ -293,7 +294,7 @@ func TestPublishBatch(t *testing.T) {
 			// Offset 0 is waitDelivering's events.
 			offsets := func(ch string) []uint64 {
 				var offs []uint64
-				for _, p := range d.got(ch) {
+				for _, p := range d.Got(ch) {
 					if p.Offset > 0 {
 						offs = append(offs, p.Offset)
 					}
