@@ -82,19 +82,7 @@ func (d *countDeliverer) Resync([]string)                      {}
 // stops it too, if it still runs.
 func startMemoryBroker(tb testing.TB, b *realtime.MemoryBroker, d realtime.Deliverer, delivered func() bool) (stop func()) {
 	tb.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- b.Run(ctx, d) }()
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			cancel()
-			if err := <-done; err != nil {
-				tb.Errorf("Run: %v", err)
-			}
-		})
-	}
-	tb.Cleanup(stop)
+	stop = testenv.Go(tb, "Run", func(ctx context.Context) error { return b.Run(ctx, d) })
 	bg := context.Background()
 	if err := b.Subscribe(bg, "probe"); err != nil {
 		tb.Fatal(err)
