@@ -8,8 +8,9 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/partyline/partyline/realtime/realtimetest"
 	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/partyline/partyline/realtime/realtimetest"
 )
 
 // BenchmarkPublish measures Stream.Publish against the shared Redis, with

@@ -194,50 +194,47 @@ func TestRedisRestart(t *testing.T) {
 // TestNodes checks the node registry and node-to-node messages between
 // two brokers.
 func TestNodes(t *testing.T) {
-	for _, top := range topologies {
-		t.Run(top.name, func(t *testing.T) {
-			c := top.client(t)
-			prefix := testenv.KeyPrefix()
-			a := newEngine(t, c, Options{Prefix: prefix, NodeID: "a"})
-			b := newEngine(t, c, Options{Prefix: prefix, NodeID: "b"})
-			da, db := realtimetest.NewRecorder(), realtimetest.NewRecorder()
-			runBroker(t, a.Broker, da)
-			stopB := runBroker(t, b.Broker, db)
-			waitDelivering(t, a.Broker, da, "room:a")
-			waitDelivering(t, b.Broker, db, "room:b")
+	forEachTopology(t, func(t *testing.T, c goredis.UniversalClient) {
+		prefix := testenv.KeyPrefix()
+		a := newEngine(t, c, Options{Prefix: prefix, NodeID: "a"})
+		b := newEngine(t, c, Options{Prefix: prefix, NodeID: "b"})
+		da, db := realtimetest.NewRecorder(), realtimetest.NewRecorder()
+		runBroker(t, a.Broker, da)
+		stopB := runBroker(t, b.Broker, db)
+		waitDelivering(t, a.Broker, da, "room:a")
+		waitDelivering(t, b.Broker, db, "room:b")
 
-			nodes, err := a.Broker.Nodes(t.Context())
-			if err != nil {
-				t.Fatalf("Nodes: %v", err)
-			}
-			slices.Sort(nodes)
-			if diff := cmp.Diff([]string{"a", "b"}, nodes); diff != "" {
-				t.Errorf("Nodes (-want +got):\n%s", diff)
-			}
-			if err := a.Broker.SendNode(t.Context(), "b", []byte("a to b")); err != nil {
-				t.Fatalf("SendNode(b): %v", err)
-			}
-			testenv.Eventually(t, "b's node message", func() bool { return len(db.NodeMsgs()) > 0 })
-			if got := string(db.NodeMsgs()[0]); got != "a to b" {
-				t.Errorf("b got %q, want %q", got, "a to b")
-			}
-			if n := len(da.NodeMsgs()); n != 0 {
-				t.Errorf("a got %d node messages meant for b", n)
-			}
+		nodes, err := a.Broker.Nodes(t.Context())
+		if err != nil {
+			t.Fatalf("Nodes: %v", err)
+		}
+		slices.Sort(nodes)
+		if diff := cmp.Diff([]string{"a", "b"}, nodes); diff != "" {
+			t.Errorf("Nodes (-want +got):\n%s", diff)
+		}
+		if err := a.Broker.SendNode(t.Context(), "b", []byte("a to b")); err != nil {
+			t.Fatalf("SendNode(b): %v", err)
+		}
+		testenv.Eventually(t, "b's node message", func() bool { return len(db.NodeMsgs()) > 0 })
+		if got := string(db.NodeMsgs()[0]); got != "a to b" {
+			t.Errorf("b got %q, want %q", got, "a to b")
+		}
+		if n := len(da.NodeMsgs()); n != 0 {
+			t.Errorf("a got %d node messages meant for b", n)
+		}
 
-			stopB()
-			nodes, err = a.Broker.Nodes(t.Context())
-			if err != nil {
-				t.Fatalf("Nodes: %v", err)
-			}
-			if diff := cmp.Diff([]string{"a"}, nodes); diff != "" {
-				t.Errorf("Nodes after b stopped (-want +got):\n%s", diff)
-			}
-			if err := a.Broker.SendNode(t.Context(), "b", []byte("gone")); !errors.Is(err, partyline.ErrNotFound) {
-				t.Errorf("SendNode to a stopped node = %v, want an error wrapping partyline.ErrNotFound", err)
-			}
-		})
-	}
+		stopB()
+		nodes, err = a.Broker.Nodes(t.Context())
+		if err != nil {
+			t.Fatalf("Nodes: %v", err)
+		}
+		if diff := cmp.Diff([]string{"a"}, nodes); diff != "" {
+			t.Errorf("Nodes after b stopped (-want +got):\n%s", diff)
+		}
+		if err := a.Broker.SendNode(t.Context(), "b", []byte("gone")); !errors.Is(err, partyline.ErrNotFound) {
+			t.Errorf("SendNode to a stopped node = %v, want an error wrapping partyline.ErrNotFound", err)
+		}
+	})
 }
 
 // TestOrderingAcrossNodes publishes concurrently through one node and
@@ -245,90 +242,85 @@ func TestNodes(t *testing.T) {
 // no gap.
 func TestOrderingAcrossNodes(t *testing.T) {
 	const publishers, each = 16, 200
-	for _, top := range topologies {
-		t.Run(top.name, func(t *testing.T) {
-			c := top.client(t)
-			prefix := testenv.KeyPrefix()
-			pub := newEngine(t, c, Options{Prefix: prefix, NodeID: "pub", HistorySize: publishers * each})
-			sub := newEngine(t, c, Options{Prefix: prefix, NodeID: "sub"})
-			runBroker(t, pub.Broker, realtimetest.NewRecorder())
-			d := realtimetest.NewRecorder()
-			runBroker(t, sub.Broker, d)
-			ch := "room:order"
-			waitDelivering(t, sub.Broker, d, ch)
+	forEachTopology(t, func(t *testing.T, c goredis.UniversalClient) {
+		prefix := testenv.KeyPrefix()
+		pub := newEngine(t, c, Options{Prefix: prefix, NodeID: "pub", HistorySize: publishers * each})
+		sub := newEngine(t, c, Options{Prefix: prefix, NodeID: "sub"})
+		runBroker(t, pub.Broker, realtimetest.NewRecorder())
+		d := realtimetest.NewRecorder()
+		runBroker(t, sub.Broker, d)
+		ch := "room:order"
+		waitDelivering(t, sub.Broker, d, ch)
 
-			var wg sync.WaitGroup
-			for g := range publishers {
-				wg.Go(func() {
-					for i := range each {
-						if _, err := pub.Stream.Publish(t.Context(), ch, fmt.Appendf(nil, "%d/%d", g, i)); err != nil {
-							t.Errorf("Publish: %v", err)
-							return
-						}
-					}
-				})
-			}
-			wg.Wait()
-			if t.Failed() {
-				t.FailNow()
-			}
-			total := publishers * each
-			published := func() []realtime.Publication { // leaves out waitDelivering's events
-				var ps []realtime.Publication
-				for _, p := range d.Got(ch) {
-					if p.Offset > 0 {
-						ps = append(ps, p)
+		var wg sync.WaitGroup
+		for g := range publishers {
+			wg.Go(func() {
+				for i := range each {
+					if _, err := pub.Stream.Publish(t.Context(), ch, fmt.Appendf(nil, "%d/%d", g, i)); err != nil {
+						t.Errorf("Publish: %v", err)
+						return
 					}
 				}
-				return ps
-			}
-			testenv.Eventually(t, fmt.Sprintf("%d publications on the other node", total), func() bool {
-				return len(published()) >= total
 			})
-			got := published()
-			if len(got) != total {
-				t.Fatalf("%d deliveries, want %d", len(got), total)
-			}
-			for i, p := range got {
-				if p.Offset != uint64(i+1) || p.Epoch != got[0].Epoch {
-					t.Fatalf("delivery #%d at %+v, want offset %d of epoch %q", i+1, p.Position, i+1, got[0].Epoch)
+		}
+		wg.Wait()
+		if t.Failed() {
+			t.FailNow()
+		}
+		total := publishers * each
+		published := func() []realtime.Publication { // leaves out waitDelivering's events
+			var ps []realtime.Publication
+			for _, p := range d.Got(ch) {
+				if p.Offset > 0 {
+					ps = append(ps, p)
 				}
 			}
+			return ps
+		}
+		testenv.Eventually(t, fmt.Sprintf("%d publications on the other node", total), func() bool {
+			return len(published()) >= total
 		})
-	}
+		got := published()
+		if len(got) != total {
+			t.Fatalf("%d deliveries, want %d", len(got), total)
+		}
+		for i, p := range got {
+			if p.Offset != uint64(i+1) || p.Epoch != got[0].Epoch {
+				t.Fatalf("delivery #%d at %+v, want offset %d of epoch %q", i+1, p.Position, i+1, got[0].Epoch)
+			}
+		}
+	})
 }
 
 // TestSubscribeBeforeRun checks that channels subscribed while Run is not
 // running are subscribed when it starts, and that a second Run fails.
 func TestSubscribeBeforeRun(t *testing.T) {
-	for _, top := range topologies {
-		t.Run(top.name, func(t *testing.T) {
-			e := newEngine(t, top.client(t), Options{})
-			ch := "room:early"
-			if err := e.Broker.Subscribe(t.Context(), ch); err != nil {
-				t.Fatalf("Subscribe before Run: %v", err)
+	forEachTopology(t, func(t *testing.T, c goredis.UniversalClient) {
+		e := newEngine(t, c, Options{})
+		ch := "room:early"
+		if err := e.Broker.Subscribe(t.Context(), ch); err != nil {
+			t.Fatalf("Subscribe before Run: %v", err)
+		}
+		if err := e.Broker.Subscribe(t.Context(), "room:dropped"); err != nil {
+			t.Fatalf("Subscribe before Run: %v", err)
+		}
+		if err := e.Broker.Unsubscribe(t.Context(), "room:dropped"); err != nil {
+			t.Fatalf("Unsubscribe before Run: %v", err)
+		}
+		d := realtimetest.NewRecorder()
+		runBroker(t, e.Broker, d)
+		waitDelivering(t, e.Broker, d, "room:up")
+		if err := e.Broker.Run(t.Context(), realtimetest.NewRecorder()); err == nil {
+			t.Errorf("a second Run returned nil, want an error")
+		}
+		for _, c := range []string{ch, "room:dropped"} {
+			if err := e.Broker.PublishEvent(t.Context(), c, realtime.Publication{Payload: []byte(c)}); err != nil {
+				t.Fatalf("PublishEvent: %v", err)
 			}
-			if err := e.Broker.Subscribe(t.Context(), "room:dropped"); err != nil {
-				t.Fatalf("Subscribe before Run: %v", err)
-			}
-			if err := e.Broker.Unsubscribe(t.Context(), "room:dropped"); err != nil {
-				t.Fatalf("Unsubscribe before Run: %v", err)
-			}
-			d := realtimetest.NewRecorder()
-			runBroker(t, e.Broker, d)
-			waitDelivering(t, e.Broker, d, "room:up")
-			if err := e.Broker.Run(t.Context(), realtimetest.NewRecorder()); err == nil {
-				t.Errorf("a second Run returned nil, want an error")
-			}
-			for _, c := range []string{ch, "room:dropped"} {
-				if err := e.Broker.PublishEvent(t.Context(), c, realtime.Publication{Payload: []byte(c)}); err != nil {
-					t.Fatalf("PublishEvent: %v", err)
-				}
-			}
-			testenv.Eventually(t, "the event on "+ch, func() bool { return d.HasPayload(ch, ch) })
-			if d.Count("room:dropped") != 0 {
-				t.Errorf("got an event on a channel unsubscribed before Run")
-			}
-		})
-	}
+		}
+		testenv.Eventually(t, "the event on "+ch, func() bool { return d.HasPayload(ch, ch) })
+		if d.Count("room:dropped") != 0 {
+			t.Errorf("got an event on a channel unsubscribed before Run")
+		}
+	})
 }
