@@ -101,6 +101,26 @@ func seqLocked(c *wsClient, ch string) (seq, epochs []string) {
 	return seq, epochs
 }
 
+// expectSeq waits until c has as many msg and gap notifications on ch as
+// want lists, and fails the test unless they are want (in seqLocked's
+// form) and, when epoch is not empty, all of epoch.
+func expectSeq(t *testing.T, c *wsClient, ch string, want []string, epoch string) {
+	t.Helper()
+	var seq, epochs []string
+	c.waitUntil(fmt.Sprintf("%d msgs and gaps", len(want)), 5*time.Second, func() bool {
+		seq, epochs = seqLocked(c, ch)
+		return len(seq) >= len(want)
+	})
+	if fmt.Sprint(seq) != fmt.Sprint(want) {
+		t.Fatalf("got %v, want %v", seq, want)
+	}
+	for i, e := range epochs {
+		if epoch != "" && e != epoch {
+			t.Errorf("%s has epoch %q; want %q", seq[i], e, epoch)
+		}
+	}
+}
+
 // offsetsLocked is offsets for use inside waitUntil, which holds c.mu.
 func offsetsLocked(c *wsClient, ch string) []uint64 {
 	var out []uint64
@@ -149,20 +169,7 @@ func TestGapOnTheLivePath(t *testing.T) {
 		for i := 1; i <= 4; i++ {
 			n.publish(t, ch, fmt.Sprintf(`{"i":%d}`, i))
 		}
-		var kinds []string
-		c.waitUntil("3 msgs and a gap", 5*time.Second, func() bool {
-			kinds = kinds[:0]
-			for _, m := range c.notes {
-				if m.Type == wire.TypeMsg || m.Type == wire.TypeGap {
-					kinds = append(kinds, fmt.Sprintf("%s:%d", m.Type, m.Offset))
-				}
-			}
-			return len(kinds) >= 4
-		})
-		want := []string{"msg:1", "gap:3", "msg:3", "msg:4"}
-		if fmt.Sprint(kinds) != fmt.Sprint(want) {
-			t.Fatalf("got %v, want %v", kinds, want)
-		}
+		expectSeq(t, c, ch, []string{"msg:1", "gap:3", "msg:3", "msg:4"}, "")
 	})
 	t.Run("Resync delivers what a stuck subscription missed", func(t *testing.T) {
 		lb := &lossyBroker{MemoryBroker: NewMemoryBroker(MemoryBrokerOptions{NodeID: "gw-test"})}
@@ -199,20 +206,7 @@ func TestGapOnTheLivePath(t *testing.T) {
 		for i := 1; i <= 6; i++ {
 			epoch = n.publish(t, ch, fmt.Sprintf(`{"i":%d}`, i)).Epoch
 		}
-		var seq, epochs []string
-		c.waitUntil("msg 6", 5*time.Second, func() bool {
-			seq, epochs = seqLocked(c, ch)
-			return len(seq) > 0 && seq[len(seq)-1] == "msg:6"
-		})
-		want := []string{"msg:1", "gap:3", "msg:3", "msg:4", "gap:6", "msg:6"}
-		if fmt.Sprint(seq) != fmt.Sprint(want) {
-			t.Fatalf("got %v, want %v", seq, want)
-		}
-		for i, e := range epochs {
-			if e != epoch {
-				t.Errorf("%s has epoch %q; want %q", seq[i], e, epoch)
-			}
-		}
+		expectSeq(t, c, ch, []string{"msg:1", "gap:3", "msg:3", "msg:4", "gap:6", "msg:6"}, epoch)
 	})
 	t.Run("a failed Resync is announced with the epoch, and the next gap is caught", func(t *testing.T) {
 		lb := &lossyBroker{MemoryBroker: NewMemoryBroker(MemoryBrokerOptions{NodeID: "gw-test"})}
@@ -237,20 +231,7 @@ func TestGapOnTheLivePath(t *testing.T) {
 		for i := 2; i <= 4; i++ {
 			n.publish(t, ch, fmt.Sprintf(`{"i":%d}`, i))
 		}
-		var seq, epochs []string
-		c.waitUntil("msg 4", 5*time.Second, func() bool {
-			seq, epochs = seqLocked(c, ch)
-			return len(seq) > 0 && seq[len(seq)-1] == "msg:4"
-		})
-		want := []string{"msg:1", "gap:2", "gap:3", "msg:3", "msg:4"}
-		if fmt.Sprint(seq) != fmt.Sprint(want) {
-			t.Fatalf("got %v, want %v", seq, want)
-		}
-		for i, e := range epochs {
-			if e != epoch {
-				t.Errorf("%s has epoch %q; want %q", seq[i], e, epoch)
-			}
-		}
+		expectSeq(t, c, ch, []string{"msg:1", "gap:2", "gap:3", "msg:3", "msg:4"}, epoch)
 	})
 	t.Run("a publication held behind a read that raced it is filled by another read", func(t *testing.T) {
 		lb := &lossyBroker{MemoryBroker: NewMemoryBroker(MemoryBrokerOptions{NodeID: "gw-test"})}
@@ -262,15 +243,8 @@ func TestGapOnTheLivePath(t *testing.T) {
 		for i := 1; i <= 6; i++ {
 			n.publish(t, ch, fmt.Sprintf(`{"i":%d}`, i))
 		}
-		var seq []string
-		c.waitUntil("6 msgs", 5*time.Second, func() bool {
-			seq, _ = seqLocked(c, ch)
-			return len(seq) >= 6
-		})
-		want := []string{"msg:1", "msg:2", "msg:3", "msg:4", "msg:5", "msg:6"}
-		if fmt.Sprint(seq) != fmt.Sprint(want) {
-			t.Errorf("got %v, want %v: offset 4 is in the stream, so no gap", seq, want)
-		}
+		// Offset 4 is in the stream, so no gap.
+		expectSeq(t, c, ch, []string{"msg:1", "msg:2", "msg:3", "msg:4", "msg:5", "msg:6"}, "")
 		if !st.used.Load() {
 			t.Error("the fill never read the stream")
 		}
