@@ -77,20 +77,7 @@ func TestStream(t *testing.T, newStream func(t *testing.T, cfg StreamConfig) (re
 	t.Run("CurrentThenPublishKeepsEpoch", func(t *testing.T) {
 		s, _, _ := setup(t, StreamConfig{})
 		ch := name("room:c")
-		cur := current(t, s, ch)
-		if cur.Offset != 0 || cur.Epoch == "" {
-			t.Fatalf("Current on a new channel = %+v, want offset 0 and an epoch", cur)
-		}
-		if again := current(t, s, ch); again != cur {
-			t.Fatalf("second Current = %+v, want %+v", again, cur)
-		}
-		want := realtime.Position{Epoch: cur.Epoch, Offset: 1}
-		if got := publish(t, s, ch, "x"); got != want {
-			t.Fatalf("Publish after Current = %+v, want %+v", got, want)
-		}
-		if got := current(t, s, ch); got != want {
-			t.Errorf("Current after Publish = %+v, want %+v", got, want)
-		}
+		checkNewChannel(t, s, ch, "Current", current(t, s, ch))
 	})
 
 	t.Run("SinceReturnsTheMissedPublications", func(t *testing.T) {
@@ -113,18 +100,10 @@ func TestStream(t *testing.T, newStream func(t *testing.T, cfg StreamConfig) (re
 		s, _, _ := setup(t, StreamConfig{})
 		ch := name("room:n")
 		cur := sinceUnrecoverable(t, s, ch, realtime.Position{Epoch: "nope", Offset: 3})
-		if cur.Offset != 0 || cur.Epoch == "" {
-			t.Fatalf("Since on a new channel: current = %+v, want offset 0 and an epoch", cur)
-		}
-		if got := current(t, s, ch); got != cur {
-			t.Errorf("Current after Since = %+v, want %+v", got, cur)
-		}
 		if pubs, _ := since(t, s, ch, cur); len(pubs) != 0 {
 			t.Errorf("Since(current) = %v, want none", pubsOf(pubs))
 		}
-		if got, want := publish(t, s, ch, "x"), (realtime.Position{Epoch: cur.Epoch, Offset: 1}); got != want {
-			t.Errorf("Publish after Since = %+v, want %+v", got, want)
-		}
+		checkNewChannel(t, s, ch, "Since", cur)
 	})
 
 	t.Run("SinceUnrecoverable", func(t *testing.T) {
@@ -479,5 +458,25 @@ func checkChannel(t *testing.T, s realtime.Stream, rec *Recorder, ch string, pay
 	pubs, _ := since(t, s, ch, realtime.Position{Epoch: epoch})
 	if diff := cmp.Diff(want, pubsOf(pubs)); diff != "" {
 		t.Errorf("%s: Since offset 0 (-want +got):\n%s", ch, diff)
+	}
+}
+
+// checkNewChannel checks cur, the position what gave for ch, a channel
+// nothing was published on: it is offset 0 of an epoch, Current agrees,
+// and the first Publish continues that epoch at offset 1.
+func checkNewChannel(t *testing.T, s realtime.Stream, ch, what string, cur realtime.Position) {
+	t.Helper()
+	if cur.Offset != 0 || cur.Epoch == "" {
+		t.Fatalf("%s on a new channel = %+v, want offset 0 and an epoch", what, cur)
+	}
+	if got := current(t, s, ch); got != cur {
+		t.Fatalf("Current after %s = %+v, want %+v", what, got, cur)
+	}
+	want := realtime.Position{Epoch: cur.Epoch, Offset: 1}
+	if got := publish(t, s, ch, "x"); got != want {
+		t.Fatalf("Publish after %s = %+v, want %+v", what, got, want)
+	}
+	if got := current(t, s, ch); got != want {
+		t.Errorf("Current after Publish = %+v, want %+v", got, want)
 	}
 }
