@@ -20,6 +20,23 @@ type lossyBroker struct {
 	drop func(p Publication) bool
 }
 
+// newLossy returns a lossyBroker that drops nothing yet, and a memory
+// stream on it.
+func newLossy() (*lossyBroker, *MemoryStream) {
+	lb := &lossyBroker{MemoryBroker: NewMemoryBroker(MemoryBrokerOptions{NodeID: "gw-test"})}
+	return lb, NewMemoryStream(lb.MemoryBroker, MemoryStreamOptions{})
+}
+
+// startSubscribed starts a node on b and s, and connects a client
+// subscribed to ch.
+func startSubscribed(t *testing.T, b Broker, s Stream, ch string) (*testNode, *wsClient) {
+	t.Helper()
+	n := startNode(t, Options{Broker: b, Stream: s})
+	c := connect(t, n.url, "u_g")
+	c.ok(map[string]any{"type": "sub", "channel": ch})
+	return n, c
+}
+
 type lossyDeliverer struct {
 	Deliverer
 	b *lossyBroker
@@ -143,10 +160,8 @@ func offsets(c *wsClient, ch string) []uint64 {
 func TestGapOnTheLivePath(t *testing.T) {
 	ch := "broadcast:gap"
 	t.Run("a skipped offset is filled from the stream, in order", func(t *testing.T) {
-		lb := &lossyBroker{MemoryBroker: NewMemoryBroker(MemoryBrokerOptions{NodeID: "gw-test"})}
-		n := startNode(t, Options{Broker: lb, Stream: NewMemoryStream(lb.MemoryBroker, MemoryStreamOptions{})})
-		c := connect(t, n.url, "u_g")
-		c.ok(map[string]any{"type": "sub", "channel": ch})
+		lb, ms := newLossy()
+		n, c := startSubscribed(t, lb, ms, ch)
 		lb.setDrop(func(p Publication) bool { return p.Offset == 3 || p.Offset == 7 || p.Offset == 8 })
 		for i := 1; i <= 10; i++ {
 			n.publish(t, ch, fmt.Sprintf(`{"i":%d}`, i))
@@ -160,11 +175,8 @@ func TestGapOnTheLivePath(t *testing.T) {
 		}
 	})
 	t.Run("an unrecoverable gap is announced, then delivery goes on", func(t *testing.T) {
-		lb := &lossyBroker{MemoryBroker: NewMemoryBroker(MemoryBrokerOptions{NodeID: "gw-test"})}
-		st := NewMemoryStream(lb.MemoryBroker, MemoryStreamOptions{})
-		n := startNode(t, Options{Broker: lb, Stream: amnesicStream{st}})
-		c := connect(t, n.url, "u_g")
-		c.ok(map[string]any{"type": "sub", "channel": ch})
+		lb, ms := newLossy()
+		n, c := startSubscribed(t, lb, amnesicStream{ms}, ch)
 		lb.setDrop(func(p Publication) bool { return p.Offset == 2 })
 		for i := 1; i <= 4; i++ {
 			n.publish(t, ch, fmt.Sprintf(`{"i":%d}`, i))
@@ -172,10 +184,8 @@ func TestGapOnTheLivePath(t *testing.T) {
 		expectSeq(t, c, ch, []string{"msg:1", "gap:3", "msg:3", "msg:4"}, "")
 	})
 	t.Run("Resync delivers what a stuck subscription missed", func(t *testing.T) {
-		lb := &lossyBroker{MemoryBroker: NewMemoryBroker(MemoryBrokerOptions{NodeID: "gw-test"})}
-		n := startNode(t, Options{Broker: lb, Stream: NewMemoryStream(lb.MemoryBroker, MemoryStreamOptions{})})
-		c := connect(t, n.url, "u_g")
-		c.ok(map[string]any{"type": "sub", "channel": ch})
+		lb, ms := newLossy()
+		n, c := startSubscribed(t, lb, ms, ch)
 		n.publish(t, ch, `{"i":1}`)
 		c.waitUntil("msg 1", 5*time.Second, func() bool { return len(offsetsLocked(c, ch)) >= 1 })
 		lb.setDrop(func(Publication) bool { return true }) // stuck
@@ -195,11 +205,9 @@ func TestGapOnTheLivePath(t *testing.T) {
 		}
 	})
 	t.Run("a failed re-read is announced with the epoch, and later gaps are caught", func(t *testing.T) {
-		lb := &lossyBroker{MemoryBroker: NewMemoryBroker(MemoryBrokerOptions{NodeID: "gw-test"})}
-		st := &failingStream{Stream: NewMemoryStream(lb.MemoryBroker, MemoryStreamOptions{})}
-		n := startNode(t, Options{Broker: lb, Stream: st})
-		c := connect(t, n.url, "u_g")
-		c.ok(map[string]any{"type": "sub", "channel": ch})
+		lb, ms := newLossy()
+		st := &failingStream{Stream: ms}
+		n, c := startSubscribed(t, lb, st, ch)
 		st.fail.Store(true)
 		lb.setDrop(func(p Publication) bool { return p.Offset == 2 || p.Offset == 5 })
 		var epoch string
@@ -209,11 +217,9 @@ func TestGapOnTheLivePath(t *testing.T) {
 		expectSeq(t, c, ch, []string{"msg:1", "gap:3", "msg:3", "msg:4", "gap:6", "msg:6"}, epoch)
 	})
 	t.Run("a failed Resync is announced with the epoch, and the next gap is caught", func(t *testing.T) {
-		lb := &lossyBroker{MemoryBroker: NewMemoryBroker(MemoryBrokerOptions{NodeID: "gw-test"})}
-		st := &failingStream{Stream: NewMemoryStream(lb.MemoryBroker, MemoryStreamOptions{})}
-		n := startNode(t, Options{Broker: lb, Stream: st})
-		c := connect(t, n.url, "u_g")
-		c.ok(map[string]any{"type": "sub", "channel": ch})
+		lb, ms := newLossy()
+		st := &failingStream{Stream: ms}
+		n, c := startSubscribed(t, lb, st, ch)
 		epoch := n.publish(t, ch, `{"i":1}`).Epoch
 		c.waitUntil("msg 1", 5*time.Second, func() bool { return len(offsetsLocked(c, ch)) >= 1 })
 
@@ -234,11 +240,9 @@ func TestGapOnTheLivePath(t *testing.T) {
 		expectSeq(t, c, ch, []string{"msg:1", "gap:2", "gap:3", "msg:3", "msg:4"}, epoch)
 	})
 	t.Run("a publication held behind a read that raced it is filled by another read", func(t *testing.T) {
-		lb := &lossyBroker{MemoryBroker: NewMemoryBroker(MemoryBrokerOptions{NodeID: "gw-test"})}
-		st := &staleStream{Stream: NewMemoryStream(lb.MemoryBroker, MemoryStreamOptions{}), at: 3}
-		n := startNode(t, Options{Broker: lb, Stream: st})
-		c := connect(t, n.url, "u_g")
-		c.ok(map[string]any{"type": "sub", "channel": ch})
+		lb, ms := newLossy()
+		st := &staleStream{Stream: ms, at: 3}
+		n, c := startSubscribed(t, lb, st, ch)
 		lb.setDrop(func(p Publication) bool { return p.Offset == 4 })
 		for i := 1; i <= 6; i++ {
 			n.publish(t, ch, fmt.Sprintf(`{"i":%d}`, i))
