@@ -20,6 +20,23 @@ type lossyBroker struct {
 	drop func(p Publication) bool
 }
 
+// newLossy returns a lossyBroker that drops nothing yet, and a memory
+// stream on it.
+func newLossy() (*lossyBroker, *MemoryStream) {
+	lb := &lossyBroker{MemoryBroker: NewMemoryBroker(MemoryBrokerOptions{NodeID: "gw-test"})}
+	return lb, NewMemoryStream(lb.MemoryBroker, MemoryStreamOptions{})
+}
+
+// startSubscribed starts a node on b and s, and connects a client
+// subscribed to ch.
+func startSubscribed(t *testing.T, b Broker, s Stream, ch string) (*testNode, *wsClient) {
+	t.Helper()
+	n := startNode(t, Options{Broker: b, Stream: s})
+	c := connect(t, n.url, "u_g")
+	c.ok(map[string]any{"type": "sub", "channel": ch})
+	return n, c
+}
+
 type lossyDeliverer struct {
 	Deliverer
 	b *lossyBroker
@@ -101,6 +118,26 @@ func seqLocked(c *wsClient, ch string) (seq, epochs []string) {
 	return seq, epochs
 }
 
+// expectSeq waits until c has as many msg and gap notifications on ch as
+// want lists, and fails the test unless they are want (in seqLocked's
+// form) and, when epoch is not empty, all of epoch.
+func expectSeq(t *testing.T, c *wsClient, ch string, want []string, epoch string) {
+	t.Helper()
+	var seq, epochs []string
+	c.waitUntil(fmt.Sprintf("%d msgs and gaps", len(want)), 5*time.Second, func() bool {
+		seq, epochs = seqLocked(c, ch)
+		return len(seq) >= len(want)
+	})
+	if fmt.Sprint(seq) != fmt.Sprint(want) {
+		t.Fatalf("got %v, want %v", seq, want)
+	}
+	for i, e := range epochs {
+		if epoch != "" && e != epoch {
+			t.Errorf("%s has epoch %q; want %q", seq[i], e, epoch)
+		}
+	}
+}
+
 // offsetsLocked is offsets for use inside waitUntil, which holds c.mu.
 func offsetsLocked(c *wsClient, ch string) []uint64 {
 	var out []uint64
@@ -123,10 +160,8 @@ func offsets(c *wsClient, ch string) []uint64 {
 func TestGapOnTheLivePath(t *testing.T) {
 	ch := "broadcast:gap"
 	t.Run("a skipped offset is filled from the stream, in order", func(t *testing.T) {
-		lb := &lossyBroker{MemoryBroker: NewMemoryBroker(MemoryBrokerOptions{NodeID: "gw-test"})}
-		n := startNode(t, Options{Broker: lb, Stream: NewMemoryStream(lb.MemoryBroker, MemoryStreamOptions{})})
-		c := connect(t, n.url, "u_g")
-		c.ok(map[string]any{"type": "sub", "channel": ch})
+		lb, ms := newLossy()
+		n, c := startSubscribed(t, lb, ms, ch)
 		lb.setDrop(func(p Publication) bool { return p.Offset == 3 || p.Offset == 7 || p.Offset == 8 })
 		for i := 1; i <= 10; i++ {
 			n.publish(t, ch, fmt.Sprintf(`{"i":%d}`, i))
@@ -140,35 +175,17 @@ func TestGapOnTheLivePath(t *testing.T) {
 		}
 	})
 	t.Run("an unrecoverable gap is announced, then delivery goes on", func(t *testing.T) {
-		lb := &lossyBroker{MemoryBroker: NewMemoryBroker(MemoryBrokerOptions{NodeID: "gw-test"})}
-		st := NewMemoryStream(lb.MemoryBroker, MemoryStreamOptions{})
-		n := startNode(t, Options{Broker: lb, Stream: amnesicStream{st}})
-		c := connect(t, n.url, "u_g")
-		c.ok(map[string]any{"type": "sub", "channel": ch})
+		lb, ms := newLossy()
+		n, c := startSubscribed(t, lb, amnesicStream{ms}, ch)
 		lb.setDrop(func(p Publication) bool { return p.Offset == 2 })
 		for i := 1; i <= 4; i++ {
 			n.publish(t, ch, fmt.Sprintf(`{"i":%d}`, i))
 		}
-		var kinds []string
-		c.waitUntil("3 msgs and a gap", 5*time.Second, func() bool {
-			kinds = kinds[:0]
-			for _, m := range c.notes {
-				if m.Type == wire.TypeMsg || m.Type == wire.TypeGap {
-					kinds = append(kinds, fmt.Sprintf("%s:%d", m.Type, m.Offset))
-				}
-			}
-			return len(kinds) >= 4
-		})
-		want := []string{"msg:1", "gap:3", "msg:3", "msg:4"}
-		if fmt.Sprint(kinds) != fmt.Sprint(want) {
-			t.Fatalf("got %v, want %v", kinds, want)
-		}
+		expectSeq(t, c, ch, []string{"msg:1", "gap:3", "msg:3", "msg:4"}, "")
 	})
 	t.Run("Resync delivers what a stuck subscription missed", func(t *testing.T) {
-		lb := &lossyBroker{MemoryBroker: NewMemoryBroker(MemoryBrokerOptions{NodeID: "gw-test"})}
-		n := startNode(t, Options{Broker: lb, Stream: NewMemoryStream(lb.MemoryBroker, MemoryStreamOptions{})})
-		c := connect(t, n.url, "u_g")
-		c.ok(map[string]any{"type": "sub", "channel": ch})
+		lb, ms := newLossy()
+		n, c := startSubscribed(t, lb, ms, ch)
 		n.publish(t, ch, `{"i":1}`)
 		c.waitUntil("msg 1", 5*time.Second, func() bool { return len(offsetsLocked(c, ch)) >= 1 })
 		lb.setDrop(func(Publication) bool { return true }) // stuck
@@ -188,38 +205,21 @@ func TestGapOnTheLivePath(t *testing.T) {
 		}
 	})
 	t.Run("a failed re-read is announced with the epoch, and later gaps are caught", func(t *testing.T) {
-		lb := &lossyBroker{MemoryBroker: NewMemoryBroker(MemoryBrokerOptions{NodeID: "gw-test"})}
-		st := &failingStream{Stream: NewMemoryStream(lb.MemoryBroker, MemoryStreamOptions{})}
-		n := startNode(t, Options{Broker: lb, Stream: st})
-		c := connect(t, n.url, "u_g")
-		c.ok(map[string]any{"type": "sub", "channel": ch})
+		lb, ms := newLossy()
+		st := &failingStream{Stream: ms}
+		n, c := startSubscribed(t, lb, st, ch)
 		st.fail.Store(true)
 		lb.setDrop(func(p Publication) bool { return p.Offset == 2 || p.Offset == 5 })
 		var epoch string
 		for i := 1; i <= 6; i++ {
 			epoch = n.publish(t, ch, fmt.Sprintf(`{"i":%d}`, i)).Epoch
 		}
-		var seq, epochs []string
-		c.waitUntil("msg 6", 5*time.Second, func() bool {
-			seq, epochs = seqLocked(c, ch)
-			return len(seq) > 0 && seq[len(seq)-1] == "msg:6"
-		})
-		want := []string{"msg:1", "gap:3", "msg:3", "msg:4", "gap:6", "msg:6"}
-		if fmt.Sprint(seq) != fmt.Sprint(want) {
-			t.Fatalf("got %v, want %v", seq, want)
-		}
-		for i, e := range epochs {
-			if e != epoch {
-				t.Errorf("%s has epoch %q; want %q", seq[i], e, epoch)
-			}
-		}
+		expectSeq(t, c, ch, []string{"msg:1", "gap:3", "msg:3", "msg:4", "gap:6", "msg:6"}, epoch)
 	})
 	t.Run("a failed Resync is announced with the epoch, and the next gap is caught", func(t *testing.T) {
-		lb := &lossyBroker{MemoryBroker: NewMemoryBroker(MemoryBrokerOptions{NodeID: "gw-test"})}
-		st := &failingStream{Stream: NewMemoryStream(lb.MemoryBroker, MemoryStreamOptions{})}
-		n := startNode(t, Options{Broker: lb, Stream: st})
-		c := connect(t, n.url, "u_g")
-		c.ok(map[string]any{"type": "sub", "channel": ch})
+		lb, ms := newLossy()
+		st := &failingStream{Stream: ms}
+		n, c := startSubscribed(t, lb, st, ch)
 		epoch := n.publish(t, ch, `{"i":1}`).Epoch
 		c.waitUntil("msg 1", 5*time.Second, func() bool { return len(offsetsLocked(c, ch)) >= 1 })
 
@@ -237,40 +237,18 @@ func TestGapOnTheLivePath(t *testing.T) {
 		for i := 2; i <= 4; i++ {
 			n.publish(t, ch, fmt.Sprintf(`{"i":%d}`, i))
 		}
-		var seq, epochs []string
-		c.waitUntil("msg 4", 5*time.Second, func() bool {
-			seq, epochs = seqLocked(c, ch)
-			return len(seq) > 0 && seq[len(seq)-1] == "msg:4"
-		})
-		want := []string{"msg:1", "gap:2", "gap:3", "msg:3", "msg:4"}
-		if fmt.Sprint(seq) != fmt.Sprint(want) {
-			t.Fatalf("got %v, want %v", seq, want)
-		}
-		for i, e := range epochs {
-			if e != epoch {
-				t.Errorf("%s has epoch %q; want %q", seq[i], e, epoch)
-			}
-		}
+		expectSeq(t, c, ch, []string{"msg:1", "gap:2", "gap:3", "msg:3", "msg:4"}, epoch)
 	})
 	t.Run("a publication held behind a read that raced it is filled by another read", func(t *testing.T) {
-		lb := &lossyBroker{MemoryBroker: NewMemoryBroker(MemoryBrokerOptions{NodeID: "gw-test"})}
-		st := &staleStream{Stream: NewMemoryStream(lb.MemoryBroker, MemoryStreamOptions{}), at: 3}
-		n := startNode(t, Options{Broker: lb, Stream: st})
-		c := connect(t, n.url, "u_g")
-		c.ok(map[string]any{"type": "sub", "channel": ch})
+		lb, ms := newLossy()
+		st := &staleStream{Stream: ms, at: 3}
+		n, c := startSubscribed(t, lb, st, ch)
 		lb.setDrop(func(p Publication) bool { return p.Offset == 4 })
 		for i := 1; i <= 6; i++ {
 			n.publish(t, ch, fmt.Sprintf(`{"i":%d}`, i))
 		}
-		var seq []string
-		c.waitUntil("6 msgs", 5*time.Second, func() bool {
-			seq, _ = seqLocked(c, ch)
-			return len(seq) >= 6
-		})
-		want := []string{"msg:1", "msg:2", "msg:3", "msg:4", "msg:5", "msg:6"}
-		if fmt.Sprint(seq) != fmt.Sprint(want) {
-			t.Errorf("got %v, want %v: offset 4 is in the stream, so no gap", seq, want)
-		}
+		// Offset 4 is in the stream, so no gap.
+		expectSeq(t, c, ch, []string{"msg:1", "msg:2", "msg:3", "msg:4", "msg:5", "msg:6"}, "")
 		if !st.used.Load() {
 			t.Error("the fill never read the stream")
 		}

@@ -79,9 +79,7 @@ func startNode(t testing.TB, opts Options, exts ...Extension) *testNode {
 			t.Fatal(err)
 		}
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- n.Run(ctx) }()
+	stopRun := testenv.Go(t, "node.Run", n.Run)
 	testenv.Eventually(t, "node running", func() bool { return n.running.Load() })
 	r := chi.NewRouter()
 	r.Handle("/v1/ws", n)
@@ -92,10 +90,7 @@ func startNode(t testing.TB, opts Options, exts ...Extension) *testNode {
 		_ = n.Drain(dctx)
 		dcancel()
 		srv.Close()
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("node.Run: %v", err)
-		}
+		stopRun()
 	})
 	return &testNode{Node: n, srv: srv, url: "ws" + strings.TrimPrefix(srv.URL, "http") + "/v1/ws"}
 }

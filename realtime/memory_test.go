@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -41,34 +40,6 @@ func TestMemoryPresence(t *testing.T) {
 	})
 }
 
-// memoryRecorder is a Deliverer that keeps what it is given.
-type memoryRecorder struct {
-	mu   sync.Mutex
-	pubs []string // "channel payload"
-	node []string
-}
-
-func (r *memoryRecorder) Deliver(ch string, p realtime.Publication) {
-	r.mu.Lock()
-	r.pubs = append(r.pubs, ch+" "+string(p.Payload))
-	r.mu.Unlock()
-}
-
-// Resync is part of realtime.Deliverer; the memory broker never calls it.
-func (r *memoryRecorder) Resync(channels []string) {}
-
-func (r *memoryRecorder) DeliverNode(msg []byte) {
-	r.mu.Lock()
-	r.node = append(r.node, string(msg))
-	r.mu.Unlock()
-}
-
-func (r *memoryRecorder) got() (pubs, node []string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]string(nil), r.pubs...), append([]string(nil), r.node...)
-}
-
 // countDeliverer counts deliveries and does nothing else.
 type countDeliverer struct{ n atomic.Int64 }
 
@@ -82,19 +53,7 @@ func (d *countDeliverer) Resync([]string)                      {}
 // stops it too, if it still runs.
 func startMemoryBroker(tb testing.TB, b *realtime.MemoryBroker, d realtime.Deliverer, delivered func() bool) (stop func()) {
 	tb.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- b.Run(ctx, d) }()
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			cancel()
-			if err := <-done; err != nil {
-				tb.Errorf("Run: %v", err)
-			}
-		})
-	}
-	tb.Cleanup(stop)
+	stop = testenv.Go(tb, "Run", func(ctx context.Context) error { return b.Run(ctx, d) })
 	bg := context.Background()
 	if err := b.Subscribe(bg, "probe"); err != nil {
 		tb.Fatal(err)
@@ -131,8 +90,8 @@ func TestMemoryBrokerDeliversOnlyWhileRunning(t *testing.T) {
 		t.Fatalf("SendNode before Run: %v", err)
 	}
 
-	rec := &memoryRecorder{}
-	stop := startMemoryBroker(t, b, rec, func() bool { pubs, _ := rec.got(); return len(pubs) > 0 })
+	rec := realtimetest.NewRecorder()
+	stop := startMemoryBroker(t, b, rec, func() bool { return rec.Count("probe") > 0 })
 	// Delivery is synchronous, so these arrive before the calls return.
 	if err := b.PublishEvent(ctx, "room:a", realtime.Publication{Payload: []byte("during")}); err != nil {
 		t.Fatal(err)
@@ -148,15 +107,15 @@ func TestMemoryBrokerDeliversOnlyWhileRunning(t *testing.T) {
 		t.Fatalf("SendNode after Run: %v", err)
 	}
 
-	pubs, node := rec.got()
-	var roomA []string
-	for _, p := range pubs {
-		if p != "probe probe" {
-			roomA = append(roomA, p)
-		}
+	var roomA, node []string
+	for _, p := range rec.Got("room:a") {
+		roomA = append(roomA, string(p.Payload))
 	}
-	if diff := cmp.Diff([]string{"room:a during"}, roomA); diff != "" {
-		t.Errorf("deliveries (-want +got):\n%s", diff)
+	for _, msg := range rec.NodeMsgs() {
+		node = append(node, string(msg))
+	}
+	if diff := cmp.Diff([]string{"during"}, roomA); diff != "" {
+		t.Errorf("deliveries on room:a (-want +got):\n%s", diff)
 	}
 	if diff := cmp.Diff([]string{"during"}, node); diff != "" {
 		t.Errorf("node messages (-want +got):\n%s", diff)
@@ -165,26 +124,26 @@ func TestMemoryBrokerDeliversOnlyWhileRunning(t *testing.T) {
 
 func TestMemoryBrokerRunTwice(t *testing.T) {
 	b := realtime.NewMemoryBroker(realtime.MemoryBrokerOptions{})
-	rec := &memoryRecorder{}
-	stop := startMemoryBroker(t, b, rec, func() bool { pubs, _ := rec.got(); return len(pubs) > 0 })
-	if err := b.Run(t.Context(), &memoryRecorder{}); err == nil {
+	rec := realtimetest.NewRecorder()
+	stop := startMemoryBroker(t, b, rec, func() bool { return rec.Count("probe") > 0 })
+	if err := b.Run(t.Context(), realtimetest.NewRecorder()); err == nil {
 		t.Error("a second concurrent Run returned nil, want an error")
 	}
 	stop()
 	// Once the first Run has returned, the broker can run again.
-	again := &memoryRecorder{}
-	startMemoryBroker(t, b, again, func() bool { pubs, _ := again.got(); return len(pubs) > 0 })
+	again := realtimetest.NewRecorder()
+	startMemoryBroker(t, b, again, func() bool { return again.Count("probe") > 0 })
 }
 
 func TestMemoryBrokerSendNode(t *testing.T) {
 	ctx := t.Context()
 	b := realtime.NewMemoryBroker(realtime.MemoryBrokerOptions{})
-	rec := &memoryRecorder{}
-	startMemoryBroker(t, b, rec, func() bool { pubs, _ := rec.got(); return len(pubs) > 0 })
+	rec := realtimetest.NewRecorder()
+	startMemoryBroker(t, b, rec, func() bool { return rec.Count("probe") > 0 })
 	if err := b.SendNode(ctx, "local", []byte("hi")); err != nil {
 		t.Errorf(`SendNode to the default node id "local": %v`, err)
 	}
-	if _, node := rec.got(); len(node) != 1 || node[0] != "hi" {
+	if node := rec.NodeMsgs(); len(node) != 1 || string(node[0]) != "hi" {
 		t.Errorf("node messages = %q, want [hi]", node)
 	}
 	for _, id := range []string{"", "n2", "local "} {
@@ -291,41 +250,43 @@ func TestMemoryStreamDefaultHistorySize(t *testing.T) {
 	}
 }
 
+// countingStream returns a running memory broker that delivers to a
+// Deliverer that only counts, and a memory stream on it.
+func countingStream(b *testing.B) (*realtime.MemoryBroker, *realtime.MemoryStream) {
+	br := realtime.NewMemoryBroker(realtime.MemoryBrokerOptions{})
+	d := &countDeliverer{}
+	startMemoryBroker(b, br, d, func() bool { return d.n.Load() > 0 })
+	return br, realtime.NewMemoryStream(br, realtime.MemoryStreamOptions{})
+}
+
 func BenchmarkMemoryStreamPublish(b *testing.B) {
 	payload := []byte(`"id":"01JD8XK3M2Q7V4","kind":"message","from":"u_1","ts":1732760000123,"data":{"text":"gg"}`)
 	ctx := context.Background()
 
-	b.Run("NoSubscribers", func(b *testing.B) {
-		s := realtime.NewMemoryStream(realtime.NewMemoryBroker(realtime.MemoryBrokerOptions{}), realtime.MemoryStreamOptions{})
+	// publishLoop publishes payload on ch once per iteration.
+	publishLoop := func(b *testing.B, s *realtime.MemoryStream, ch string) {
 		b.ReportAllocs()
 		for b.Loop() {
-			if _, err := s.Publish(ctx, "room:bench", payload); err != nil {
+			if _, err := s.Publish(ctx, ch, payload); err != nil {
 				b.Fatal(err)
 			}
 		}
+	}
+
+	b.Run("NoSubscribers", func(b *testing.B) {
+		publishLoop(b, realtime.NewMemoryStream(realtime.NewMemoryBroker(realtime.MemoryBrokerOptions{}), realtime.MemoryStreamOptions{}), "room:bench")
 	})
 
 	b.Run("NopDeliverer", func(b *testing.B) {
-		br := realtime.NewMemoryBroker(realtime.MemoryBrokerOptions{})
-		s := realtime.NewMemoryStream(br, realtime.MemoryStreamOptions{})
-		d := &countDeliverer{}
-		startMemoryBroker(b, br, d, func() bool { return d.n.Load() > 0 })
+		br, s := countingStream(b)
 		if err := br.Subscribe(ctx, "room:bench"); err != nil {
 			b.Fatal(err)
 		}
-		b.ReportAllocs()
-		for b.Loop() {
-			if _, err := s.Publish(ctx, "room:bench", payload); err != nil {
-				b.Fatal(err)
-			}
-		}
+		publishLoop(b, s, "room:bench")
 	})
 
 	b.Run("ParallelChannels", func(b *testing.B) {
-		br := realtime.NewMemoryBroker(realtime.MemoryBrokerOptions{})
-		s := realtime.NewMemoryStream(br, realtime.MemoryStreamOptions{})
-		d := &countDeliverer{}
-		startMemoryBroker(b, br, d, func() bool { return d.n.Load() > 0 })
+		br, s := countingStream(b)
 		var next atomic.Int64
 		b.ReportAllocs()
 		b.RunParallel(func(pb *testing.PB) {

@@ -54,9 +54,7 @@ func startSharedNode(t *testing.T, p Presence, id string) *stoppableNode {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- n.Run(ctx) }()
+	stopRun := testenv.Go(t, "node "+id+": Run", n.Run)
 	testenv.Eventually(t, "node running", func() bool { return n.running.Load() })
 	mux := http.NewServeMux()
 	mux.Handle("/v1/ws", n)
@@ -70,10 +68,7 @@ func startSharedNode(t *testing.T, p Presence, id string) *stoppableNode {
 			}
 			dcancel()
 			srv.Close()
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("node %s: Run: %v", id, err)
-			}
+			stopRun()
 		})
 	}
 	t.Cleanup(stop)
@@ -120,23 +115,32 @@ func isOffline(ch string) func(wire.Message) bool {
 	}
 }
 
-// TestOfflineAfterNodeStops: the user's only connection is on node A,
-// which drains and stops. Its local timer goes with it, but the record
-// stays in the shared Presence, and node B's presence loop claims it and
-// publishes offline, once.
-func TestOfflineAfterNodeStops(t *testing.T) {
-	p := NewMemoryPresence()
-	a := startSharedNode(t, p, "mem-a")
-	b := startSharedNode(t, p, "mem-b")
-	user := "u_mem_gone"
-	ch := wire.NSStatus + ":" + user
-	watcher := connect(t, b.url, "u_w")
+// onlineOnA starts nodes mem-a and mem-b on one MemoryPresence, subscribes
+// a watcher on B to user's status channel ch, and connects user to A; it
+// returns once user is online.
+func onlineOnA(t *testing.T, user string) (p *MemoryPresence, a, b *stoppableNode, ch string, watcher *wsClient) {
+	t.Helper()
+	p = NewMemoryPresence()
+	a = startSharedNode(t, p, "mem-a")
+	b = startSharedNode(t, p, "mem-b")
+	ch = wire.NSStatus + ":" + user
+	watcher = connect(t, b.url, "u_w")
 	watcher.ok(map[string]any{"type": "sub", "channel": ch})
 	connect(t, a.url, user)
 	testenv.Eventually(t, "the user online", func() bool {
 		st, ok, _ := p.GetStatus(t.Context(), user)
 		return ok && st.Status == wire.StatusOnline
 	})
+	return p, a, b, ch, watcher
+}
+
+// TestOfflineAfterNodeStops: the user's only connection is on node A,
+// which drains and stops. Its local timer goes with it, but the record
+// stays in the shared Presence, and node B's presence loop claims it and
+// publishes offline, once.
+func TestOfflineAfterNodeStops(t *testing.T) {
+	user := "u_mem_gone"
+	p, a, b, ch, watcher := onlineOnA(t, user)
 
 	drained := time.Now()
 	a.stop()
@@ -156,14 +160,8 @@ func TestOfflineAfterNodeStops(t *testing.T) {
 // on another node within OfflineDelay, so its record is claimed without
 // an offline; leaving for good then gives one offline.
 func TestOfflineReconnectToOtherNode(t *testing.T) {
-	p := NewMemoryPresence()
-	a := startSharedNode(t, p, "mem-a")
-	b := startSharedNode(t, p, "mem-b")
 	user := "u_mem_moved"
-	ch := wire.NSStatus + ":" + user
-	watcher := connect(t, b.url, "u_w")
-	watcher.ok(map[string]any{"type": "sub", "channel": ch})
-	connect(t, a.url, user)
+	p, a, b, ch, watcher := onlineOnA(t, user)
 
 	drained := time.Now()
 	a.stop()

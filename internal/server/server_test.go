@@ -39,9 +39,7 @@ func TestLifecycle(t *testing.T) {
 		t.Errorf("/readyz before Run = %d, want 503", got)
 	}
 
-	ctx, cancel := context.WithCancel(context.Background())
-	ran := make(chan error, 1)
-	go func() { ran <- srv.Run(ctx) }()
+	stop := testenv.Go(t, "Run", srv.Run)
 	<-srv.Started()
 	testenv.Eventually(t, "ready", func() bool { return status(t, hs.URL+"/readyz") == http.StatusOK })
 	if got := status(t, hs.URL+"/v1/openapi.json"); got != http.StatusOK {
@@ -59,15 +57,7 @@ func TestLifecycle(t *testing.T) {
 	if got := status(t, hs.URL+"/readyz"); got != http.StatusServiceUnavailable {
 		t.Errorf("/readyz after Drain = %d, want 503", got)
 	}
-	cancel()
-	select {
-	case err := <-ran:
-		if err != nil {
-			t.Fatalf("Run: %v", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("Run did not return after its context ended")
-	}
+	stop()
 }
 
 // TestNewRefuses checks the settings New refuses, and that a refused New

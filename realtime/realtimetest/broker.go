@@ -28,11 +28,11 @@ import (
 // SendNode reaches this node and fails with partyline.ErrNotFound for a
 // node that does not exist.
 func TestBroker(t *testing.T, newBroker func(t *testing.T) (b realtime.Broker, nodeID string)) {
-	setup := func(t *testing.T) (realtime.Broker, string, *recorder) {
+	setup := func(t *testing.T) (realtime.Broker, string, *Recorder) {
 		t.Helper()
 		b, node := newBroker(t)
 		rec := run(t, b)
-		t.Cleanup(func() { rec.checkNoOverlaps(t) })
+		t.Cleanup(func() { rec.CheckNoOverlaps(t) })
 		return b, node, rec
 	}
 
@@ -42,8 +42,8 @@ func TestBroker(t *testing.T, newBroker func(t *testing.T) (b realtime.Broker, n
 		subscribe(t, b, ch)
 		msg := []byte(`{"type":"event","channel":"` + ch + `","event":"typing","from":"u_1"}`)
 		publishEvent(t, b, ch, msg)
-		testenv.Eventually(t, "the event", func() bool { return rec.count(ch) >= 1 })
-		got := rec.got(ch)
+		testenv.Eventually(t, "the event", func() bool { return rec.Count(ch) >= 1 })
+		got := rec.Got(ch)
 		if len(got) != 1 {
 			t.Fatalf("got %d deliveries, want 1", len(got))
 		}
@@ -63,22 +63,22 @@ func TestBroker(t *testing.T, newBroker func(t *testing.T) (b realtime.Broker, n
 		subscribe(t, b, ch)
 		subscribe(t, b, ch) // idempotent: still one delivery per event
 		publishEvent(t, b, ch, []byte("subscribed"))
-		testenv.Eventually(t, "the first event", func() bool { return rec.count(ch) >= 1 })
+		testenv.Eventually(t, "the first event", func() bool { return rec.Count(ch) >= 1 })
 		unsubscribe(t, b, ch) // once undoes both subscribes
 		publishEvent(t, b, ch, []byte("unsubscribed"))
 		unsubscribe(t, b, ch) // idempotent
 		subscribe(t, b, ch)
 		publishEvent(t, b, ch, []byte("subscribed again"))
-		testenv.Eventually(t, "the second event", func() bool { return rec.count(ch) >= 2 })
+		testenv.Eventually(t, "the second event", func() bool { return rec.Count(ch) >= 2 })
 		want := []pub{{Payload: "subscribed"}, {Payload: "subscribed again"}}
-		if diff := cmp.Diff(want, pubsOf(rec.got(ch))); diff != "" {
+		if diff := cmp.Diff(want, pubsOf(rec.Got(ch))); diff != "" {
 			t.Errorf("deliveries on %s (-want +got):\n%s", ch, diff)
 		}
 		// other's first event would have arrived before this one.
 		subscribe(t, b, other)
 		publishEvent(t, b, other, []byte("sentinel"))
-		testenv.Eventually(t, "the sentinel", func() bool { return rec.count(other) >= 1 })
-		if diff := cmp.Diff([]pub{{Payload: "sentinel"}}, pubsOf(rec.got(other))); diff != "" {
+		testenv.Eventually(t, "the sentinel", func() bool { return rec.Count(other) >= 1 })
+		if diff := cmp.Diff([]pub{{Payload: "sentinel"}}, pubsOf(rec.Got(other))); diff != "" {
 			t.Errorf("deliveries on %s (-want +got):\n%s", other, diff)
 		}
 	})
@@ -98,8 +98,8 @@ func TestBroker(t *testing.T, newBroker func(t *testing.T) (b realtime.Broker, n
 			want[i] = pub{Payload: strconv.Itoa(i)}
 			publishEvent(t, b, ch, []byte(want[i].Payload))
 		}
-		testenv.Eventually(t, fmt.Sprintf("%d events", n), func() bool { return rec.count(ch) >= n })
-		if diff := cmp.Diff(want, pubsOf(rec.got(ch))); diff != "" {
+		testenv.Eventually(t, fmt.Sprintf("%d events", n), func() bool { return rec.Count(ch) >= n })
+		if diff := cmp.Diff(want, pubsOf(rec.Got(ch))); diff != "" {
 			t.Errorf("deliveries (-want +got):\n%s", diff)
 		}
 	})
@@ -130,8 +130,8 @@ func TestBroker(t *testing.T, newBroker func(t *testing.T) (b realtime.Broker, n
 		}
 		per := goroutines * each / len(chs)
 		for _, ch := range chs {
-			testenv.Eventually(t, fmt.Sprintf("%d events on %s", per, ch), func() bool { return rec.count(ch) >= per })
-			got := rec.got(ch)
+			testenv.Eventually(t, fmt.Sprintf("%d events on %s", per, ch), func() bool { return rec.Count(ch) >= per })
+			got := rec.Got(ch)
 			if len(got) != per {
 				t.Errorf("%s: %d deliveries, want %d", ch, len(got), per)
 			}
@@ -158,8 +158,8 @@ func TestBroker(t *testing.T, newBroker func(t *testing.T) (b realtime.Broker, n
 				t.Fatalf("SendNode(%q): %v", node, err)
 			}
 		}
-		testenv.Eventually(t, "the node messages", func() bool { return len(rec.nodeMsgs()) >= len(want) })
-		if diff := cmp.Diff(want, rec.nodeMsgs()); diff != "" {
+		testenv.Eventually(t, "the node messages", func() bool { return len(rec.NodeMsgs()) >= len(want) })
+		if diff := cmp.Diff(want, rec.NodeMsgs()); diff != "" {
 			t.Errorf("node messages (-want +got):\n%s", diff)
 		}
 	})

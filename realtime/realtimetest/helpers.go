@@ -4,9 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"runtime"
-	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,109 +21,20 @@ func name(prefix string) string {
 	return fmt.Sprintf("%s_rt%08x", prefix, rand.Uint32())
 }
 
-// recorder is a Deliverer that keeps everything it is given. It also
-// notes when two deliveries of one channel overlap, which the Deliverer
-// contract rules out.
-type recorder struct {
-	mu       sync.Mutex
-	pubs     map[string][]realtime.Publication
-	node     [][]byte
-	busy     map[string]bool
-	overlaps map[string]int
-}
-
-func newRecorder() *recorder {
-	return &recorder{
-		pubs:     make(map[string][]realtime.Publication),
-		busy:     make(map[string]bool),
-		overlaps: make(map[string]int),
-	}
-}
-
-// Deliver keeps p. It yields the processor between marking ch busy and
-// unmarking it, to give an overlapping delivery a chance to show.
-func (r *recorder) Deliver(ch string, p realtime.Publication) {
-	r.mu.Lock()
-	if r.busy[ch] {
-		r.overlaps[ch]++
-	}
-	r.busy[ch] = true
-	r.pubs[ch] = append(r.pubs[ch], p)
-	r.mu.Unlock()
-	runtime.Gosched()
-	r.mu.Lock()
-	r.busy[ch] = false
-	r.mu.Unlock()
-}
-
-// DeliverNode keeps msg.
-// Resync is part of realtime.Deliverer; the suites do not count it.
-func (r *recorder) Resync(channels []string) {}
-
-func (r *recorder) DeliverNode(msg []byte) {
-	r.mu.Lock()
-	r.node = append(r.node, msg)
-	r.mu.Unlock()
-}
-
-// got returns a copy of what ch received so far.
-func (r *recorder) got(ch string) []realtime.Publication {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return slices.Clone(r.pubs[ch])
-}
-
-// count returns how many publications ch received so far.
-func (r *recorder) count(ch string) int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return len(r.pubs[ch])
-}
-
-// nodeMsgs returns a copy of the node messages received so far.
-func (r *recorder) nodeMsgs() [][]byte {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return slices.Clone(r.node)
-}
-
-// checkNoOverlaps fails the test if any channel had overlapping deliveries.
-func (r *recorder) checkNoOverlaps(t *testing.T) {
-	t.Helper()
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for ch, n := range r.overlaps {
-		t.Errorf("%s: %d deliveries overlapped another delivery of the channel", ch, n)
-	}
-}
-
-// run starts b.Run with a new recorder in a goroutine, waits until it
-// delivers, and returns the recorder. The test's cleanup stops Run and
+// run starts b.Run with a new Recorder in a goroutine, waits until it
+// delivers, and returns the Recorder. The test's cleanup stops Run and
 // waits for it to return.
-func run(t *testing.T, b realtime.Broker) *recorder {
+func run(t *testing.T, b realtime.Broker) *Recorder {
 	t.Helper()
-	rec := newRecorder()
-	ctx, cancel := context.WithCancel(context.Background())
-	errc := make(chan error, 1)
-	go func() { errc <- b.Run(ctx, rec) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-errc:
-			if err != nil {
-				t.Errorf("Run returned %v after its context ended, want nil", err)
-			}
-		case <-time.After(waitFor):
-			t.Errorf("Run did not return within %v of its context ending", waitFor)
-		}
-	})
+	rec := NewRecorder()
+	testenv.Go(t, "Run", func(ctx context.Context) error { return b.Run(ctx, rec) })
 	waitRunning(t, b, rec)
 	return rec
 }
 
 // waitRunning publishes events on a probe channel until rec receives one,
 // which shows that Run is delivering.
-func waitRunning(t *testing.T, b realtime.Broker, rec *recorder) {
+func waitRunning(t *testing.T, b realtime.Broker, rec *Recorder) {
 	t.Helper()
 	ctx := t.Context()
 	probe := name("probe:run")
@@ -137,7 +45,7 @@ func waitRunning(t *testing.T, b realtime.Broker, rec *recorder) {
 		if err := b.PublishEvent(ctx, probe, realtime.Publication{Payload: []byte(`{"type":"event"}`)}); err != nil {
 			t.Fatalf("PublishEvent(%q): %v", probe, err)
 		}
-		return rec.count(probe) > 0
+		return rec.Count(probe) > 0
 	})
 	if err := b.Unsubscribe(ctx, probe); err != nil {
 		t.Fatalf("Unsubscribe(%q): %v", probe, err)

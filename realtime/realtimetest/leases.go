@@ -10,6 +10,15 @@ import (
 	"github.com/partyline/partyline/realtime"
 )
 
+// expectHost fails the test unless got, what a call named by what
+// returned, is the host want ("" for none).
+func expectHost(t *testing.T, what, got, want string) {
+	t.Helper()
+	if got != want {
+		t.Errorf("%s = %q, want %q", what, got, want)
+	}
+}
+
 // TestLeases runs the conformance suite of realtime.Leases. newLeases
 // returns fresh, empty Leases whose leases live ttl; it registers its own
 // cleanup with t.Cleanup. It checks claims and take-overs from a dead
@@ -30,27 +39,13 @@ func TestLeases(t *testing.T, ttl time.Duration, newLeases func(t *testing.T) re
 	})
 	t.Run("claim and lookup", func(t *testing.T) {
 		p := newLeases(t)
-		if got := must(p.Lookup(ctx, "r1")); got != "" {
-			t.Errorf("Lookup of a free room = %q, want none", got)
-		}
-		if got := must(p.Claim(ctx, "r1", "a", "")); got != "a" {
-			t.Errorf("first Claim = %q, want a", got)
-		}
-		if got := must(p.Claim(ctx, "r1", "b", "")); got != "a" {
-			t.Errorf("Claim of a held room = %q, want a", got)
-		}
-		if got := must(p.Claim(ctx, "r1", "b", "c")); got != "a" {
-			t.Errorf("take-over naming a node that is not the holder = %q, want a", got)
-		}
-		if got := must(p.Lookup(ctx, "r1")); got != "a" {
-			t.Errorf("Lookup = %q, want a", got)
-		}
-		if got := must(p.Claim(ctx, "r1", "b", "a")); got != "b" {
-			t.Errorf("take-over from the dead a = %q, want b", got)
-		}
-		if got := must(p.Claim(ctx, "r2", "a", "")); got != "a" {
-			t.Errorf("another room = %q, want a", got)
-		}
+		expectHost(t, "Lookup of a free room", must(p.Lookup(ctx, "r1")), "")
+		expectHost(t, "first Claim", must(p.Claim(ctx, "r1", "a", "")), "a")
+		expectHost(t, "Claim of a held room", must(p.Claim(ctx, "r1", "b", "")), "a")
+		expectHost(t, "take-over naming a node that is not the holder", must(p.Claim(ctx, "r1", "b", "c")), "a")
+		expectHost(t, "Lookup", must(p.Lookup(ctx, "r1")), "a")
+		expectHost(t, "take-over from the dead a", must(p.Claim(ctx, "r1", "b", "a")), "b")
+		expectHost(t, "another room", must(p.Claim(ctx, "r2", "a", "")), "a")
 	})
 	t.Run("release", func(t *testing.T) {
 		p := newLeases(t)
@@ -58,20 +53,14 @@ func TestLeases(t *testing.T, ttl time.Duration, newLeases func(t *testing.T) re
 		if err := p.Release(ctx, "r1", "b"); err != nil {
 			t.Fatal(err)
 		}
-		if got := must(p.Lookup(ctx, "r1")); got != "a" {
-			t.Errorf("after a release by a non-holder, Lookup = %q, want a", got)
-		}
+		expectHost(t, "after a release by a non-holder, Lookup", must(p.Lookup(ctx, "r1")), "a")
 		for range 2 { // idempotent
 			if err := p.Release(ctx, "r1", "a"); err != nil {
 				t.Fatal(err)
 			}
 		}
-		if got := must(p.Lookup(ctx, "r1")); got != "" {
-			t.Errorf("after release, Lookup = %q, want none", got)
-		}
-		if got := must(p.Claim(ctx, "r1", "b", "")); got != "b" {
-			t.Errorf("Claim after release = %q, want b", got)
-		}
+		expectHost(t, "after release, Lookup", must(p.Lookup(ctx, "r1")), "")
+		expectHost(t, "Claim after release", must(p.Claim(ctx, "r1", "b", "")), "b")
 	})
 	t.Run("ttl and refresh", func(t *testing.T) {
 		p := newLeases(t)
@@ -90,12 +79,8 @@ func TestLeases(t *testing.T, ttl time.Duration, newLeases func(t *testing.T) re
 			}
 			time.Sleep(ttl / 4)
 		}
-		if got := must(p.Lookup(ctx, "r1")); got != "a" {
-			t.Errorf("refreshed r1 = %q, want a", got)
-		}
-		if got := must(p.Lookup(ctx, "r3")); got != "" {
-			t.Errorf("unrefreshed r3 = %q, want expired", got)
-		}
+		expectHost(t, "refreshed r1", must(p.Lookup(ctx, "r1")), "a")
+		expectHost(t, "unrefreshed r3", must(p.Lookup(ctx, "r3")), "")
 		must(p.Claim(ctx, "r3", "c", ""))
 		lost, err := p.Refresh(ctx, "a", []string{"r1", "r3", "r9"})
 		if err != nil {

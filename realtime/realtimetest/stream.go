@@ -45,11 +45,11 @@ type StreamConfig struct {
 // order, that only subscribed channels are delivered, and that payload
 // bytes come back unchanged.
 func TestStream(t *testing.T, newStream func(t *testing.T, cfg StreamConfig) (realtime.Stream, realtime.Broker)) {
-	setup := func(t *testing.T, cfg StreamConfig) (realtime.Stream, realtime.Broker, *recorder) {
+	setup := func(t *testing.T, cfg StreamConfig) (realtime.Stream, realtime.Broker, *Recorder) {
 		t.Helper()
 		s, b := newStream(t, cfg)
 		rec := run(t, b)
-		t.Cleanup(func() { rec.checkNoOverlaps(t) })
+		t.Cleanup(func() { rec.CheckNoOverlaps(t) })
 		return s, b, rec
 	}
 
@@ -77,20 +77,7 @@ func TestStream(t *testing.T, newStream func(t *testing.T, cfg StreamConfig) (re
 	t.Run("CurrentThenPublishKeepsEpoch", func(t *testing.T) {
 		s, _, _ := setup(t, StreamConfig{})
 		ch := name("room:c")
-		cur := current(t, s, ch)
-		if cur.Offset != 0 || cur.Epoch == "" {
-			t.Fatalf("Current on a new channel = %+v, want offset 0 and an epoch", cur)
-		}
-		if again := current(t, s, ch); again != cur {
-			t.Fatalf("second Current = %+v, want %+v", again, cur)
-		}
-		want := realtime.Position{Epoch: cur.Epoch, Offset: 1}
-		if got := publish(t, s, ch, "x"); got != want {
-			t.Fatalf("Publish after Current = %+v, want %+v", got, want)
-		}
-		if got := current(t, s, ch); got != want {
-			t.Errorf("Current after Publish = %+v, want %+v", got, want)
-		}
+		checkNewChannel(t, s, ch, "Current", current(t, s, ch))
 	})
 
 	t.Run("SinceReturnsTheMissedPublications", func(t *testing.T) {
@@ -113,18 +100,10 @@ func TestStream(t *testing.T, newStream func(t *testing.T, cfg StreamConfig) (re
 		s, _, _ := setup(t, StreamConfig{})
 		ch := name("room:n")
 		cur := sinceUnrecoverable(t, s, ch, realtime.Position{Epoch: "nope", Offset: 3})
-		if cur.Offset != 0 || cur.Epoch == "" {
-			t.Fatalf("Since on a new channel: current = %+v, want offset 0 and an epoch", cur)
-		}
-		if got := current(t, s, ch); got != cur {
-			t.Errorf("Current after Since = %+v, want %+v", got, cur)
-		}
 		if pubs, _ := since(t, s, ch, cur); len(pubs) != 0 {
 			t.Errorf("Since(current) = %v, want none", pubsOf(pubs))
 		}
-		if got, want := publish(t, s, ch, "x"), (realtime.Position{Epoch: cur.Epoch, Offset: 1}); got != want {
-			t.Errorf("Publish after Since = %+v, want %+v", got, want)
-		}
+		checkNewChannel(t, s, ch, "Since", cur)
 	})
 
 	t.Run("SinceUnrecoverable", func(t *testing.T) {
@@ -257,28 +236,28 @@ func TestStream(t *testing.T, newStream func(t *testing.T, cfg StreamConfig) (re
 		subscribe(t, b, ch)
 		subscribe(t, b, ch) // idempotent: still one delivery per publication
 		p2 := publish(t, s, ch, "subscribed")
-		testenv.Eventually(t, "the delivery of offset 2", func() bool { return rec.count(ch) >= 1 })
+		testenv.Eventually(t, "the delivery of offset 2", func() bool { return rec.Count(ch) >= 1 })
 		unsubscribe(t, b, ch) // once undoes both subscribes
 		publish(t, s, ch, "unsubscribed")
 		unsubscribe(t, b, ch) // idempotent
 		subscribe(t, b, ch)
 		p4 := publish(t, s, ch, "subscribed again")
 		testenv.Eventually(t, "the delivery of offset 4", func() bool {
-			got := rec.got(ch)
+			got := rec.Got(ch)
 			return len(got) > 0 && got[len(got)-1].Offset >= 4
 		})
 		want := []pub{
 			{Epoch: p2.Epoch, Offset: 2, Payload: "subscribed"},
 			{Epoch: p4.Epoch, Offset: 4, Payload: "subscribed again"},
 		}
-		if diff := cmp.Diff(want, pubsOf(rec.got(ch))); diff != "" {
+		if diff := cmp.Diff(want, pubsOf(rec.Got(ch))); diff != "" {
 			t.Errorf("deliveries on %s (-want +got):\n%s", ch, diff)
 		}
 		// other's publication would have arrived before this one.
 		subscribe(t, b, other)
 		publish(t, s, other, "sentinel")
-		testenv.Eventually(t, "the sentinel", func() bool { return rec.count(other) >= 1 })
-		if got := pubsOf(rec.got(other)); len(got) != 1 || got[0].Offset != 2 {
+		testenv.Eventually(t, "the sentinel", func() bool { return rec.Count(other) >= 1 })
+		if got := pubsOf(rec.Got(other)); len(got) != 1 || got[0].Offset != 2 {
 			t.Errorf("deliveries on %s = %+v, want only offset 2", other, got)
 		}
 	})
@@ -324,8 +303,8 @@ func TestStream(t *testing.T, newStream func(t *testing.T, cfg StreamConfig) (re
 				}
 			}
 		}
-		testenv.Eventually(t, "every delivery", func() bool { return rec.count(ch) >= len(payloads) })
-		check("deliveries", rec.got(ch))
+		testenv.Eventually(t, "every delivery", func() bool { return rec.Count(ch) >= len(payloads) })
+		check("deliveries", rec.Got(ch))
 		pubs, _ := since(t, s, ch, realtime.Position{Epoch: first.Epoch})
 		check("Since", pubs)
 	})
@@ -448,7 +427,7 @@ func concurrentPublish(t *testing.T, s realtime.Stream, goroutines, each int, ch
 // checkChannel checks that ch's publications, returned by Publish as
 // payloadAt, are offsets 1 through n of one epoch, and that the Deliverer
 // and Since both saw exactly them in offset order.
-func checkChannel(t *testing.T, s realtime.Stream, rec *recorder, ch string, payloadAt map[realtime.Position]string, n int) {
+func checkChannel(t *testing.T, s realtime.Stream, rec *Recorder, ch string, payloadAt map[realtime.Position]string, n int) {
 	t.Helper()
 	var epoch string
 	for pos := range payloadAt {
@@ -472,12 +451,32 @@ func checkChannel(t *testing.T, s realtime.Stream, rec *recorder, ch string, pay
 		slices.Sort(offsets)
 		t.Fatalf("%s: %d positions, want %d: %s", ch, len(payloadAt), n, strings.Join(offsets, " "))
 	}
-	testenv.Eventually(t, fmt.Sprintf("%d deliveries on %s", n, ch), func() bool { return rec.count(ch) >= n })
-	if diff := cmp.Diff(want, pubsOf(rec.got(ch))); diff != "" {
+	testenv.Eventually(t, fmt.Sprintf("%d deliveries on %s", n, ch), func() bool { return rec.Count(ch) >= n })
+	if diff := cmp.Diff(want, pubsOf(rec.Got(ch))); diff != "" {
 		t.Errorf("%s: deliveries (-want +got):\n%s", ch, diff)
 	}
 	pubs, _ := since(t, s, ch, realtime.Position{Epoch: epoch})
 	if diff := cmp.Diff(want, pubsOf(pubs)); diff != "" {
 		t.Errorf("%s: Since offset 0 (-want +got):\n%s", ch, diff)
+	}
+}
+
+// checkNewChannel checks cur, the position what gave for ch, a channel
+// nothing was published on: it is offset 0 of an epoch, Current agrees,
+// and the first Publish continues that epoch at offset 1.
+func checkNewChannel(t *testing.T, s realtime.Stream, ch, what string, cur realtime.Position) {
+	t.Helper()
+	if cur.Offset != 0 || cur.Epoch == "" {
+		t.Fatalf("%s on a new channel = %+v, want offset 0 and an epoch", what, cur)
+	}
+	if got := current(t, s, ch); got != cur {
+		t.Fatalf("Current after %s = %+v, want %+v", what, got, cur)
+	}
+	want := realtime.Position{Epoch: cur.Epoch, Offset: 1}
+	if got := publish(t, s, ch, "x"); got != want {
+		t.Fatalf("Publish after %s = %+v, want %+v", what, got, want)
+	}
+	if got := current(t, s, ch); got != want {
+		t.Errorf("Current after Publish = %+v, want %+v", got, want)
 	}
 }

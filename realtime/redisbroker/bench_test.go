@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/partyline/partyline/realtime/realtimetest"
 )
 
 // BenchmarkPublish measures Stream.Publish against the shared Redis, with
@@ -31,7 +33,7 @@ func BenchmarkPublish(b *testing.B) {
 			b.Run(fmt.Sprintf("%s/publishers=%d", mode, publishers), func(b *testing.B) {
 				e := newEngine(b, c, Options{})
 				if mode == "batched" {
-					d := newSink()
+					d := realtimetest.NewRecorder()
 					runBroker(b, e.Broker, d)
 					waitDelivering(b, e.Broker, d, "room:benchup")
 				}

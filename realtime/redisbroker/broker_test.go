@@ -15,6 +15,7 @@ import (
 	"github.com/partyline/partyline"
 	"github.com/partyline/partyline/internal/testenv"
 	"github.com/partyline/partyline/realtime"
+	"github.com/partyline/partyline/realtime/realtimetest"
 )
 
 // TestProbeRestartsStuckSubscription makes the pub/sub connection stuck
@@ -28,7 +29,7 @@ func TestProbeRestartsStuckSubscription(t *testing.T) {
 	p := startProxy(t, opt.Addr)
 	opt.Addr = p.addr()
 	e := newEngine(t, clientFor(t, opt), Options{ProbeInterval: 100 * time.Millisecond})
-	d := newSink()
+	d := realtimetest.NewRecorder()
 	runBroker(t, e.Broker, d)
 	ch := "room:stuck"
 	waitDelivering(t, e.Broker, d, ch)
@@ -39,14 +40,14 @@ func TestProbeRestartsStuckSubscription(t *testing.T) {
 	if err := e.Broker.PublishEvent(t.Context(), ch, realtime.Publication{Payload: []byte("lost")}); err != nil {
 		t.Fatalf("PublishEvent: %v", err)
 	}
-	testenv.Eventually(t, "a resync of "+ch, func() bool { return d.resynced(ch) > 0 })
+	testenv.Eventually(t, "a resync of "+ch, func() bool { return d.Resynced(ch) > 0 })
 	testenv.Eventually(t, "deliveries to resume", func() bool {
 		if err := e.Broker.PublishEvent(t.Context(), ch, realtime.Publication{Payload: []byte("after")}); err != nil {
 			t.Fatalf("PublishEvent: %v", err)
 		}
-		return d.hasPayload(ch, "after")
+		return d.HasPayload(ch, "after")
 	})
-	if d.hasPayload(ch, "lost") {
+	if d.HasPayload(ch, "lost") {
 		t.Errorf("the event published while the subscription was stuck was delivered")
 	}
 }
@@ -92,7 +93,7 @@ func TestKilledConnectionResubscribes(t *testing.T) {
 			name := "pltest-" + newEpoch()
 			c := top.client(t, name)
 			e := newEngine(t, c, Options{})
-			d := newSink()
+			d := realtimetest.NewRecorder()
 			runBroker(t, e.Broker, d)
 			chs := make([]string, 12)
 			for i := range chs {
@@ -134,12 +135,12 @@ func TestKilledConnectionResubscribes(t *testing.T) {
 				t.Fatal("found no pub/sub connection to kill")
 			}
 			for _, ch := range chs {
-				testenv.Eventually(t, "a resync of "+ch, func() bool { return d.resynced(ch) > 0 })
+				testenv.Eventually(t, "a resync of "+ch, func() bool { return d.Resynced(ch) > 0 })
 				testenv.Eventually(t, "deliveries on "+ch+" to resume", func() bool {
 					if err := e.Broker.PublishEvent(t.Context(), ch, realtime.Publication{Payload: []byte("again")}); err != nil {
 						t.Fatalf("PublishEvent: %v", err)
 					}
-					return d.hasPayload(ch, "again")
+					return d.HasPayload(ch, "again")
 				})
 			}
 		})
@@ -153,7 +154,7 @@ func TestRedisRestart(t *testing.T) {
 	r := startPrivateRedis(t)
 	c := clientFor(t, &goredis.Options{Addr: r.addr()})
 	e := newEngine(t, c, Options{ProbeInterval: 200 * time.Millisecond})
-	d := newSink()
+	d := realtimetest.NewRecorder()
 	runBroker(t, e.Broker, d)
 	ch := "room:restart"
 	waitDelivering(t, e.Broker, d, ch)
@@ -161,19 +162,19 @@ func TestRedisRestart(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Publish: %v", err)
 	}
-	testenv.Eventually(t, "the publication before the restart", func() bool { return d.hasPayload(ch, "before") })
+	testenv.Eventually(t, "the publication before the restart", func() bool { return d.HasPayload(ch, "before") })
 
 	r.stop()
 	r.start()
 
-	testenv.Eventually(t, "a resync of "+ch, func() bool { return d.resynced(ch) > 0 })
+	testenv.Eventually(t, "a resync of "+ch, func() bool { return d.Resynced(ch) > 0 })
 	var after realtime.Position
 	testenv.Eventually(t, "a publication after the restart to be delivered", func() bool {
 		pos, err := e.Stream.Publish(t.Context(), ch, []byte("after"))
 		if err == nil && after == (realtime.Position{}) {
 			after = pos
 		}
-		return d.hasPayload(ch, "after")
+		return d.HasPayload(ch, "after")
 	})
 	if after.Epoch == before.Epoch || after.Offset != 1 {
 		t.Errorf("first publication after the restart at %+v, want offset 1 of an epoch other than %q", after, before.Epoch)
@@ -186,57 +187,54 @@ func TestRedisRestart(t *testing.T) {
 		if err != nil && !errors.Is(err, partyline.ErrNotFound) {
 			t.Fatalf("SendNode: %v", err)
 		}
-		return len(d.nodeMsgs()) > 0
+		return len(d.NodeMsgs()) > 0
 	})
 }
 
 // TestNodes checks the node registry and node-to-node messages between
 // two brokers.
 func TestNodes(t *testing.T) {
-	for _, top := range topologies {
-		t.Run(top.name, func(t *testing.T) {
-			c := top.client(t)
-			prefix := testenv.KeyPrefix()
-			a := newEngine(t, c, Options{Prefix: prefix, NodeID: "a"})
-			b := newEngine(t, c, Options{Prefix: prefix, NodeID: "b"})
-			da, db := newSink(), newSink()
-			runBroker(t, a.Broker, da)
-			stopB := runBroker(t, b.Broker, db)
-			waitDelivering(t, a.Broker, da, "room:a")
-			waitDelivering(t, b.Broker, db, "room:b")
+	forEachTopology(t, func(t *testing.T, c goredis.UniversalClient) {
+		prefix := testenv.KeyPrefix()
+		a := newEngine(t, c, Options{Prefix: prefix, NodeID: "a"})
+		b := newEngine(t, c, Options{Prefix: prefix, NodeID: "b"})
+		da, db := realtimetest.NewRecorder(), realtimetest.NewRecorder()
+		runBroker(t, a.Broker, da)
+		stopB := runBroker(t, b.Broker, db)
+		waitDelivering(t, a.Broker, da, "room:a")
+		waitDelivering(t, b.Broker, db, "room:b")
 
-			nodes, err := a.Broker.Nodes(t.Context())
-			if err != nil {
-				t.Fatalf("Nodes: %v", err)
-			}
-			slices.Sort(nodes)
-			if diff := cmp.Diff([]string{"a", "b"}, nodes); diff != "" {
-				t.Errorf("Nodes (-want +got):\n%s", diff)
-			}
-			if err := a.Broker.SendNode(t.Context(), "b", []byte("a to b")); err != nil {
-				t.Fatalf("SendNode(b): %v", err)
-			}
-			testenv.Eventually(t, "b's node message", func() bool { return len(db.nodeMsgs()) > 0 })
-			if got := string(db.nodeMsgs()[0]); got != "a to b" {
-				t.Errorf("b got %q, want %q", got, "a to b")
-			}
-			if n := len(da.nodeMsgs()); n != 0 {
-				t.Errorf("a got %d node messages meant for b", n)
-			}
+		nodes, err := a.Broker.Nodes(t.Context())
+		if err != nil {
+			t.Fatalf("Nodes: %v", err)
+		}
+		slices.Sort(nodes)
+		if diff := cmp.Diff([]string{"a", "b"}, nodes); diff != "" {
+			t.Errorf("Nodes (-want +got):\n%s", diff)
+		}
+		if err := a.Broker.SendNode(t.Context(), "b", []byte("a to b")); err != nil {
+			t.Fatalf("SendNode(b): %v", err)
+		}
+		testenv.Eventually(t, "b's node message", func() bool { return len(db.NodeMsgs()) > 0 })
+		if got := string(db.NodeMsgs()[0]); got != "a to b" {
+			t.Errorf("b got %q, want %q", got, "a to b")
+		}
+		if n := len(da.NodeMsgs()); n != 0 {
+			t.Errorf("a got %d node messages meant for b", n)
+		}
 
-			stopB()
-			nodes, err = a.Broker.Nodes(t.Context())
-			if err != nil {
-				t.Fatalf("Nodes: %v", err)
-			}
-			if diff := cmp.Diff([]string{"a"}, nodes); diff != "" {
-				t.Errorf("Nodes after b stopped (-want +got):\n%s", diff)
-			}
-			if err := a.Broker.SendNode(t.Context(), "b", []byte("gone")); !errors.Is(err, partyline.ErrNotFound) {
-				t.Errorf("SendNode to a stopped node = %v, want an error wrapping partyline.ErrNotFound", err)
-			}
-		})
-	}
+		stopB()
+		nodes, err = a.Broker.Nodes(t.Context())
+		if err != nil {
+			t.Fatalf("Nodes: %v", err)
+		}
+		if diff := cmp.Diff([]string{"a"}, nodes); diff != "" {
+			t.Errorf("Nodes after b stopped (-want +got):\n%s", diff)
+		}
+		if err := a.Broker.SendNode(t.Context(), "b", []byte("gone")); !errors.Is(err, partyline.ErrNotFound) {
+			t.Errorf("SendNode to a stopped node = %v, want an error wrapping partyline.ErrNotFound", err)
+		}
+	})
 }
 
 // TestOrderingAcrossNodes publishes concurrently through one node and
@@ -244,90 +242,85 @@ func TestNodes(t *testing.T) {
 // no gap.
 func TestOrderingAcrossNodes(t *testing.T) {
 	const publishers, each = 16, 200
-	for _, top := range topologies {
-		t.Run(top.name, func(t *testing.T) {
-			c := top.client(t)
-			prefix := testenv.KeyPrefix()
-			pub := newEngine(t, c, Options{Prefix: prefix, NodeID: "pub", HistorySize: publishers * each})
-			sub := newEngine(t, c, Options{Prefix: prefix, NodeID: "sub"})
-			runBroker(t, pub.Broker, newSink())
-			d := newSink()
-			runBroker(t, sub.Broker, d)
-			ch := "room:order"
-			waitDelivering(t, sub.Broker, d, ch)
+	forEachTopology(t, func(t *testing.T, c goredis.UniversalClient) {
+		prefix := testenv.KeyPrefix()
+		pub := newEngine(t, c, Options{Prefix: prefix, NodeID: "pub", HistorySize: publishers * each})
+		sub := newEngine(t, c, Options{Prefix: prefix, NodeID: "sub"})
+		runBroker(t, pub.Broker, realtimetest.NewRecorder())
+		d := realtimetest.NewRecorder()
+		runBroker(t, sub.Broker, d)
+		ch := "room:order"
+		waitDelivering(t, sub.Broker, d, ch)
 
-			var wg sync.WaitGroup
-			for g := range publishers {
-				wg.Go(func() {
-					for i := range each {
-						if _, err := pub.Stream.Publish(t.Context(), ch, fmt.Appendf(nil, "%d/%d", g, i)); err != nil {
-							t.Errorf("Publish: %v", err)
-							return
-						}
-					}
-				})
-			}
-			wg.Wait()
-			if t.Failed() {
-				t.FailNow()
-			}
-			total := publishers * each
-			published := func() []realtime.Publication { // leaves out waitDelivering's events
-				var ps []realtime.Publication
-				for _, p := range d.got(ch) {
-					if p.Offset > 0 {
-						ps = append(ps, p)
+		var wg sync.WaitGroup
+		for g := range publishers {
+			wg.Go(func() {
+				for i := range each {
+					if _, err := pub.Stream.Publish(t.Context(), ch, fmt.Appendf(nil, "%d/%d", g, i)); err != nil {
+						t.Errorf("Publish: %v", err)
+						return
 					}
 				}
-				return ps
-			}
-			testenv.Eventually(t, fmt.Sprintf("%d publications on the other node", total), func() bool {
-				return len(published()) >= total
 			})
-			got := published()
-			if len(got) != total {
-				t.Fatalf("%d deliveries, want %d", len(got), total)
-			}
-			for i, p := range got {
-				if p.Offset != uint64(i+1) || p.Epoch != got[0].Epoch {
-					t.Fatalf("delivery #%d at %+v, want offset %d of epoch %q", i+1, p.Position, i+1, got[0].Epoch)
+		}
+		wg.Wait()
+		if t.Failed() {
+			t.FailNow()
+		}
+		total := publishers * each
+		published := func() []realtime.Publication { // leaves out waitDelivering's events
+			var ps []realtime.Publication
+			for _, p := range d.Got(ch) {
+				if p.Offset > 0 {
+					ps = append(ps, p)
 				}
 			}
+			return ps
+		}
+		testenv.Eventually(t, fmt.Sprintf("%d publications on the other node", total), func() bool {
+			return len(published()) >= total
 		})
-	}
+		got := published()
+		if len(got) != total {
+			t.Fatalf("%d deliveries, want %d", len(got), total)
+		}
+		for i, p := range got {
+			if p.Offset != uint64(i+1) || p.Epoch != got[0].Epoch {
+				t.Fatalf("delivery #%d at %+v, want offset %d of epoch %q", i+1, p.Position, i+1, got[0].Epoch)
+			}
+		}
+	})
 }
 
 // TestSubscribeBeforeRun checks that channels subscribed while Run is not
 // running are subscribed when it starts, and that a second Run fails.
 func TestSubscribeBeforeRun(t *testing.T) {
-	for _, top := range topologies {
-		t.Run(top.name, func(t *testing.T) {
-			e := newEngine(t, top.client(t), Options{})
-			ch := "room:early"
-			if err := e.Broker.Subscribe(t.Context(), ch); err != nil {
-				t.Fatalf("Subscribe before Run: %v", err)
+	forEachTopology(t, func(t *testing.T, c goredis.UniversalClient) {
+		e := newEngine(t, c, Options{})
+		ch := "room:early"
+		if err := e.Broker.Subscribe(t.Context(), ch); err != nil {
+			t.Fatalf("Subscribe before Run: %v", err)
+		}
+		if err := e.Broker.Subscribe(t.Context(), "room:dropped"); err != nil {
+			t.Fatalf("Subscribe before Run: %v", err)
+		}
+		if err := e.Broker.Unsubscribe(t.Context(), "room:dropped"); err != nil {
+			t.Fatalf("Unsubscribe before Run: %v", err)
+		}
+		d := realtimetest.NewRecorder()
+		runBroker(t, e.Broker, d)
+		waitDelivering(t, e.Broker, d, "room:up")
+		if err := e.Broker.Run(t.Context(), realtimetest.NewRecorder()); err == nil {
+			t.Errorf("a second Run returned nil, want an error")
+		}
+		for _, c := range []string{ch, "room:dropped"} {
+			if err := e.Broker.PublishEvent(t.Context(), c, realtime.Publication{Payload: []byte(c)}); err != nil {
+				t.Fatalf("PublishEvent: %v", err)
 			}
-			if err := e.Broker.Subscribe(t.Context(), "room:dropped"); err != nil {
-				t.Fatalf("Subscribe before Run: %v", err)
-			}
-			if err := e.Broker.Unsubscribe(t.Context(), "room:dropped"); err != nil {
-				t.Fatalf("Unsubscribe before Run: %v", err)
-			}
-			d := newSink()
-			runBroker(t, e.Broker, d)
-			waitDelivering(t, e.Broker, d, "room:up")
-			if err := e.Broker.Run(t.Context(), newSink()); err == nil {
-				t.Errorf("a second Run returned nil, want an error")
-			}
-			for _, c := range []string{ch, "room:dropped"} {
-				if err := e.Broker.PublishEvent(t.Context(), c, realtime.Publication{Payload: []byte(c)}); err != nil {
-					t.Fatalf("PublishEvent: %v", err)
-				}
-			}
-			testenv.Eventually(t, "the event on "+ch, func() bool { return d.hasPayload(ch, ch) })
-			if d.count("room:dropped") != 0 {
-				t.Errorf("got an event on a channel unsubscribed before Run")
-			}
-		})
-	}
+		}
+		testenv.Eventually(t, "the event on "+ch, func() bool { return d.HasPayload(ch, ch) })
+		if d.Count("room:dropped") != 0 {
+			t.Errorf("got an event on a channel unsubscribed before Run")
+		}
+	})
 }

@@ -21,58 +21,55 @@ var topologies = []struct {
 	{"Cluster", func(t testing.TB) goredis.UniversalClient { return clusterClient(t) }},
 }
 
-func TestStreamConformance(t *testing.T) {
+// forEachTopology runs f as a subtest for each of topologies, with a
+// client of it.
+func forEachTopology(t *testing.T, f func(t *testing.T, c goredis.UniversalClient)) {
+	t.Helper()
 	for _, top := range topologies {
-		t.Run(top.name, func(t *testing.T) {
-			c := top.client(t)
-			realtimetest.TestStream(t, func(t *testing.T, cfg realtimetest.StreamConfig) (realtime.Stream, realtime.Broker) {
-				if cfg.Now != nil {
-					t.Skip("skipping: the Redis stream ages history by Redis's clock, not an injected one")
-				}
-				e := newEngine(t, c, Options{HistorySize: cfg.HistorySize, HistoryTTL: cfg.HistoryTTL})
-				return e.Stream, e.Broker
-			})
-		})
+		t.Run(top.name, func(t *testing.T) { f(t, top.client(t)) })
 	}
+}
+
+func TestStreamConformance(t *testing.T) {
+	forEachTopology(t, func(t *testing.T, c goredis.UniversalClient) {
+		realtimetest.TestStream(t, func(t *testing.T, cfg realtimetest.StreamConfig) (realtime.Stream, realtime.Broker) {
+			if cfg.Now != nil {
+				t.Skip("skipping: the Redis stream ages history by Redis's clock, not an injected one")
+			}
+			e := newEngine(t, c, Options{HistorySize: cfg.HistorySize, HistoryTTL: cfg.HistoryTTL})
+			return e.Stream, e.Broker
+		})
+	})
 }
 
 func TestBrokerConformance(t *testing.T) {
-	for _, top := range topologies {
-		t.Run(top.name, func(t *testing.T) {
-			c := top.client(t)
-			realtimetest.TestBroker(t, func(t *testing.T) (realtime.Broker, string) {
-				e := newEngine(t, c, Options{})
-				return e.Broker, e.Broker.NodeID()
-			})
+	forEachTopology(t, func(t *testing.T, c goredis.UniversalClient) {
+		realtimetest.TestBroker(t, func(t *testing.T) (realtime.Broker, string) {
+			e := newEngine(t, c, Options{})
+			return e.Broker, e.Broker.NodeID()
 		})
-	}
+	})
 }
 
 func TestPresenceConformance(t *testing.T) {
-	for _, top := range topologies {
-		t.Run(top.name, func(t *testing.T) {
-			c := top.client(t)
-			realtimetest.TestPresence(t, func(t *testing.T) realtime.Presence {
-				return newEngine(t, c, Options{}).Presence
-			})
+	forEachTopology(t, func(t *testing.T, c goredis.UniversalClient) {
+		realtimetest.TestPresence(t, func(t *testing.T) realtime.Presence {
+			return newEngine(t, c, Options{}).Presence
 		})
-	}
+	})
 }
 
 func TestLeasesConformance(t *testing.T) {
 	const ttl = 300 * time.Millisecond
-	for _, top := range topologies {
-		t.Run(top.name, func(t *testing.T) {
-			c := top.client(t)
-			realtimetest.TestLeases(t, ttl, func(t *testing.T) realtime.Leases {
-				l, err := NewLeases(LeasesOptions{Client: c, Prefix: testenv.KeyPrefix(), Name: "voice", TTL: ttl})
-				if err != nil {
-					t.Fatal(err)
-				}
-				return l
-			})
+	forEachTopology(t, func(t *testing.T, c goredis.UniversalClient) {
+		realtimetest.TestLeases(t, ttl, func(t *testing.T) realtime.Leases {
+			l, err := NewLeases(LeasesOptions{Client: c, Prefix: testenv.KeyPrefix(), Name: "voice", TTL: ttl})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return l
 		})
-	}
+	})
 	c := singleClient(t)
 	for _, bad := range []LeasesOptions{
 		{Client: c, Prefix: "bad{", Name: "voice"},

@@ -86,14 +86,15 @@ func startNodeWith(t *testing.T, c goredis.UniversalClient, opts Options, adjust
 			t.Fatalf("Register: %v", err)
 		}
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- n.Run(ctx) }()
+	returned := make(chan struct{})
+	stopRun := testenv.Go(t, "node "+id+": Run", func(ctx context.Context) error {
+		defer close(returned)
+		return n.Run(ctx)
+	})
 	select {
 	case <-n.Started():
-	case err := <-done:
-		cancel()
-		t.Fatalf("node %s: Run returned at once: %v", id, err)
+	case <-returned:
+		t.Fatalf("node %s: Run returned at once", id)
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/v1/ws", n)
@@ -107,15 +108,7 @@ func startNodeWith(t *testing.T, c goredis.UniversalClient, opts Options, adjust
 			}
 			dcancel()
 			srv.Close()
-			cancel()
-			select {
-			case err := <-done:
-				if err != nil {
-					t.Errorf("node %s: Run: %v", id, err)
-				}
-			case <-time.After(waitFor):
-				t.Errorf("node %s: Run did not return within %v of its context ending", id, waitFor)
-			}
+			stopRun()
 			stopPresence()
 		})
 	}

@@ -4,133 +4,32 @@ import (
 	"bytes"
 	"context"
 	"net"
-	"slices"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/partyline/partyline/internal/testenv"
 	"github.com/partyline/partyline/realtime"
+	"github.com/partyline/partyline/realtime/realtimetest"
 )
-
-// sink is a Deliverer that keeps what it is given.
-type sink struct {
-	mu      sync.Mutex
-	pubs    map[string][]realtime.Publication
-	node    [][]byte
-	resyncs map[string]int
-}
-
-func newSink() *sink {
-	return &sink{pubs: make(map[string][]realtime.Publication), resyncs: make(map[string]int)}
-}
-
-func (s *sink) Deliver(ch string, p realtime.Publication) {
-	s.mu.Lock()
-	s.pubs[ch] = append(s.pubs[ch], p)
-	s.mu.Unlock()
-}
-
-func (s *sink) DeliverNode(msg []byte) {
-	s.mu.Lock()
-	s.node = append(s.node, msg)
-	s.mu.Unlock()
-}
-
-func (s *sink) Resync(channels []string) {
-	s.mu.Lock()
-	for _, ch := range channels {
-		s.resyncs[ch]++
-	}
-	s.mu.Unlock()
-}
-
-func (s *sink) got(ch string) []realtime.Publication {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.pubs[ch])
-}
-
-func (s *sink) count(ch string) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.pubs[ch])
-}
-
-func (s *sink) nodeMsgs() [][]byte {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.node)
-}
-
-func (s *sink) resynced(ch string) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.resyncs[ch]
-}
-
-// hasPayload reports whether ch received a publication with payload p.
-func (s *sink) hasPayload(ch, p string) bool {
-	for _, got := range s.got(ch) {
-		if string(got.Payload) == p {
-			return true
-		}
-	}
-	return false
-}
 
 // runBroker runs b.Run with d until the test ends, and returns a function
 // that stops it early (and is also called by the cleanup). It fails the
 // test if Run returns an error or does not return in time.
 func runBroker(t testing.TB, b *Broker, d realtime.Deliverer) (stop func()) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	errc := make(chan error, 1)
-	go func() { errc <- b.Run(ctx, d) }()
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			cancel()
-			select {
-			case err := <-errc:
-				if err != nil {
-					t.Errorf("Run: %v", err)
-				}
-			case <-time.After(waitFor):
-				t.Errorf("Run did not return within %v of its context ending", waitFor)
-			}
-		})
-	}
-	t.Cleanup(stop)
-	return stop
+	return testenv.Go(t, "Run", func(ctx context.Context) error { return b.Run(ctx, d) })
 }
 
 // runPresence runs p.Run until the test ends, and returns a function that
 // stops it early.
 func runPresence(t testing.TB, p *Presence) (stop func()) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		if err := p.Run(ctx); err != nil {
-			t.Errorf("Presence.Run: %v", err)
-		}
-	}()
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			cancel()
-			<-done
-		})
-	}
-	t.Cleanup(stop)
-	return stop
+	return testenv.Go(t, "Presence.Run", p.Run)
 }
 
 // waitDelivering subscribes ch and publishes events on it until d gets
 // one, which shows that b's Run is up.
-func waitDelivering(t testing.TB, b *Broker, d *sink, ch string) {
+func waitDelivering(t testing.TB, b *Broker, d *realtimetest.Recorder, ch string) {
 	t.Helper()
 	ctx := context.Background()
 	if err := b.Subscribe(ctx, ch); err != nil {
@@ -140,7 +39,7 @@ func waitDelivering(t testing.TB, b *Broker, d *sink, ch string) {
 		if err := b.PublishEvent(ctx, ch, realtime.Publication{Payload: []byte("up")}); err != nil {
 			t.Fatalf("PublishEvent: %v", err)
 		}
-		return d.count(ch) > 0
+		return d.Count(ch) > 0
 	})
 }
 

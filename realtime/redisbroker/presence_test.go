@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/partyline/partyline/internal/testenv"
 	"github.com/partyline/partyline/realtime"
@@ -16,43 +17,47 @@ import (
 // presenceTTL is the short entry lifetime of the expiry tests.
 const presenceTTL = time.Second
 
+// presencePair runs the presences of nodes "a" and "b", with presenceTTL,
+// on one new key prefix of c. StopB ends b's renewals, as b's death would.
+func presencePair(t *testing.T, c goredis.UniversalClient) (a, b *Presence, stopB func()) {
+	t.Helper()
+	prefix := testenv.KeyPrefix()
+	a = newEngine(t, c, Options{Prefix: prefix, NodeID: "a", PresenceTTL: presenceTTL}).Presence
+	b = newEngine(t, c, Options{Prefix: prefix, NodeID: "b", PresenceTTL: presenceTTL}).Presence
+	runPresence(t, a)
+	return a, b, runPresence(t, b)
+}
+
 // TestPresenceExpiresDeadNode stops the renewals of one of two nodes and
 // checks that its members disappear everywhere, while the other node's
 // outlive the TTL.
 func TestPresenceExpiresDeadNode(t *testing.T) {
-	for _, top := range topologies {
-		t.Run(top.name, func(t *testing.T) {
-			c := top.client(t)
-			prefix := testenv.KeyPrefix()
-			a := newEngine(t, c, Options{Prefix: prefix, NodeID: "a", PresenceTTL: presenceTTL}).Presence
-			b := newEngine(t, c, Options{Prefix: prefix, NodeID: "b", PresenceTTL: presenceTTL}).Presence
-			runPresence(t, a)
-			stopB := runPresence(t, b)
-			ch := "room:ttl"
-			a1 := realtime.Member{ConnID: "a1", User: "u1", Node: "a"}
-			b1 := realtime.Member{ConnID: "b1", User: "u2", Node: "b"}
-			b2 := realtime.Member{ConnID: "b2", User: "u1", Node: "b"}
-			join(t, a, ch, a1, true)
-			join(t, b, ch, b1, true)
-			join(t, b, ch, b2, false)
-			members(t, a, ch, []realtime.Member{a1, b1, b2})
+	forEachTopology(t, func(t *testing.T, c goredis.UniversalClient) {
+		a, b, stopB := presencePair(t, c)
+		ch := "room:ttl"
+		a1 := realtime.Member{ConnID: "a1", User: "u1", Node: "a"}
+		b1 := realtime.Member{ConnID: "b1", User: "u2", Node: "b"}
+		b2 := realtime.Member{ConnID: "b2", User: "u1", Node: "b"}
+		join(t, a, ch, a1, true)
+		join(t, b, ch, b1, true)
+		join(t, b, ch, b2, false)
+		members(t, a, ch, []realtime.Member{a1, b1, b2})
 
-			stopB() // b dies: nobody renews b1 and b2
-			stopped := time.Now()
-			testenv.Eventually(t, "b's members to expire", func() bool {
-				ms, err := a.Members(t.Context(), ch)
-				if err != nil {
-					t.Fatalf("Members: %v", err)
-				}
-				return len(ms) == 1
-			})
-			t.Logf("b's members expired %v after b stopped renewing (TTL %v)", time.Since(stopped).Round(time.Millisecond), presenceTTL)
-			members(t, a, ch, []realtime.Member{a1})
-			// b1 and b2 expired, so u2 is new again and a1 is u1's last.
-			join(t, a, ch, realtime.Member{ConnID: "a2", User: "u2", Node: "a"}, true)
-			leave(t, a, ch, a1, true)
+		stopB() // b dies: nobody renews b1 and b2
+		stopped := time.Now()
+		testenv.Eventually(t, "b's members to expire", func() bool {
+			ms, err := a.Members(t.Context(), ch)
+			if err != nil {
+				t.Fatalf("Members: %v", err)
+			}
+			return len(ms) == 1
 		})
-	}
+		t.Logf("b's members expired %v after b stopped renewing (TTL %v)", time.Since(stopped).Round(time.Millisecond), presenceTTL)
+		members(t, a, ch, []realtime.Member{a1})
+		// b1 and b2 expired, so u2 is new again and a1 is u1's last.
+		join(t, a, ch, realtime.Member{ConnID: "a2", User: "u2", Node: "a"}, true)
+		leave(t, a, ch, a1, true)
+	})
 }
 
 // TestPresenceRenewsLostEntries deletes a channel's presence keys, as a
@@ -151,41 +156,34 @@ func members(t *testing.T, p *Presence, ch string, want []realtime.Member) {
 // reports each user whose last connection in a channel went with it, once,
 // and nothing for a user who still has a live connection there.
 func TestPresenceReap(t *testing.T) {
-	for _, top := range topologies {
-		t.Run(top.name, func(t *testing.T) {
-			c := top.client(t)
-			prefix := testenv.KeyPrefix()
-			a := newEngine(t, c, Options{Prefix: prefix, NodeID: "a", PresenceTTL: presenceTTL}).Presence
-			b := newEngine(t, c, Options{Prefix: prefix, NodeID: "b", PresenceTTL: presenceTTL}).Presence
-			runPresence(t, a)
-			stopB := runPresence(t, b)
-			join(t, a, "room:reap", realtime.Member{ConnID: "a1", User: "u1", Node: "a"}, true)
-			join(t, b, "room:reap", realtime.Member{ConnID: "b1", User: "u1", Node: "b"}, false)
-			join(t, b, "room:reap", realtime.Member{ConnID: "b2", User: "u2", Node: "b"}, true)
-			join(t, b, "online/u2", realtime.Member{ConnID: "b2", User: "u2", Node: "b"}, true)
-			if deps, err := a.Reap(t.Context()); err != nil || len(deps) != 0 {
-				t.Fatalf("Reap before anything expired = %v, %v", deps, err)
+	forEachTopology(t, func(t *testing.T, c goredis.UniversalClient) {
+		a, b, stopB := presencePair(t, c)
+		join(t, a, "room:reap", realtime.Member{ConnID: "a1", User: "u1", Node: "a"}, true)
+		join(t, b, "room:reap", realtime.Member{ConnID: "b1", User: "u1", Node: "b"}, false)
+		join(t, b, "room:reap", realtime.Member{ConnID: "b2", User: "u2", Node: "b"}, true)
+		join(t, b, "online/u2", realtime.Member{ConnID: "b2", User: "u2", Node: "b"}, true)
+		if deps, err := a.Reap(t.Context()); err != nil || len(deps) != 0 {
+			t.Fatalf("Reap before anything expired = %v, %v", deps, err)
+		}
+		stopB()
+		var got []realtime.Departure
+		testenv.Eventually(t, "the dead node's departures", func() bool {
+			deps, err := a.Reap(t.Context())
+			if err != nil {
+				t.Fatalf("Reap: %v", err)
 			}
-			stopB()
-			var got []realtime.Departure
-			testenv.Eventually(t, "the dead node's departures", func() bool {
-				deps, err := a.Reap(t.Context())
-				if err != nil {
-					t.Fatalf("Reap: %v", err)
-				}
-				got = append(got, deps...)
-				return len(got) >= 2
-			})
-			want := []realtime.Departure{{Channel: "online/u2", User: "u2"}, {Channel: "room:reap", User: "u2"}}
-			less := func(x, y realtime.Departure) bool { return x.Channel < y.Channel }
-			if diff := cmp.Diff(want, got, cmpopts.SortSlices(less)); diff != "" {
-				t.Fatalf("departures (-want +got):\n%s", diff)
-			}
-			if deps, err := b.Reap(t.Context()); err != nil || len(deps) != 0 {
-				t.Fatalf("a second Reap = %v, %v; each departure is reported once", deps, err)
-			}
+			got = append(got, deps...)
+			return len(got) >= 2
 		})
-	}
+		want := []realtime.Departure{{Channel: "online/u2", User: "u2"}, {Channel: "room:reap", User: "u2"}}
+		less := func(x, y realtime.Departure) bool { return x.Channel < y.Channel }
+		if diff := cmp.Diff(want, got, cmpopts.SortSlices(less)); diff != "" {
+			t.Fatalf("departures (-want +got):\n%s", diff)
+		}
+		if deps, err := b.Reap(t.Context()); err != nil || len(deps) != 0 {
+			t.Fatalf("a second Reap = %v, %v; each departure is reported once", deps, err)
+		}
+	})
 }
 
 // TestRenewalMovesTheIndex checks that a renewal sets the channel's due

@@ -106,29 +106,23 @@ func Start(t testing.TB, opts server.Options, extra ...Route) *Server {
 		}
 		h = mux
 	}
-	runCtx, stop := context.WithCancel(ctx)
-	ran := make(chan error, 1)
-	go func() { ran <- srv.Run(runCtx) }()
 	hs := httptest.NewServer(h)
+	// Cleanups run last first: Go's stops Run before this one closes.
 	t.Cleanup(func() {
-		stop()
-		select {
-		case err := <-ran:
-			if err != nil {
-				t.Errorf("servertest: Run: %v", err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Errorf("servertest: Run did not return within 30 s of its context ending")
-		}
 		hs.Close()
 		if err := srv.Close(); err != nil {
 			t.Errorf("servertest: Close: %v", err)
 		}
 	})
+	returned := make(chan struct{})
+	testenv.Go(t, "servertest: Run", func(ctx context.Context) error {
+		defer close(returned)
+		return srv.Run(ctx)
+	})
 	select {
 	case <-srv.Started():
-	case err := <-ran:
-		t.Fatalf("servertest: Run returned at once: %v", err)
+	case <-returned:
+		t.Fatalf("servertest: Run returned at once")
 	}
 	return &Server{
 		Server: srv,
