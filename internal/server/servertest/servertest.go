@@ -1,11 +1,3 @@
-// Package servertest starts whole partyline servers for tests: the one
-// assembly of internal/server, served by httptest, with test defaults (a
-// fresh SQLite store, the memory backend, voice on a free loopback port,
-// tokens that are user ids). Every domain's test harness builds its server
-// here, so none wires the Node by hand.
-//
-// Start starts the server's Run on its own goroutine; the test's cleanup
-// stops it, closes the HTTP server and then the store.
 package servertest
 
 import (
