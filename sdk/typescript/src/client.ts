@@ -151,6 +151,8 @@ export class Client extends Emitter<Events> {
   /** connect starts the client; it resolves at the first connected session and rejects if the client stops first. */
   connect(): Promise<Session> {
     return new Promise((resolve, reject) => {
+      if (this.st === "closed") return reject(new PartylineError("closed", "partyline: client closed"));
+      if (this.st === "connected" && this.sess) return resolve(this.sess);
       const offs = [
         this.on("connected", (s) => {
           offs.forEach((f) => f());
@@ -164,7 +166,6 @@ export class Client extends Emitter<Events> {
         }),
       ];
       if (this.st === "disconnected" && this.timer === undefined) void this.open();
-      else if (this.st === "connected" && this.sess) resolve(this.sess);
     });
   }
 
@@ -351,17 +352,7 @@ export class Client extends Emitter<Events> {
 
   /** lost handles the end of the current connection and plans the next one. */
   private lost(code: number, reason: string, helloRefused: boolean): void {
-    const ws = this.ws;
-    this.ws = null;
-    if (ws) {
-      ws.onclose = ws.onmessage = ws.onopen = null;
-      try {
-        ws.close(1000);
-      } catch {
-        /* already closed */
-      }
-    }
-    this.stopTimers();
+    this.detach();
     if (this.st === "closed") return;
     const wasUp = this.st === "connected";
     // Requests in flight: retry the safe ones, fail the rest.
@@ -403,17 +394,7 @@ export class Client extends Emitter<Events> {
 
   private stop(err: PartylineError): void {
     if (this.st === "closed") return;
-    const ws = this.ws;
-    this.ws = null;
-    if (ws) {
-      ws.onclose = ws.onmessage = ws.onopen = null;
-      try {
-        ws.close(1000);
-      } catch {
-        /* already closed */
-      }
-    }
-    this.stopTimers();
+    this.detach();
     clearTimeout(this.timer);
     this.timer = undefined;
     for (const c of [...this.calls.values(), ...this.queue]) {
@@ -425,6 +406,22 @@ export class Client extends Emitter<Events> {
     for (const s of this.subs.values()) s.waiters.forEach((w) => w.reject(err));
     this.subs.clear();
     this.setState("closed");
+  }
+
+  /** detach closes the current socket, if any, without hearing from it again, and stops its timers. */
+  private detach(): void {
+    const ws = this.ws;
+    this.ws = null;
+    if (ws) {
+      // onerror stays: the ws package throws an error event nobody listens to.
+      ws.onclose = ws.onmessage = ws.onopen = null;
+      try {
+        ws.close(1000);
+      } catch {
+        /* already closed */
+      }
+    }
+    this.stopTimers();
   }
 
   private stopTimers(): void {
