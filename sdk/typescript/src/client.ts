@@ -487,6 +487,16 @@ export class Client extends Emitter<Events> {
     const res: SubResult = { channel, epoch: cur.epoch, offset: cur.offset, recovered };
     if ("status" in m) res.status = m.status;
     s.waiters.splice(0).forEach((w) => w.resolve(res));
+    // What came before the reply is at most its offset and comes again in
+    // the replay; anything later waits for the replay to end.
+    s.held = s.held.filter((p) => p.epoch === cur.epoch && p.offset > cur.offset);
+    this.flush(s, !(since && recovered));
+  }
+
+  /** flush delivers the held publications once the replay has reached them (or at once with force). */
+  private flush(s: Sub, force = false): void {
+    const first = s.held[0];
+    if (!first || !(force || (s.pos && s.pos.epoch === first.epoch && s.pos.offset >= first.offset - 1))) return;
     const held = s.held;
     s.held = [];
     for (const p of held) this.publication(p);
@@ -644,6 +654,7 @@ export class Client extends Emitter<Events> {
     }
     s.pos = { epoch: p.epoch, offset: p.offset };
     this.emit("publication", p);
+    this.flush(s);
   }
 
   private gap(m: Incoming): void {

@@ -105,3 +105,45 @@ test("reconnect waits: backoff for 1013 and 4009 within bounds, 1012 at once, no
     await srv.close();
   }
 });
+
+test("resume: publications held during the resubscription and replayed ones arrive once, in order", async () => {
+  const pub = (offset: number, epoch = "e1") =>
+    JSON.stringify({ type: "msg", channel: "room:r_1", offset, epoch, id: `m${offset}`, kind: "message", from: "u_2", ts: 1, data: {} });
+  const srv = await fakeServer((ws, n) => {
+    ws.on("message", (raw) => {
+      const m = JSON.parse(raw.toString()) as { type: string; id: number; since?: { offset: number } };
+      if (m.type !== "sub") return;
+      if (n === 0) {
+        ws.send(JSON.stringify({ type: "ok", id: m.id, epoch: "e1", offset: 2, recovered: false }));
+        ws.send([pub(3), pub(4), pub(3)].join("\n"));
+        setTimeout(() => ws.close(1013, "test"), 20);
+      } else if (n === 1) {
+        assert.deepEqual(m.since, { epoch: "e1", offset: 4 });
+        // A live publication races ahead of the reply; the replay repeats it.
+        ws.send(pub(6));
+        ws.send(JSON.stringify({ type: "ok", id: m.id, epoch: "e1", offset: 6, recovered: true }));
+        ws.send([pub(4), pub(5), pub(6), pub(7)].join("\n"));
+        setTimeout(() => ws.close(1013, "test"), 20);
+      } else {
+        ws.send(JSON.stringify({ type: "ok", id: m.id, epoch: "e2", offset: 0, recovered: false }));
+        ws.send(pub(1, "e2"));
+      }
+    });
+  });
+  const c = new Client({ url: srv.url, token: "t", WebSocket: WebSocket as unknown as WebSocketCtor, backoffBase: 5, backoffMax: 10 });
+  const seen: string[] = [];
+  const gaps: unknown[] = [];
+  c.on("publication", (p) => seen.push(`${p.epoch}/${p.offset}`));
+  c.on("gap", (g) => gaps.push(g));
+  try {
+    await c.connect();
+    await c.subscribe("room:r_1");
+    await until(() => seen.length === 6, 5000, "6 publications");
+    assert.deepEqual(seen, ["e1/3", "e1/4", "e1/5", "e1/6", "e1/7", "e2/1"]);
+    assert.deepEqual(gaps, [{ channel: "room:r_1", recovered: false, last: { epoch: "e1", offset: 7 }, epoch: "e2", offset: 1 }]);
+  } finally {
+    c.close();
+    srv.wss.clients.forEach((w) => w.terminate());
+    await srv.close();
+  }
+});
