@@ -9,7 +9,9 @@
 // run their suites on the libraries' own paths instead of the fast paths.
 //
 // Postgres creates a fresh database per call and drops it in t.Cleanup, so
-// test packages running in parallel never collide. Go runs a function such
+// test packages running in parallel never collide. Eventually polls a
+// condition until it holds, and fails the test after Wait. Go runs a
+// function such
 // as a Run method on its own goroutine until the test ends, and checks how
 // it returned; nothing else here starts goroutines that outlive the call.
 package testenv
