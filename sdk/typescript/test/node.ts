@@ -42,6 +42,9 @@ export class PartylineNode {
   private ports: number[] = [];
   log = "";
 
+  /** env is added to the node's environment. */
+  constructor(private env: Record<string, string> = {}) {}
+
   get http(): string {
     return `http://127.0.0.1:${this.ports[0]}`;
   }
@@ -65,6 +68,7 @@ export class PartylineNode {
       PARTYLINE_DRAIN_WINDOW: "500ms",
       PARTYLINE_DATABASE_URL: "",
       PARTYLINE_REDIS_URL: "",
+      ...this.env,
     };
     const p = spawn(this.bin, [], { env, stdio: ["ignore", "pipe", "pipe"] });
     this.proc = p;
