@@ -43,9 +43,6 @@ type flusher struct {
 	w *wsframe.NBWrite // the running goroutine's write state
 }
 
-// newNBWrite returns a flusher's write state.
-func newNBWrite() *wsframe.NBWrite { return wsframe.NewNBWrite() }
-
 // startWriter starts the writer's turn: c goes on its flusher's ready list
 // on the fast path, or gets a writer goroutine of its own on the library's.
 // The caller has claimed c's writer role (Conn.writing).

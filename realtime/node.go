@@ -14,6 +14,7 @@ import (
 	"github.com/oklog/ulid/v2"
 
 	"github.com/partyline/partyline"
+	"github.com/partyline/partyline/realtime/internal/wsframe"
 	"github.com/partyline/partyline/realtime/wire"
 )
 
@@ -75,7 +76,7 @@ func New(opts Options) (*Node, error) {
 		flushers: make([]flusher, runtime.GOMAXPROCS(0)),
 	}
 	for i := range n.flushers {
-		n.flushers[i].w = newNBWrite()
+		n.flushers[i].w = wsframe.NewNBWrite()
 	}
 	for _, ns := range coreNamespaces {
 		n.ns[ns] = namespace{}

@@ -168,6 +168,12 @@ func (n *Node) authorize(ctx context.Context, s *Session, ch string, act Action)
 	if err != nil {
 		return err
 	}
+	return authorizeIn(ctx, s, ch, ns, name, entry, act)
+}
+
+// authorizeIn is authorize for a channel already parsed into ns, name and
+// its namespace table entry.
+func authorizeIn(ctx context.Context, s *Session, ch, ns, name string, entry namespace, act Action) error {
 	if entry.owner != nil {
 		return entry.owner.Authorize(ctx, s, ch, act)
 	}
@@ -192,13 +198,12 @@ func (n *Node) authorize(ctx context.Context, s *Session, ch string, act Action)
 // which stores and fans the message out. A namespace whose owner takes no
 // client publications, and the core's own, answer forbidden.
 func handlePub(ctx context.Context, s *Session, req *wire.Request) (any, error) {
-	n := s.c.node
-	_, _, entry, err := n.channel(req.Channel)
+	ns, name, entry, err := s.c.node.channel(req.Channel)
 	if err != nil {
 		return nil, err
 	}
 	if entry.decl.Publish == nil {
-		if err := n.authorize(ctx, s, req.Channel, ActionPublish); err != nil {
+		if err := authorizeIn(ctx, s, req.Channel, ns, name, entry, ActionPublish); err != nil {
 			return nil, err
 		}
 		return nil, partyline.Errorf(partyline.ErrForbidden, "%s: only the server publishes there", req.Channel)
@@ -206,7 +211,7 @@ func handlePub(ctx context.Context, s *Session, req *wire.Request) (any, error) 
 	if err := s.c.allowPublish(); err != nil {
 		return nil, err
 	}
-	if err := n.authorize(ctx, s, req.Channel, ActionPublish); err != nil {
+	if err := authorizeIn(ctx, s, req.Channel, ns, name, entry, ActionPublish); err != nil {
 		return nil, err
 	}
 	return entry.decl.Publish(ctx, s, req)
